@@ -1,0 +1,1 @@
+"""The backend of the Energy Management System, split by bounded context."""

@@ -1,0 +1,162 @@
+"""The REST edge: error bodies, request parsing and the wrapper every route goes through.
+
+Every error leaves as `{"error": {"code", "message", "details"?}}`, whether a domain error
+raised by a service, a schema error, or one that Chalice produces itself (405, 415).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pydantic
+from botocore.exceptions import ClientError
+from chalice import Chalice, CORSConfig, Response
+from chalice.app import Request
+
+from chalicelib import errors, names
+from chalicelib.observability import bind_request, logger
+from chalicelib.settings import get_settings
+
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+View = Callable[..., Any]
+
+# Chalice's own error codes and the codes of our contract they stand for.
+_CHALICE_CODES = {
+    "BadRequestError": "bad_request",
+    "BadRequest": "bad_request",
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "NotFoundError": "not_found",
+    "TooManyRequestsError": "too_many_requests",
+    "RequestTimeoutError": "request_timeout",
+    "InternalServerError": "internal_error",
+}
+# AWS error codes that mean a table, queue or topic of ours is missing.
+_MISSING_RESOURCE_CODES = {
+    "ResourceNotFoundException",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NotFound",
+    "NotFoundException",
+}
+
+
+def error_body(
+    code: str, message: str, details: list[errors.FieldError] | None = None
+) -> dict[str, Any]:
+    """The contract's error body."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = [{"field": d.field, "message": d.message} for d in details]
+    return {"error": error}
+
+
+def error_response(error: errors.AppError) -> Response:
+    """A domain error as an HTTP response."""
+    return Response(
+        body=error_body(error.code, error.message, error.details),
+        status_code=error.status,
+        headers=dict(error.headers),
+    )
+
+
+def is_missing_resource(exc: BaseException) -> bool:
+    """Whether an AWS error says one of our tables, queues or topics does not exist."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "") in _MISSING_RESOURCE_CODES
+    # pynamodb wraps botocore errors; its exceptions keep the cause.
+    cause = getattr(exc, "cause", None) or exc.__cause__
+    return isinstance(cause, BaseException) and cause is not exc and is_missing_resource(cause)
+
+
+def endpoint(view: View) -> View:
+    """Wrap a route so that every exception becomes a contract error body, never a bare 500."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except errors.AppError as exc:
+            return error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - the edge turns every failure into a body
+            if is_missing_resource(exc):
+                logger.exception("a table or queue is missing")
+                return error_response(
+                    errors.DependencyUnavailableError("A backing table or queue is unavailable.")
+                )
+            logger.exception("unhandled error in route")
+            return Response(
+                body=error_body("internal_error", "An internal error occurred."),
+                status_code=500,
+            )
+
+    return wrapper
+
+
+def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    """The request's JSON body validated against `model` (400 bad JSON, 422 bad fields)."""
+    raw = request.raw_body or b""
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.InvalidJsonError(f"The request body is not valid JSON: {exc}") from exc
+    return validate(model, data)
+
+
+def validate(model: type[ModelT], data: Any) -> ModelT:
+    """`data` validated against `model`, schema errors as a 422 with one detail per field."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        details = [
+            errors.FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"])
+            for err in exc.errors()
+        ]
+        raise errors.ValidationError("The request is not valid.", details) from exc
+
+
+def rest_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Bind the request id to the logs, bound the body size, and reshape Chalice's errors."""
+    context = request.context or {}
+    bind_request(
+        str(context.get("requestId", "")),
+        request_id=context.get("requestId"),
+        route=f"{request.method} {context.get('resourcePath', '')}",
+    )
+    limit = get_settings().max_request_body_bytes
+    if request.raw_body and len(request.raw_body) > limit:
+        response = error_response(
+            errors.PayloadTooLargeError(f"The request body is larger than {limit} bytes.")
+        )
+    else:
+        response = get_response(request)
+    response = _reshape_chalice_error(response)
+    logger.info("request handled", extra={"status": response.status_code})
+    return response
+
+
+def _reshape_chalice_error(response: Response) -> Response:
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body:
+        return response
+    code = _CHALICE_CODES.get(str(body["Code"]), "bad_request")
+    response.body = error_body(code, str(body.get("Message", "")))
+    response.headers.pop("Content-Type", None)
+    return response
+
+
+def install(app: Chalice) -> None:
+    """Register the REST middleware and the CORS policy of every route on the app.
+
+    The allowed origin is bound at import because API Gateway's preflight answers are
+    generated from it when the app is packaged.
+    """
+    app.api.cors = CORSConfig(
+        allow_origin=names.cors_allow_origin(),
+        allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
+        max_age=600,
+    )
+    app.register_middleware(rest_middleware, "http")

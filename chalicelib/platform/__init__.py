@@ -1,0 +1,1 @@
+"""Platform concerns shared by every context: health of the backing resources."""

@@ -1,0 +1,58 @@
+"""All configuration of the backend, read from the environment in one place.
+
+Every field has a default so that `chalice package` can import the app with an empty
+environment. Settings are read when first asked for (never at import time), except the
+resource names in `chalicelib.names`, which Chalice and pynamodb bind at import.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chalicelib import names
+
+
+class Settings(BaseSettings):
+    """Backend settings; environment variables are the field names prefixed with `EMS_`."""
+
+    model_config = SettingsConfigDict(env_prefix="EMS_", extra="ignore", frozen=True)
+
+    stage: str = Field(default=names.DEFAULT_STAGE, pattern=r"^[a-z][a-z0-9-]{0,15}$")
+    region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("EMS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    aws_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EMS_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+        description="AWS-compatible endpoint (LocalStack, moto); unset means real AWS.",
+    )
+    data_dir: Path = Field(default=Path(".data"), description="Local stage state folder.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_request_body_bytes: int = Field(default=256 * 1024, gt=0)
+
+    # WebSocket management API, used by handlers and consumers that push frames.
+    websocket_api_id: str | None = None
+    websocket_domain: str | None = None
+    websocket_stage: str = "api"
+    websocket_management_url: str | None = Field(
+        default=None,
+        description="Local runtime only: URL of the emulated @connections API, e.g. "
+        "http://127.0.0.1:8001/api. Overrides the URL Chalice derives from the API id.",
+    )
+
+    def resource_name(self, name: str) -> str:
+        """The physical name of a table, queue or topic of this stage."""
+        return names.resource_name(name, self.stage)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
