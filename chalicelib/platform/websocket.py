@@ -1,0 +1,63 @@
+"""Makes `app.websocket_api` usable from every handler, WebSocket or not.
+
+Chalice configures `app.websocket_api` only inside WebSocket handlers; a consumer that
+pushes frames must configure it from the settings. Locally, the management endpoint
+Chalice derives from the API id does not exist, so the session hands out clients that
+point at the local gateway instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import WebsocketAPI, WebsocketDisconnectedError
+
+from chalicelib import aws
+from chalicelib.settings import Settings, get_settings
+
+
+class ConnectionGoneError(Exception):
+    """The WebSocket connection is closed; the caller should forget it."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(f"connection {connection_id} is gone")
+        self.connection_id = connection_id
+
+
+class FixedEndpointSession:
+    """A boto3 session whose clients all go to one endpoint URL."""
+
+    def __init__(self, session: Any, endpoint_url: str) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+
+    @property
+    def region_name(self) -> str | None:
+        return self._session.region_name  # type: ignore[no-any-return]
+
+    def client(self, service_name: str, **kwargs: Any) -> Any:
+        kwargs["endpoint_url"] = self._endpoint_url
+        return self._session.client(service_name, **kwargs)
+
+
+def configure(websocket_api: WebsocketAPI, settings: Settings | None = None) -> None:
+    """Give `websocket_api` a session and, outside WebSocket handlers, its endpoint."""
+    settings = settings or get_settings()
+    if websocket_api.session is None:
+        session = aws.session()
+        if settings.websocket_management_url:
+            websocket_api.session = FixedEndpointSession(session, settings.websocket_management_url)
+        else:
+            websocket_api.session = session
+    if settings.websocket_domain:
+        websocket_api.configure(settings.websocket_domain, settings.websocket_stage)
+    elif settings.websocket_api_id:
+        websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
+
+
+def send(websocket_api: WebsocketAPI, connection_id: str, frame: str) -> None:
+    """Push one frame; a closed connection raises ConnectionGoneError."""
+    try:
+        websocket_api.send(connection_id, frame)
+    except WebsocketDisconnectedError as exc:
+        raise ConnectionGoneError(connection_id) from exc

@@ -1,0 +1,1 @@
+"""The local runtime: API Gateway, Lambda and the AWS endpoint on one machine."""

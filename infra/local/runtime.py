@@ -1,0 +1,398 @@
+"""The local runtime: the unchanged Chalice app on one machine, with no Docker.
+
+It starts (or connects to) the AWS endpoint, applies the CloudFormation template, restores
+the last snapshot, and serves the app as API Gateway and Lambda would: REST on
+`http://HOST:8000/api`, the built frontend on `/`, the WebSocket API and its management
+API on `ws://HOST:8001`, SQS event sources and schedules. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chalice import Chalice
+from chalice.app import ScheduledEventConfig, SQSEventConfig
+
+from infra.local import lambdas
+from infra.local.endpoint import EmbeddedEndpoint, EndpointError, Snapshotter, aws_client
+from infra.local.logs import LogCollector, LogRenderer, RuntimeLogHandler
+from infra.local.rest import RestGateway
+from infra.local.scheduler import Schedule, Scheduler, ScheduleError
+from infra.local.sqs import EventSource, SqsPoller
+from infra.local.websocket import GatewayConfig, WebSocketGateway
+
+log = logging.getLogger("ems.local.runtime")
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+class StartupError(Exception):
+    """The runtime cannot start; the message says why and what to do."""
+
+
+@dataclass
+class RuntimeConfig:
+    """Everything `python -m infra.local` can be told."""
+
+    app_dir: Path = PROJECT_DIR
+    stage: str = "local"
+    region: str = "us-east-1"
+    host: str = "127.0.0.1"
+    public_host: str = "localhost"
+    rest_port: int = 8000
+    ws_port: int = 8001
+    endpoint_port: int = 4566
+    endpoint_url: str | None = None  # None: embedded moto on endpoint_port
+    data_dir: Path = PROJECT_DIR / ".data" / "local"
+    frontend_dir: Path | None = PROJECT_DIR / "frontend" / "dist"
+    rest_concurrency: int = 4
+    websocket_concurrency: int = 2
+    sqs_concurrency: int = 2
+    schedule_time_scale: float = 1.0
+    snapshot_interval_s: float = 30.0
+    snapshots: bool = True
+    queue_visibility_timeout_s: int = 10
+    queue_max_receive_count: int = 3
+    ws_idle_timeout_s: float = 600.0
+    ws_max_duration_s: float = 7200.0
+    log_json: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def chalice_stage_env(app_dir: Path, stage: str) -> dict[str, str]:
+    """The environment variables `.chalice/config.json` gives the stage (global, then stage)."""
+    path = app_dir / ".chalice" / "config.json"
+    if not path.exists():
+        return {}
+    config = json.loads(path.read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+    return {str(k): str(v) for k, v in env.items()}
+
+
+class LocalRuntime:
+    """Starts and stops every component; `run()` blocks until a signal arrives."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self.endpoint: EmbeddedEndpoint | None = None
+        self.endpoint_url = config.endpoint_url or f"http://{config.host}:{config.endpoint_port}"
+        self.snapshotter: Snapshotter | None = None
+        self.pools: dict[str, lambdas.FunctionPool] = {}
+        self.pollers: list[SqsPoller] = []
+        self.scheduler: Scheduler | None = None
+        self.rest: RestGateway | None = None
+        self.gateway: WebSocketGateway | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._collector: LogCollector | None = None
+        self._stack: Any = None
+
+    # --- start ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        cfg = self.config
+        ports = [("REST", cfg.rest_port), ("WebSocket", cfg.ws_port)]
+        if cfg.endpoint_url is None:
+            ports.append(("AWS endpoint", cfg.endpoint_port))
+        busy = [f"{name} port {port}" for name, port in ports if port_in_use(cfg.host, port)]
+        if busy:
+            raise StartupError(
+                f"{', '.join(busy)} on {cfg.host} already in use: is another `make run` "
+                "running? Stop it, or choose other ports (see `python -m infra.local --help`)."
+            )
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self._set_environment()
+        if cfg.endpoint_url is None:
+            self.endpoint = EmbeddedEndpoint(cfg.host, cfg.endpoint_port)
+            self.endpoint.start()
+        else:
+            self._check_endpoint()
+        self._apply_template()
+        if self.endpoint is not None and cfg.snapshots:
+            self._restore_snapshot()
+        app = self._load_app()
+        self._start_functions(app)
+        self._print_components(app)
+
+    def _set_environment(self) -> None:
+        cfg = self.config
+        env = chalice_stage_env(cfg.app_dir, cfg.stage)
+        env.update(
+            {
+                "EMS_STAGE": cfg.stage,
+                "AWS_REGION": cfg.region,
+                "AWS_DEFAULT_REGION": cfg.region,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "EMS_DATA_DIR": str(cfg.data_dir),
+                "EMS_WEBSOCKET_API_ID": "local",
+                "EMS_WEBSOCKET_STAGE": "api",
+                "EMS_WEBSOCKET_MANAGEMENT_URL": f"http://{cfg.host}:{cfg.ws_port}/api",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(cfg.extra_env)
+        os.environ.update(env)
+        # moto and LocalStack accept any credentials; real ones are never needed locally.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+
+    def _check_endpoint(self) -> None:
+        try:
+            aws_client("sqs", self.endpoint_url, self.config.region).list_queues(MaxResults=1)
+        except Exception as exc:  # noqa: BLE001 - any failure means the same to the user
+            raise StartupError(f"the AWS endpoint {self.endpoint_url} does not answer: {exc}") from exc
+
+    def _apply_template(self) -> None:
+        from infra import bootstrap
+
+        cfg = self.config
+        try:
+            self._stack = bootstrap.apply_stack(
+                stage=cfg.stage,
+                endpoint_url=self.endpoint_url,
+                region=cfg.region,
+                parameters={
+                    "VisibilityTimeoutSeconds": str(cfg.queue_visibility_timeout_s),
+                    "MaxReceiveCount": str(cfg.queue_max_receive_count),
+                },
+                log=lambda line: log.info("%s", line),
+            )
+        except bootstrap.BootstrapError as exc:
+            raise StartupError(f"applying infra/template.yaml failed: {exc}") from exc
+
+    def _restore_snapshot(self) -> None:
+        stack = self._stack
+        self.snapshotter = Snapshotter(
+            self.config.data_dir / "snapshot.json",
+            self.endpoint_url,
+            self.config.region,
+            tables=sorted(stack.tables.values()),
+            queues=sorted(url.rsplit("/", 1)[-1] for url in stack.queues.values()),
+            log=lambda line: log.warning("%s", line),
+            in_flight_wait_s=self.config.queue_visibility_timeout_s + 2,
+        )
+        restored = self.snapshotter.restore()
+        if restored["items"] or restored["messages"]:
+            log.info(
+                "restored %d items and %d queued messages from %s",
+                restored["items"], restored["messages"], self.snapshotter.path,
+            )
+
+    def _load_app(self) -> Chalice:
+        app_dir = str(self.config.app_dir)
+        if app_dir not in sys.path:
+            sys.path.insert(0, app_dir)
+        module = importlib.import_module("app")
+        app = getattr(module, "app", None)
+        if not isinstance(app, Chalice):
+            raise StartupError(f"{app_dir}/app.py defines no Chalice `app`")
+        return app
+
+    def _start_functions(self, app: Chalice) -> None:
+        cfg = self.config
+        renderer = LogRenderer(sys.stdout, json_output=cfg.log_json, colour=sys.stdout.isatty())
+        self._collector = LogCollector(cfg.data_dir / "logs.sock", renderer)
+        self._collector.start()
+        context = lambdas.fork_server_context(str(cfg.app_dir))
+        config_env = chalice_stage_env(cfg.app_dir, cfg.stage)
+        memory_mb = int(config_env.get("EMS_LAMBDA_MEMORY_MB", "512"))
+
+        def pool(name: str, concurrency: int) -> lambdas.FunctionPool:
+            setup = lambdas.WorkerSetup(
+                app_dir=str(cfg.app_dir),
+                log_socket=str(self._collector.path) if self._collector else None,
+                function_name=f"{app.app_name}-{cfg.stage}-{name}",
+                memory_mb=memory_mb,
+                timeout_s=30,
+            )
+            self.pools[name] = lambdas.FunctionPool(setup, concurrency, context)
+            return self.pools[name]
+
+        if app.routes:
+            self.rest = RestGateway(
+                app, pool("api_handler", cfg.rest_concurrency), cfg.host, cfg.rest_port, "api",
+                cfg.frontend_dir, extra_files={"runtime-config.json": self._frontend_config()},
+            )
+            self.rest.start()
+        else:
+            self.rest = None
+        ws_handlers = {route: config.name for route, config in app.websocket_handlers.items()}
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="websocket", daemon=True)
+        self._loop_thread.start()
+        if ws_handlers:
+            ws_pool = pool("websocket", cfg.websocket_concurrency)
+            self.gateway = WebSocketGateway(
+                GatewayConfig(
+                    host=cfg.host,
+                    port=cfg.ws_port,
+                    idle_timeout_s=cfg.ws_idle_timeout_s,
+                    max_duration_s=cfg.ws_max_duration_s,
+                    handlers=ws_handlers,
+                ),
+                ws_pool.invoke_async,
+            )
+            asyncio.run_coroutine_threadsafe(self.gateway.start(), self._loop).result(10)
+        schedules: list[Schedule] = []
+        for source in app.event_sources:
+            if isinstance(source, SQSEventConfig) and source.queue:
+                concurrency = source.maximum_concurrency or cfg.sqs_concurrency
+                poller = SqsPoller(
+                    EventSource(
+                        handler=source.name,
+                        queue=source.queue,
+                        batch_size=source.batch_size,
+                        batching_window_s=source.maximum_batching_window_in_seconds,
+                        concurrency=concurrency,
+                    ),
+                    pool(source.name, concurrency),
+                    self.endpoint_url,
+                    cfg.region,
+                    self.stop_event,
+                )
+                self.pollers.append(poller)
+            elif isinstance(source, ScheduledEventConfig):
+                expression = source.schedule_expression
+                text = expression if isinstance(expression, str) else expression.to_string()
+                schedules.append(Schedule(source.name, text))
+            else:
+                log.warning("event source %s (%s) is not run locally", source.name, type(source).__name__)
+        if schedules:
+            try:
+                self.scheduler = Scheduler(
+                    schedules, pool("schedules", 1), cfg.region, self.stop_event, cfg.schedule_time_scale
+                )
+            except ScheduleError as exc:
+                raise StartupError(str(exc)) from exc
+            self.scheduler.start()
+        for poller in self.pollers:
+            poller.start()
+        if self.snapshotter is not None and cfg.snapshot_interval_s > 0:
+            threading.Thread(target=self._snapshot_loop, name="snapshots", daemon=True).start()
+
+    def _frontend_config(self) -> bytes:
+        cfg = self.config
+        return json.dumps(
+            {
+                "apiBaseUrl": f"http://{cfg.public_host}:{cfg.rest_port}/api",
+                "websocketUrl": f"ws://{cfg.public_host}:{cfg.ws_port}",
+                "stage": cfg.stage,
+            }
+        ).encode()
+
+    def _print_components(self, app: Chalice) -> None:
+        cfg = self.config
+        host = cfg.public_host
+        lines = [
+            f"AWS endpoint   {self.endpoint_url}" + ("  (embedded moto)" if self.endpoint else ""),
+        ]
+        if self.rest:
+            lines.append(f"REST API       http://{host}:{cfg.rest_port}/api  ({len(app.routes)} routes)")
+            built = cfg.frontend_dir is not None and (cfg.frontend_dir / "index.html").exists()
+            lines.append(f"Frontend       http://{host}:{cfg.rest_port}/" + ("" if built else "  (not built)"))
+        if self.gateway:
+            lines.append(f"WebSocket API  ws://{host}:{cfg.ws_port}  (management: http://{cfg.host}:{cfg.ws_port}/api/@connections)")
+        for poller in self.pollers:
+            s = poller.source
+            lines.append(f"SQS consumer   {s.handler} <- {s.queue}  (batch {s.batch_size}, concurrency {s.concurrency})")
+        if self.scheduler:
+            for schedule, _ in self.scheduler._parsed:
+                lines.append(f"Schedule       {schedule.handler}  {schedule.expression}")
+        if self._stack is not None:
+            lines.append("Tables         " + ", ".join(sorted(self._stack.tables.values())))
+            lines.append("Queues         " + ", ".join(sorted(u.rsplit("/", 1)[-1] for u in self._stack.queues.values())))
+        if self.snapshotter:
+            lines.append(
+                f"State          {self.snapshotter.path}  (tables every {cfg.snapshot_interval_s:.0f} s; "
+                "tables and queues on Ctrl-C)"
+            )
+        print("\n".join(lines) + "\nReady. Ctrl-C stops everything.", flush=True)
+
+    def _snapshot_loop(self) -> None:
+        while not self.stop_event.wait(self.config.snapshot_interval_s):
+            try:
+                assert self.snapshotter is not None
+                self.snapshotter.save(include_queues=False)
+            except Exception as exc:  # noqa: BLE001 - a failed snapshot must not stop the runtime
+                log.warning("periodic snapshot failed: %s", exc)
+
+    # --- stop ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop taking work, finish what is running, snapshot, and end every process."""
+        self.stop_event.set()
+        if self.scheduler:
+            self.scheduler.join(10)
+        for poller in self.pollers:
+            poller.join(15)
+        if self.rest:
+            self.rest.stop()
+        if self.gateway and self._loop:
+            try:
+                asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(10)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("closing WebSocket connections: %s", exc)
+        if self._loop and self._loop_thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(5)
+            if not self._loop.is_running():
+                self._loop.close()
+        for pool in self.pools.values():
+            pool.close()
+        if self.snapshotter is not None:
+            try:
+                counts = self.snapshotter.save(include_queues=True)
+                log.info("saved %d items and %d queued messages to %s",
+                         counts["items"], counts["messages"], self.snapshotter.path)
+            except Exception as exc:  # noqa: BLE001
+                log.error("final snapshot failed: %s", exc)
+        if self.endpoint:
+            self.endpoint.stop()
+        if self._collector:
+            self._collector.stop()
+
+    def run(self) -> None:
+        """Start, wait for SIGINT/SIGTERM, stop."""
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        try:
+            self.start()
+            while not self.stop_event.wait(0.5):
+                pass
+            print("\nStopping...", flush=True)
+        finally:
+            self.stop()
+            print("Stopped.", flush=True)
+
+
+def configure_logging(json_output: bool) -> None:
+    renderer = LogRenderer(sys.stdout, json_output=json_output, colour=sys.stdout.isatty())
+    root = logging.getLogger("ems.local")
+    root.handlers[:] = [RuntimeLogHandler(renderer)]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+

@@ -1,0 +1,308 @@
+"""The local runtime, driven through its real edges with the test-only app in tests/runtime_app.
+
+Given a running `python -m infra.local`, real WebSocket clients, HTTP requests and SQS
+messages go in, and what the app recorded in DynamoDB and pushed to clients comes out.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.harness import PROJECT_DIR, RuntimeProcess, port_is_free, wait_for
+
+APP_DIR = PROJECT_DIR / "tests" / "runtime_app"
+TOKEN = "let-me-in"
+MAX_RECEIVE_COUNT = 2
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
+    process = RuntimeProcess(
+        tmp_path_factory.mktemp("runtime"),
+        app_dir=APP_DIR,
+        extra_args=[
+            "--visibility-timeout", "1",
+            "--max-receive-count", str(MAX_RECEIVE_COUNT),
+            "--schedule-time-scale", "60",
+            "--log-format", "json",
+        ],
+    ).start()
+    yield process
+    assert process.stop() == 0, process.output
+
+
+def records(runtime: RuntimeProcess, kind: str) -> list[dict]:
+    items = runtime.client("dynamodb").scan(TableName=runtime.name("idempotency"))["Items"]
+    return [json.loads(i["data"]["S"]) for i in items if i.get("kind", {}).get("S") == kind]
+
+
+def open_socket(runtime: RuntimeProcess) -> ClientConnection:
+    return connect(f"{runtime.ws_url}/?token={TOKEN}", open_timeout=10)
+
+
+def receive_json(ws: ClientConnection, timeout_s: float = 10.0) -> dict:
+    return json.loads(ws.recv(timeout=timeout_s))
+
+
+def connection_id(ws: ClientConnection) -> str:
+    ws.send(json.dumps({"action": "echo", "text": "who am I"}))
+    return str(receive_json(ws)["connection_id"])
+
+
+def send_messages(runtime: RuntimeProcess, bodies: list[dict]) -> None:
+    url = runtime.queue_url("readings")
+    sqs = runtime.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies[start : start + 10])]
+        assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+
+# --- WebSocket ---------------------------------------------------------------------------
+
+
+def test_a_socket_without_a_valid_token_is_refused_with_401(runtime: RuntimeProcess) -> None:
+    for query in ("", "?token=wrong"):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{runtime.ws_url}/{query}", open_timeout=10)
+        assert refused.value.response.status_code == 401
+
+
+def test_a_socket_with_a_token_sends_and_receives_a_frame_pushed_by_its_handler(runtime: RuntimeProcess) -> None:
+    with open_socket(runtime) as ws:
+        ws.send(json.dumps({"action": "echo", "text": "hello"}))
+        frame = receive_json(ws)
+    assert frame["echo"] == "hello"
+    assert frame["connection_id"]
+
+
+def test_a_frame_pushed_by_an_sqs_consumer_reaches_the_connection(runtime: RuntimeProcess) -> None:
+    with open_socket(runtime) as ws:
+        me = connection_id(ws)
+        send_messages(runtime, [{"push_to": me, "value": "from-queue"}])
+        assert receive_json(ws) == {"from": "sqs", "value": "from-queue"}
+
+
+def test_a_push_to_a_closed_connection_is_gone(runtime: RuntimeProcess) -> None:
+    with open_socket(runtime) as ws, open_socket(runtime) as other:
+        other_id = connection_id(other)
+        ws.send(json.dumps({"action": "send_to", "connection_id": other_id}))
+        assert receive_json(ws) == {"sent": other_id}
+        assert receive_json(other) == {"hello": True}
+        other.close()
+        wait_for(lambda: any(r["connection_id"] == other_id for r in records(runtime, "disconnect")),
+                 what="the $disconnect handler")
+        ws.send(json.dumps({"action": "send_to", "connection_id": other_id}))
+        assert receive_json(ws) == {"gone": other_id}
+
+
+def test_the_management_api_answers_like_api_gateway(runtime: RuntimeProcess) -> None:
+    client = boto3.client(
+        "apigatewaymanagementapi", endpoint_url=f"http://127.0.0.1:{runtime.ws_port}/api",
+        region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
+    )
+    with open_socket(runtime) as ws:
+        me = connection_id(ws)
+        info = client.get_connection(ConnectionId=me)
+        assert info["Identity"]["SourceIp"] == "127.0.0.1"
+        client.post_to_connection(ConnectionId=me, Data=b'{"direct": true}')
+        assert receive_json(ws) == {"direct": True}
+        client.delete_connection(ConnectionId=me)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId=me, Data=b"late")
+    with pytest.raises(client.exceptions.GoneException):
+        client.get_connection(ConnectionId="bm90LWEtY29ubmVjdGlvbg==")
+
+
+def test_a_handler_that_raises_gets_api_gateways_error_frame_and_the_socket_stays_open(
+    runtime: RuntimeProcess,
+) -> None:
+    with open_socket(runtime) as ws:
+        ws.send(json.dumps({"action": "crash"}))
+        frame = receive_json(ws)
+        assert frame["message"] == "Internal server error"
+        ws.send(json.dumps({"action": "echo", "text": "still here"}))
+        assert receive_json(ws)["echo"] == "still here"
+
+
+def test_a_malformed_frame_closes_only_that_socket(runtime: RuntimeProcess) -> None:
+    raw = _raw_handshake(runtime)
+    raw.sendall(b"\x8f\x80\x00\x00\x00\x00")  # reserved opcode 0xF: a protocol error
+    reply = raw.recv(64)
+    assert reply[0] == 0x88  # a close frame
+    assert struct.unpack("!H", reply[2:4])[0] == 1002
+    raw.close()
+    with open_socket(runtime) as ws:
+        ws.send(json.dumps({"action": "echo", "text": "unaffected"}))
+        assert receive_json(ws)["echo"] == "unaffected"
+
+
+def test_a_client_vanishing_mid_message_is_disconnected(runtime: RuntimeProcess) -> None:
+    raw = _raw_handshake(runtime)
+    before = len(records(runtime, "disconnect"))
+    raw.sendall(b"\x81\xfe\x10\x00" + b"\x00" * 4 + b"partial")  # announces 4096 bytes, sends 7
+    raw.close()
+    wait_for(lambda: len(records(runtime, "disconnect")) > before, what="the $disconnect handler")
+    with open_socket(runtime) as ws:
+        ws.send(json.dumps({"action": "echo", "text": "alive"}))
+        assert receive_json(ws)["echo"] == "alive"
+
+
+def test_a_message_over_128_kb_closes_the_socket_with_1009(runtime: RuntimeProcess) -> None:
+    with open_socket(runtime) as ws:
+        ws.send(json.dumps({"action": "echo", "text": "x" * (129 * 1024)}))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def _raw_handshake(runtime: RuntimeProcess) -> socket.socket:
+    raw = socket.create_connection(("127.0.0.1", runtime.ws_port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall(
+        (
+            f"GET /?token={TOKEN} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += raw.recv(1024)
+    assert head.startswith(b"HTTP/1.1 101")
+    return raw
+
+
+# --- SQS event sources -------------------------------------------------------------------
+
+
+def test_messages_sent_to_the_queue_reach_the_consumer_once(runtime: RuntimeProcess) -> None:
+    values = [f"once-{i}" for i in range(23)]
+    send_messages(runtime, [{"value": v} for v in values])
+    wait_for(lambda: set(values) <= {r["value"] for r in records(runtime, "processed")},
+             what="every message processed")
+    processed = [r["value"] for r in records(runtime, "processed") if r["value"] in values]
+    assert sorted(processed) == sorted(values)
+
+
+def test_a_failing_record_alone_is_retried_and_dead_lettered(runtime: RuntimeProcess) -> None:
+    good = [f"good-{i}" for i in range(4)]
+    send_messages(runtime, [{"value": v} for v in good[:2]] + [{"fail": True, "value": "poison"}]
+                  + [{"value": v} for v in good[2:]])
+    dlq = runtime.queue_url("readings-dlq")
+    sqs = runtime.client("sqs")
+
+    def dead_letter() -> list[dict]:
+        response = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30)
+        return response.get("Messages", [])
+
+    dead = wait_for(dead_letter, timeout_s=30, what="the poison message in the DLQ")
+    assert [json.loads(m["Body"])["value"] for m in dead] == ["poison"]
+    attempts = [r for r in records(runtime, "failed") if r["value"] == "poison"]
+    assert len(attempts) == MAX_RECEIVE_COUNT
+    processed = [r["value"] for r in records(runtime, "processed") if r["value"] in good]
+    assert sorted(processed) == sorted(good)
+
+
+def test_a_consumer_that_raises_gets_its_batch_back_and_the_runtime_goes_on(runtime: RuntimeProcess) -> None:
+    send_messages(runtime, [{"raise": True, "value": "boom"}])
+    dlq = runtime.queue_url("readings-dlq")
+    sqs = runtime.client("sqs")
+
+    def boom_in_dlq() -> bool:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+        return any(json.loads(m["Body"]).get("value") == "boom" for m in messages)
+
+    wait_for(boom_in_dlq, timeout_s=30, what="the raising batch in the DLQ")
+    send_messages(runtime, [{"value": "after-boom"}])
+    wait_for(lambda: any(r["value"] == "after-boom" for r in records(runtime, "processed")),
+             what="a later message processed")
+    assert "the test asked this batch to fail" in runtime.output
+
+
+# --- schedules, REST, logs ---------------------------------------------------------------
+
+
+def test_a_schedule_fires(runtime: RuntimeProcess) -> None:
+    # rate(1 minute) at 60x: about once a second.
+    wait_for(lambda: len(records(runtime, "heartbeat")) >= 2, timeout_s=20, what="two heartbeats")
+
+
+def test_rest_routes_answer_under_api_and_unknown_ones_get_the_error_body(runtime: RuntimeProcess) -> None:
+    response = requests.get(f"{runtime.rest_url}/ping", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"pong": True, "stage": "api"}
+    missing = requests.get(f"{runtime.rest_url}/no/such/route", timeout=10)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    frontend = requests.get(f"http://127.0.0.1:{runtime.rest_port}/", timeout=10)
+    assert frontend.status_code == 200
+
+
+def test_logs_are_json_lines_with_a_request_or_message_id(runtime: RuntimeProcess) -> None:
+    with open_socket(runtime) as ws:
+        ws.send(json.dumps({"action": "crash"}))
+        receive_json(ws)
+    parsed = []
+    for line in runtime.lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            continue
+    errors = [p for p in parsed if p.get("errorType") == "RuntimeError"]
+    assert errors, runtime.output
+    consumed = [p for p in parsed if p.get("message") == "batch consumed"]
+    assert consumed and all(p.get("correlation_id") and p.get("route") == "sqs" for p in consumed)
+    handled = [p for p in parsed if p.get("message") == "frame handled"]
+    assert handled and all(p.get("connection_id") and p.get("request_id") for p in handled)
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+
+def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> None:
+    first = RuntimeProcess(tmp_path, app_dir=APP_DIR, extra_args=["--snapshot-interval", "0"]).start()
+    table = first.name("idempotency")
+    first.client("dynamodb").put_item(TableName=table, Item={"id": {"S": "kept"}, "kind": {"S": "kept"}})
+    first.client("sqs").send_message(QueueUrl=first.queue_url("readings-dlq"), MessageBody='{"kept": 1}')
+    assert first.stop() == 0, first.output
+    assert "Stopped." in first.output
+    for port in (first.rest_port, first.ws_port, first.endpoint_port):
+        assert port_is_free(port), f"port {port} still taken after Ctrl-C"
+    leftovers = subprocess.run(["pgrep", "-f", f"moto.server -H 127.0.0.1 -p {first.endpoint_port}"],
+                               capture_output=True, text=True)
+    assert leftovers.stdout == ""
+
+    second = RuntimeProcess(
+        tmp_path, app_dir=APP_DIR, stage=first.stage,
+        ports=(first.rest_port, first.ws_port, first.endpoint_port),
+    ).start()
+    try:
+        item = second.client("dynamodb").get_item(TableName=table, Key={"id": {"S": "kept"}})
+        assert item.get("Item", {}).get("kind") == {"S": "kept"}
+        kept = second.client("sqs").receive_message(QueueUrl=second.queue_url("readings-dlq"), WaitTimeSeconds=1)
+        assert [m["Body"] for m in kept.get("Messages", [])] == ['{"kept": 1}']
+    finally:
+        assert second.stop() == 0, second.output
+
+
+def test_a_second_runtime_on_the_same_ports_fails_with_a_clear_message(runtime: RuntimeProcess, tmp_path: Path) -> None:
+    clash = RuntimeProcess(tmp_path, app_dir=APP_DIR,
+                           ports=(runtime.rest_port, runtime.ws_port, runtime.endpoint_port))
+    result = subprocess.run(clash.command(), cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "already in use" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
