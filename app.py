@@ -3,10 +3,11 @@
 from chalice import Chalice, Response
 
 from chalicelib import http
-from chalicelib.platform import health
+from chalicelib.platform import events, health
 
 app = Chalice(app_name="ems")
 http.install(app)
+events.install(app)
 
 
 @app.route("/health", methods=["GET"])

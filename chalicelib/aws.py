@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import boto3
@@ -17,7 +17,7 @@ def session() -> boto3.session.Session:
     return boto3.session.Session(region_name=get_settings().region)
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """A client for `service` at the configured endpoint (LocalStack/moto or AWS)."""
     return session().client(

@@ -283,7 +283,7 @@ def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> 
     for port in (first.rest_port, first.ws_port, first.endpoint_port):
         assert port_is_free(port), f"port {port} still taken after Ctrl-C"
     leftovers = subprocess.run(["pgrep", "-f", f"moto.server -H 127.0.0.1 -p {first.endpoint_port}"],
-                               capture_output=True, text=True)
+                               check=False, capture_output=True, text=True)
     assert leftovers.stdout == ""
 
     second = RuntimeProcess(
@@ -302,7 +302,7 @@ def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> 
 def test_a_second_runtime_on_the_same_ports_fails_with_a_clear_message(runtime: RuntimeProcess, tmp_path: Path) -> None:
     clash = RuntimeProcess(tmp_path, app_dir=APP_DIR,
                            ports=(runtime.rest_port, runtime.ws_port, runtime.endpoint_port))
-    result = subprocess.run(clash.command(), cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(clash.command(), check=False, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "already in use" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

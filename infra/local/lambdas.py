@@ -147,7 +147,7 @@ class FunctionPool:
             raise InvocationError(
                 "Runtime.ExitError", "the execution environment exited unexpectedly"
             ) from exc
-        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
+        except Exception as exc:
             raise InvocationError(type(exc).__name__, str(exc)) from exc
         if not ok:
             raise InvocationError(value["errorType"], value["errorMessage"], value["stack"])

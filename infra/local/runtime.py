@@ -25,10 +25,10 @@ from chalice import Chalice
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from infra.local import lambdas
-from infra.local.endpoint import EmbeddedEndpoint, EndpointError, Snapshotter, aws_client
+from infra.local.endpoint import EmbeddedEndpoint, Snapshotter, aws_client
 from infra.local.logs import LogCollector, LogRenderer, RuntimeLogHandler
 from infra.local.rest import RestGateway
-from infra.local.scheduler import Schedule, Scheduler, ScheduleError
+from infra.local.scheduler import Schedule, ScheduleError, Scheduler
 from infra.local.sqs import EventSource, SqsPoller
 from infra.local.websocket import GatewayConfig, WebSocketGateway
 
@@ -162,7 +162,7 @@ class LocalRuntime:
     def _check_endpoint(self) -> None:
         try:
             aws_client("sqs", self.endpoint_url, self.config.region).list_queues(MaxResults=1)
-        except Exception as exc:  # noqa: BLE001 - any failure means the same to the user
+        except Exception as exc:
             raise StartupError(f"the AWS endpoint {self.endpoint_url} does not answer: {exc}") from exc
 
     def _apply_template(self) -> None:

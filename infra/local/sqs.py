@@ -69,7 +69,7 @@ def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[
         "body": message["Body"],
         "attributes": attributes,
         "messageAttributes": message_attributes,
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
         "awsRegion": region,
