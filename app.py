@@ -1,17 +1,108 @@
-"""The Energy Management System backend: a routing table into `chalicelib`."""
+"""The Energy Management System backend: a routing table into `chalicelib`.
+
+Each route declares who may call it and its request and response models (which also make
+the OpenAPI document); its body is one call into a bounded context.
+"""
 
 from chalice import Chalice, Response
 
-from chalicelib import http
+from chalicelib import http, openapi
+from chalicelib.http import Access, Call
+from chalicelib.identity import models as im
+from chalicelib.identity.service import IdentityService
 from chalicelib.platform import events, health
 
 app = Chalice(app_name="ems")
 http.install(app)
 events.install(app)
 
+identity = IdentityService()
+api = http.Api(app, authenticate=identity.authenticate)
 
-@app.route("/health", methods=["GET"])
-@http.endpoint
-def get_health() -> Response:
+
+# --- platform -----------------------------------------------------------------------------
+
+
+@api.route("/health", "GET", summary="Reachability of every table and queue", access=Access.PUBLIC,
+           tags=("platform",))
+def get_health(call: Call) -> Response:
     report = health.check()
     return Response(body=report.as_dict(), status_code=200 if report.healthy else 503)
+
+
+@api.route("/openapi.json", "GET", summary="This API's OpenAPI document", access=Access.PUBLIC,
+           tags=("platform",))
+def get_openapi(call: Call) -> dict:
+    return openapi.document(api.operations)
+
+
+# --- identity: self-service ---------------------------------------------------------------
+
+
+@api.route("/auth/register", "POST", summary="Create a client account", access=Access.PUBLIC,
+           request=im.RegisterRequest, response=im.UserEnvelope, status=201, tags=("auth",))
+def register(call: Call) -> im.UserEnvelope:
+    return im.UserEnvelope(user=identity.register(call.body).out())
+
+
+@api.route("/auth/login", "POST", summary="Sign in and get an access token", access=Access.PUBLIC,
+           request=im.LoginRequest, response=im.LoginResponse, tags=("auth",))
+def login(call: Call) -> im.LoginResponse:
+    return identity.login(call.body)
+
+
+@api.route("/auth/me", "GET", summary="The signed-in user", access=Access.USER,
+           response=im.UserOut, tags=("auth",))
+def get_me(call: Call) -> im.UserOut:
+    return identity.me(call.user).out()
+
+
+@api.route("/auth/me", "PUT", summary="Change own name or email", access=Access.USER,
+           request=im.UpdateMeRequest, response=im.UserOut, tags=("auth",))
+def update_me(call: Call) -> im.UserOut:
+    return identity.update_me(call.user, call.body).out()
+
+
+@api.route("/auth/password", "POST", summary="Change own password (ends other sessions)",
+           access=Access.USER, request=im.ChangePasswordRequest, status=204, tags=("auth",))
+def change_password(call: Call) -> None:
+    identity.change_password(call.user, call.body)
+
+
+@api.route("/auth/logout", "POST", summary="End every session of the signed-in user",
+           access=Access.USER, status=204, tags=("auth",))
+def logout(call: Call) -> None:
+    identity.logout(call.user)
+
+
+# --- identity: administration -------------------------------------------------------------
+
+
+@api.route("/users", "GET", summary="List and search users", access=Access.ADMIN,
+           query=im.ListUsersQuery, response=im.UserPage, tags=("users",))
+def list_users(call: Call) -> im.UserPage:
+    return identity.list_users(call.query.limit, call.query.cursor, call.query.q)
+
+
+@api.route("/users", "POST", summary="Create a user", access=Access.ADMIN,
+           request=im.CreateUserRequest, response=im.UserOut, status=201, tags=("users",))
+def create_user(call: Call) -> im.UserOut:
+    return identity.create_user(call.body).out()
+
+
+@api.route("/users/{user_id}", "GET", summary="Read a user (a client: only itself)", access=Access.USER,
+           response=im.UserOut, tags=("users",))
+def get_user(call: Call, user_id: str) -> im.UserOut:
+    return identity.get_user(call.user, user_id).out()
+
+
+@api.route("/users/{user_id}", "PUT", summary="Change a user", access=Access.ADMIN,
+           request=im.UpdateUserRequest, response=im.UserOut, tags=("users",))
+def update_user(call: Call, user_id: str) -> im.UserOut:
+    return identity.update_user(user_id, call.body).out()
+
+
+@api.route("/users/{user_id}", "DELETE", summary="Delete a user (not the last admin)",
+           access=Access.ADMIN, status=204, tags=("users",))
+def delete_user(call: Call, user_id: str) -> None:
+    identity.delete_user(user_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pydantic
@@ -160,3 +161,133 @@ def install(app: Chalice) -> None:
         max_age=600,
     )
     app.register_middleware(rest_middleware, "http")
+
+
+# --- declared routes ----------------------------------------------------------------------
+
+
+class Access:
+    """Who may call a route: anyone, any signed-in user, or admins only."""
+
+    PUBLIC = "public"
+    USER = "user"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: str
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route as the OpenAPI document describes it."""
+
+    path: str
+    method: str
+    name: str
+    summary: str
+    access: str
+    request: type[pydantic.BaseModel] | None
+    response: type[pydantic.BaseModel] | None
+    status: int
+    query: type[pydantic.BaseModel] | None
+    tags: tuple[str, ...]
+    content_type: str = "application/json"
+
+
+@dataclass
+class Call:
+    """What a route body gets: the caller, the parsed body and query, the raw request."""
+
+    request: Request
+    principal: Principal | None
+    body: Any = None
+    query: Any = None
+
+    @property
+    def user(self) -> Principal:
+        """The caller of a route that requires sign-in."""
+        assert self.principal is not None, "route declared public"
+        return self.principal
+
+
+Authenticator = Callable[[str], Principal]
+
+
+class Api:
+    """Declares routes once: Chalice routing, auth, parsing, serialising and the OpenAPI entry."""
+
+    def __init__(self, app: Chalice, authenticate: Authenticator) -> None:
+        self.app = app
+        self._authenticate = authenticate
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        path: str,
+        method: str,
+        *,
+        summary: str,
+        access: str,
+        request: type[pydantic.BaseModel] | None = None,
+        response: type[pydantic.BaseModel] | None = None,
+        status: int = 200,
+        query: type[pydantic.BaseModel] | None = None,
+        tags: tuple[str, ...] = (),
+        content_type: str = "application/json",
+    ) -> Callable[[View], View]:
+        def decorator(view: View) -> View:
+            operation = Operation(
+                path, method, view.__name__, summary, access, request, response, status, query, tags,
+                content_type,
+            )
+            self.operations.append(operation)
+
+            @functools.wraps(view)
+            def handler(**path_params: str) -> Any:
+                return self._handle(operation, view, path_params)
+
+            self.app.route(path, methods=[method])(endpoint(handler))
+            return view
+
+        return decorator
+
+    def _handle(self, operation: Operation, view: View, path_params: dict[str, str]) -> Any:
+        request = self.app.current_request
+        assert request is not None
+        principal = None
+        if operation.access != Access.PUBLIC:
+            principal = self._authenticate(bearer_token(request))
+            if operation.access == Access.ADMIN and not principal.is_admin:
+                raise errors.ForbiddenError("This needs the admin role.")
+        call = Call(request=request, principal=principal)
+        if operation.request is not None:
+            call.body = parse_body(request, operation.request)
+        if operation.query is not None:
+            call.query = validate(operation.query, dict(request.query_params or {}))
+        result = view(call, **path_params)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(body="", status_code=204)
+        if isinstance(result, pydantic.BaseModel):
+            return Response(body=result.model_dump(mode="json"), status_code=operation.status)
+        return Response(body=result, status_code=operation.status)
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an `Authorization: Bearer …` header (401 when there is none)."""
+    header = (request.headers or {}).get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.UnauthorizedError("Sign in: send Authorization: Bearer <access token>.")
+    return token.strip()

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib import names
@@ -29,13 +29,30 @@ class Settings(BaseSettings):
     )
     aws_endpoint_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("EMS_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
-        description="AWS-compatible endpoint (LocalStack, moto); unset means real AWS.",
+        validation_alias="AWS_ENDPOINT_URL",
+        description="AWS-compatible endpoint (LocalStack, moto); unset means real AWS. botocore "
+        "reads the same variable, so pynamodb's clients follow it too.",
     )
     data_dir: Path = Field(default=Path(".data"), description="Local stage state folder.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_request_body_bytes: int = Field(default=256 * 1024, gt=0)
+
+    # Identity: tokens, passwords, login throttling.
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 signing secret; deployed stages may use the SSM parameter instead."
+    )
+    jwt_secret_parameter: str | None = Field(
+        default=None, description="SSM SecureString parameter holding the signing secret."
+    )
+    jwt_issuer: str = "ems"
+    jwt_audience: str = "ems-api"
+    access_token_ttl_s: int = Field(default=3600, gt=0)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_s: int = Field(default=300, ge=1)
 
     # WebSocket management API, used by handlers and consumers that push frames.
     websocket_api_id: str | None = None

@@ -1,0 +1,271 @@
+"""Identity's tables; the only code that touches them.
+
+A user is two items written in one transaction: the profile (`users`, by id) and the
+username claim (`usernames`, by lower-cased name) that makes names unique even under
+concurrent registration. The number of admins is a counter item changed in the same
+transactions, so that "not the last admin" holds under concurrency too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import errors, names
+from chalicelib.identity.models import User
+from chalicelib.settings import get_settings
+
+ADMIN_COUNTER_ID = "#admins"
+
+
+class UserItem(Model):
+    class Meta:
+        table_name = names.resource_name("users")
+
+    id = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute()
+    username_key = UnicodeAttribute()
+    role = UnicodeAttribute()
+    name = UnicodeAttribute(default="")
+    email = UnicodeAttribute(null=True)
+    password_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    search = UnicodeAttribute(default="")
+    version = NumberAttribute(default=1)
+    tokens_valid_after = NumberAttribute(default=0)
+
+    def domain(self) -> User:
+        return User(
+            id=self.id, username=self.username, role=self.role, name=self.name, email=self.email,
+            created_at=self.created_at, version=int(self.version),
+            tokens_valid_after=float(self.tokens_valid_after),
+        )
+
+
+class AdminCounter(Model):
+    class Meta:
+        table_name = names.resource_name("users")
+
+    id = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+
+
+class UsernameClaim(Model):
+    class Meta:
+        table_name = names.resource_name("usernames")
+
+    username_key = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+
+
+class LoginAttempts(Model):
+    class Meta:
+        table_name = names.resource_name("login-attempts")
+
+    username_key = UnicodeAttribute(hash_key=True)
+    failures = NumberAttribute(default=0)
+    locked_until = NumberAttribute(default=0)
+    expires_at = NumberAttribute()
+
+
+def username_key(username: str) -> str:
+    return username.strip().lower()
+
+
+def search_text(username: str, name: str, email: str | None) -> str:
+    return " ".join(part.lower() for part in (username, name, email or "") if part)
+
+
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=Connection(region=get_settings().region))
+
+
+class _Labels:
+    """What each write of a transaction stands for, to name the one whose condition failed."""
+
+    CLAIM = "claim"
+    VERSION = "version"
+    LAST_ADMIN = "last_admin"
+    PLAIN = "plain"
+
+
+def _run(build: Any, username: str) -> None:
+    labels: list[str] = []
+    try:
+        with _transaction() as tx:
+            build(tx, labels)
+    except TransactWriteError as exc:
+        reasons = [str(r.code if r else "") for r in (exc.cancellation_reasons or [])]
+        failed = {labels[i] for i, r in enumerate(reasons) if r == "ConditionalCheckFailed" and i < len(labels)}
+        if not failed:
+            raise
+        if _Labels.LAST_ADMIN in failed:
+            raise errors.ConflictError("The last admin cannot be removed or demoted.") from exc
+        if _Labels.CLAIM in failed:
+            raise errors.ConflictError(
+                f"The username '{username}' is taken.", [errors.FieldError("username", "already taken")]
+            ) from exc
+        raise errors.ConflictError("The user was changed meanwhile; reload and try again.") from exc
+
+
+def create(item: UserItem) -> None:
+    """Write the profile and claim the username, or ConflictError if the name is taken."""
+
+    def build(tx: TransactWrite, labels: list[str]) -> None:
+        tx.save(UsernameClaim(item.username_key, user_id=item.id),
+                condition=UsernameClaim.username_key.does_not_exist())
+        labels.append(_Labels.CLAIM)
+        tx.save(item, condition=UserItem.id.does_not_exist())
+        labels.append(_Labels.VERSION)
+        if item.role == "admin":
+            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.count.add(1)])
+            labels.append(_Labels.PLAIN)
+
+    _run(build, item.username)
+
+
+def restore(item: UserItem) -> None:
+    """Put a deleted user back exactly as it was (the compensation of a failed deletion)."""
+    create(item)
+
+
+def get(user_id: str) -> UserItem | None:
+    if user_id.startswith("#"):
+        return None
+    try:
+        return UserItem.get(user_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def find_by_username(username: str) -> UserItem | None:
+    try:
+        claim = UsernameClaim.get(username_key(username), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return get(claim.user_id)
+
+
+def replace(old: UserItem, new: UserItem) -> None:
+    """Store `new` over `old` (same id) if nobody changed it meanwhile; moves the username claim."""
+    admin_delta = int(new.role == "admin") - int(old.role == "admin")
+
+    def build(tx: TransactWrite, labels: list[str]) -> None:
+        tx.save(new, condition=UserItem.version == old.version)
+        labels.append(_Labels.VERSION)
+        if new.username_key != old.username_key:
+            tx.delete(UsernameClaim(old.username_key), condition=UsernameClaim.user_id == old.id)
+            labels.append(_Labels.VERSION)
+            tx.save(UsernameClaim(new.username_key, user_id=new.id),
+                    condition=UsernameClaim.username_key.does_not_exist())
+            labels.append(_Labels.CLAIM)
+        if admin_delta:
+            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.count.add(admin_delta)],
+                      condition=(AdminCounter.count > 1) if admin_delta < 0 else None)
+            labels.append(_Labels.LAST_ADMIN)
+
+    _run(build, new.username)
+
+
+def delete(item: UserItem) -> None:
+    """Remove profile and claim together; an admin only while another admin remains."""
+
+    def build(tx: TransactWrite, labels: list[str]) -> None:
+        tx.delete(item, condition=UserItem.version == item.version)
+        labels.append(_Labels.VERSION)
+        tx.delete(UsernameClaim(item.username_key), condition=UsernameClaim.user_id == item.id)
+        labels.append(_Labels.VERSION)
+        if item.role == "admin":
+            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.count.add(-1)],
+                      condition=AdminCounter.count > 1)
+            labels.append(_Labels.LAST_ADMIN)
+
+    _run(build, item.username)
+
+
+def admin_count() -> int:
+    try:
+        return int(AdminCounter.get(ADMIN_COUNTER_ID, consistent_read=True).count)
+    except DoesNotExist:
+        return 0
+
+
+def revoke_tokens(user_id: str, now: float) -> None:
+    """Tokens issued before `now` stop working (logout, password change)."""
+    UserItem(user_id).update(
+        actions=[UserItem.tokens_valid_after.set(now)], condition=UserItem.id.exists()
+    )
+
+
+def list_page(limit: int, cursor: str | None, query: str | None) -> tuple[list[UserItem], str | None]:
+    """One page of users, optionally only those whose name, username or email contain `query`."""
+    start_key = _decode_cursor(cursor)
+    condition = ~UserItem.id.startswith("#")
+    if query:
+        condition = condition & UserItem.search.contains(query.lower())
+    results = UserItem.scan(filter_condition=condition, limit=limit, last_evaluated_key=start_key,
+                            page_size=limit)
+    items = list(results)
+    last = results.last_evaluated_key
+    return items, _encode_cursor(last) if last else None
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(key, dict) or set(key) != {"id"}:
+            raise ValueError("unexpected key")
+        return key
+    except ValueError as exc:
+        raise errors.ValidationError(
+            "The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")]
+        ) from exc
+
+
+# --- login throttling ---------------------------------------------------------------------
+
+
+def locked_for(key: str, now: float) -> float:
+    """Seconds this username is still locked out after repeated failures (0: not locked)."""
+    try:
+        attempts = LoginAttempts.get(key, consistent_read=True)
+    except DoesNotExist:
+        return 0.0
+    return max(float(attempts.locked_until) - now, 0.0)
+
+
+def record_failure(key: str, now: float, max_failures: int, lockout_s: int) -> None:
+    """Count a failed login; the `max_failures`-th within the window locks the name out.
+
+    TTL deletes expired items up to two days late, so an expired count starts again here.
+    """
+    try:
+        stale = float(LoginAttempts.get(key, consistent_read=True).expires_at) < now
+    except DoesNotExist:
+        stale = True
+    attempts = LoginAttempts(key)
+    counted = LoginAttempts.failures.set(1) if stale else LoginAttempts.failures.add(1)
+    attempts.update(actions=[counted, LoginAttempts.expires_at.set(int(now) + lockout_s)])
+    if attempts.failures >= max_failures:
+        attempts.update(actions=[
+            LoginAttempts.locked_until.set(now + lockout_s),
+            LoginAttempts.failures.set(0),
+            LoginAttempts.expires_at.set(int(now) + 2 * lockout_s),
+        ])
+
+
+def clear_failures(key: str) -> None:
+    LoginAttempts(key).delete()

@@ -1,0 +1,219 @@
+"""Identity's use cases: registration, sign-in, the shared token check, user administration.
+
+Every change publishes a user event on the identity topic. A user's profile and username
+are written in one transaction, so neither can exist without the other; if the event then
+cannot be published, the change is undone (a compensating step) and the caller gets 503,
+so no other context ever misses a user that exists, or keeps one that does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+from chalicelib import errors
+from chalicelib.http import Principal
+from chalicelib.identity import passwords, repository, tokens
+from chalicelib.identity.models import (
+    ChangePasswordRequest,
+    CreateUserRequest,
+    LoginRequest,
+    LoginResponse,
+    RegisterRequest,
+    UpdateMeRequest,
+    UpdateUserRequest,
+    User,
+    UserOut,
+    UserPage,
+)
+from chalicelib.identity.repository import UserItem
+from chalicelib.observability import logger
+from chalicelib.platform.publisher import Event, Publisher, SnsPublisher
+from chalicelib.settings import get_settings
+
+TOPIC = "identity-events"
+_INVALID_LOGIN = "The username or password is wrong."
+
+
+class IdentityService:
+    """The identity context, with its event publisher injected."""
+
+    def __init__(self, publisher: Publisher | None = None) -> None:
+        self._publisher = publisher or SnsPublisher()
+
+    # --- the shared check -------------------------------------------------------------
+
+    def authenticate(self, token: str) -> Principal:
+        """The caller behind an access token; 401 if it is bad, expired, revoked or orphaned."""
+        claims = tokens.verify(token)
+        item = repository.get(claims.user_id)
+        if item is None:
+            raise errors.UnauthorizedError("The account no longer exists.")
+        if claims.issued_at < float(item.tokens_valid_after):
+            raise errors.UnauthorizedError("The session has ended; sign in again.")
+        # The stored role wins, so a change of role takes effect at once.
+        return Principal(user_id=item.id, username=item.username, role=item.role)
+
+    # --- self-service -----------------------------------------------------------------
+
+    def register(self, request: RegisterRequest) -> User:
+        return self._create(request.username, request.password, "client", request.name, request.email)
+
+    def login(self, request: LoginRequest) -> LoginResponse:
+        settings = get_settings()
+        key = repository.username_key(request.username)
+        now = time.time()
+        locked_s = repository.locked_for(key, now)
+        if locked_s > 0:
+            raise errors.ThrottledError(
+                "Too many failed sign-ins; try again later.",
+                headers={"Retry-After": str(max(int(locked_s + 0.999), 1))},
+            )
+        item = repository.find_by_username(request.username)
+        if not passwords.verify(item.password_hash if item else None, request.password) or item is None:
+            repository.record_failure(key, now, settings.login_max_failures, settings.login_lockout_s)
+            raise errors.UnauthorizedError(_INVALID_LOGIN)
+        repository.clear_failures(key)
+        if passwords.needs_rehash(item.password_hash):
+            self._rehash(item, request.password)
+        token, expires_in = tokens.issue(item.id, item.username, item.role)
+        return LoginResponse(access_token=token, expires_in=expires_in, user=item.domain().out())
+
+    def me(self, principal: Principal) -> User:
+        return self._get(principal.user_id)
+
+    def update_me(self, principal: Principal, request: UpdateMeRequest) -> User:
+        changes = request.model_dump(exclude_unset=True)
+        return self._update(principal.user_id, changes)
+
+    def change_password(self, principal: Principal, request: ChangePasswordRequest) -> None:
+        item = self._item(principal.user_id)
+        if not passwords.verify(item.password_hash, request.current_password):
+            raise errors.ValidationError(
+                "The current password is wrong.", [errors.FieldError("current_password", "does not match")]
+            )
+        self._update(principal.user_id, {"password": request.new_password})
+
+    def logout(self, principal: Principal) -> None:
+        """Every token of the user issued until now stops working."""
+        repository.revoke_tokens(principal.user_id, round(time.time(), 3) + 0.001)
+
+    # --- administration ---------------------------------------------------------------
+
+    def list_users(self, limit: int, cursor: str | None, query: str | None) -> UserPage:
+        items, next_cursor = repository.list_page(limit, cursor, query)
+        return UserPage(items=[i.domain().out() for i in items], next_cursor=next_cursor)
+
+    def create_user(self, request: CreateUserRequest) -> User:
+        return self._create(request.username, request.password, request.role, request.name, request.email)
+
+    def get_user(self, principal: Principal, user_id: str) -> User:
+        if not principal.is_admin and principal.user_id != user_id:
+            raise errors.NotFoundError("No such user.")
+        return self._get(user_id)
+
+    def update_user(self, user_id: str, request: UpdateUserRequest) -> User:
+        return self._update(user_id, request.model_dump(exclude_unset=True))
+
+    def delete_user(self, user_id: str) -> None:
+        item = self._item(user_id)
+        repository.delete(item)
+        event = Event("user.deleted", item.id, int(item.version) + 1, {"id": item.id, "username": item.username})
+        try:
+            self._publisher.publish(TOPIC, event)
+        except errors.DependencyUnavailableError:
+            self._compensate("deletion", item.id, lambda: repository.restore(item))
+            raise
+
+    def exists(self, user_id: str) -> bool:
+        """Whether a user exists now (read by other contexts, strongly consistent)."""
+        return repository.get(user_id) is not None
+
+    # --- internals --------------------------------------------------------------------
+
+    def _create(self, username: str, password: str, role: str, name: str, email: str | None) -> User:
+        item = UserItem(
+            str(uuid.uuid4()),
+            username=username,
+            username_key=repository.username_key(username),
+            role=role,
+            name=name,
+            email=email,
+            password_hash=passwords.hash_password(password),
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            search=repository.search_text(username, name, email),
+            version=1,
+            tokens_valid_after=0,
+        )
+        repository.create(item)
+        user = item.domain()
+        try:
+            self._publisher.publish(TOPIC, Event("user.created", user.id, user.version, _public(user)))
+        except errors.DependencyUnavailableError:
+            self._compensate("creation", item.id, lambda: repository.delete(item))
+            raise
+        logger.info("user created", extra={"user_id": user.id, "role": role})
+        return user
+
+    def _update(self, user_id: str, changes: dict[str, object]) -> User:
+        old = self._item(user_id)
+        if not changes:
+            return old.domain()
+        new = UserItem(**{**old.attribute_values})
+        if "username" in changes and changes["username"]:
+            new.username = str(changes["username"])
+            new.username_key = repository.username_key(new.username)
+        if "name" in changes and changes["name"] is not None:
+            new.name = str(changes["name"])
+        if "email" in changes:
+            new.email = changes["email"]  # type: ignore[assignment]
+        if changes.get("role"):
+            new.role = str(changes["role"])
+        if changes.get("password"):
+            new.password_hash = passwords.hash_password(str(changes["password"]))
+            # A new password ends every session opened with the old one.
+            new.tokens_valid_after = round(time.time(), 3) + 0.001
+        new.search = repository.search_text(new.username, new.name, new.email)
+        new.version = int(old.version) + 1
+        repository.replace(old, new)
+        user = new.domain()
+        try:
+            self._publisher.publish(TOPIC, Event("user.updated", user.id, user.version, _public(user)))
+        except errors.DependencyUnavailableError:
+            self._compensate("update", user_id, lambda: repository.replace(new, old))
+            raise
+        return user
+
+    def _rehash(self, item: UserItem, password: str) -> None:
+        new = UserItem(**{**item.attribute_values})
+        new.password_hash = passwords.hash_password(password)
+        new.version = int(item.version) + 1
+        try:
+            repository.replace(item, new)
+        except errors.ConflictError:
+            logger.info("password rehash skipped: the user changed meanwhile")
+
+    def _item(self, user_id: str) -> UserItem:
+        item = repository.get(user_id)
+        if item is None:
+            raise errors.NotFoundError("No such user.")
+        return item
+
+    def _get(self, user_id: str) -> User:
+        return self._item(user_id).domain()
+
+    @staticmethod
+    def _compensate(what: str, user_id: str, undo: object) -> None:
+        try:
+            undo()  # type: ignore[operator]
+            logger.warning(f"user {what} undone: its event could not be published", extra={"user_id": user_id})
+        except Exception:
+            logger.exception(f"user {what} could not be undone after a publish failure",
+                             extra={"user_id": user_id})
+            raise
+
+
+def _public(user: User) -> dict[str, object]:
+    out: UserOut = user.out()
+    return out.model_dump(mode="json")

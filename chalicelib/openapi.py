@@ -1,0 +1,110 @@
+"""The OpenAPI 3 document, generated from the routes' declared request and response models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.http import Access, Operation
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+_ERRORS_BY_ACCESS = {
+    Access.PUBLIC: ["400", "413", "422", "429"],
+    Access.USER: ["400", "401", "404", "413", "422"],
+    Access.ADMIN: ["400", "401", "403", "404", "409", "413", "422"],
+}
+_DESCRIPTIONS = {
+    "400": "Bad JSON", "401": "No or invalid token", "403": "Wrong role", "404": "Not found or not yours",
+    "409": "Conflict", "413": "Body too large", "422": "Invalid fields", "429": "Throttled",
+}
+
+
+def document(operations: list[Operation], title: str = "Energy Management System API",
+             version: str = "1.0.0") -> dict[str, Any]:
+    """The whole document, with every model under components/schemas."""
+    models: set[type[BaseModel]] = set()
+    for op in operations:
+        models.update(m for m in (op.request, op.response, op.query) if m is not None)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, schema = models_json_schema([(m, "validation") for m in ordered],
+                                   ref_template="#/components/schemas/{model}")
+    schemas = dict(schema.get("$defs", {}))
+    schemas["Error"] = _ERROR_SCHEMA
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "servers": [{"url": "/api"}],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "paths": paths,
+    }
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    ref = "#/components/schemas/{}"
+    entry: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": list(op.tags)}
+    if op.access != Access.PUBLIC:
+        entry["security"] = [{"bearer": []}]
+        if op.access == Access.ADMIN:
+            entry["description"] = "Admins only."
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", op.path)
+    ]
+    if op.query is not None:
+        for name, field in op.query.model_fields.items():
+            parameters.append({"name": name, "in": "query", "required": field.is_required(),
+                               "schema": _field_schema(op.query, name)})
+    if parameters:
+        entry["parameters"] = parameters
+    if op.request is not None:
+        entry["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": ref.format(op.request.__name__)}}},
+        }
+    success: dict[str, Any] = {"description": "Success"}
+    if op.response is not None:
+        success["content"] = {op.content_type: {"schema": {"$ref": ref.format(op.response.__name__)}}}
+    elif op.content_type != "application/json":
+        success["content"] = {op.content_type: {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(op.status): success}
+    for code in _ERRORS_BY_ACCESS[op.access]:
+        responses[code] = {
+            "description": _DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": {"$ref": ref.format("Error")}}},
+        }
+    entry["responses"] = responses
+    return entry
+
+
+def _field_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
+    properties = model.model_json_schema().get("properties", {})
+    return dict(properties.get(name, {"type": "string"}))
