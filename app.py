@@ -11,6 +11,7 @@ from chalicelib.http import Access, Call
 from chalicelib.identity import models as im
 from chalicelib.identity.service import IdentityService
 from chalicelib.platform import events, health
+from chalicelib.realtime.gateway import RealtimeGateway
 
 app = Chalice(app_name="ems")
 http.install(app)
@@ -18,6 +19,7 @@ events.install(app)
 
 identity = IdentityService()
 api = http.Api(app, authenticate=identity.authenticate)
+realtime = RealtimeGateway(app.websocket_api, authenticate=identity.authenticate)
 
 
 # --- platform -----------------------------------------------------------------------------
@@ -106,3 +108,21 @@ def update_user(call: Call, user_id: str) -> im.UserOut:
            access=Access.ADMIN, status=204, tags=("users",))
 def delete_user(call: Call, user_id: str) -> None:
     identity.delete_user(user_id)
+
+
+# --- WebSocket ----------------------------------------------------------------------------
+
+
+@app.on_ws_connect()
+def ws_connect(event):
+    return realtime.connect(event)
+
+
+@app.on_ws_message()
+def ws_message(event):
+    realtime.message(event)
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event):
+    realtime.disconnect(event)

@@ -160,8 +160,8 @@ class IdentityService:
         old = self._item(user_id)
         if not changes:
             return old.domain()
-        new = UserItem(**{**old.attribute_values})
-        if "username" in changes and changes["username"]:
+        new = UserItem(**old.attribute_values)
+        if changes.get("username"):
             new.username = str(changes["username"])
             new.username_key = repository.username_key(new.username)
         if "name" in changes and changes["name"] is not None:
@@ -186,7 +186,7 @@ class IdentityService:
         return user
 
     def _rehash(self, item: UserItem, password: str) -> None:
-        new = UserItem(**{**item.attribute_values})
+        new = UserItem(**item.attribute_values)
         new.password_hash = passwords.hash_password(password)
         new.version = int(item.version) + 1
         try:

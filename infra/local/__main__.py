@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
     parser.add_argument("--max-receive-count", type=int, default=3, help="deliveries before a message is dead-lettered")
     parser.add_argument("--ws-idle-timeout", type=float, default=600.0)
     parser.add_argument("--ws-max-duration", type=float, default=7200.0)
+    parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=None,
+                        help="seed the demo users and devices (default: on for the local stage of this app)")
     parser.add_argument("--log-format", choices=["pretty", "json"], default=env.get("EMS_LOCAL_LOG_FORMAT", "pretty"))
     args = parser.parse_args(argv)
     for name in ("rest_port", "ws_port", "endpoint_port"):
@@ -68,7 +70,17 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
         ws_idle_timeout_s=args.ws_idle_timeout,
         ws_max_duration_s=args.ws_max_duration,
         log_json=args.log_format == "json",
+        seed=DEMO_SEED if _wants_demo(args) else None,
     )
+
+
+DEMO_SEED = "chalicelib.demo:seed"
+
+
+def _wants_demo(args: argparse.Namespace) -> bool:
+    if args.demo is not None:
+        return bool(args.demo)
+    return args.stage == "local" and args.app_dir.resolve() == PROJECT_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

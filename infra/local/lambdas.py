@@ -87,6 +87,9 @@ def _invoke(handler_name: str, event: dict[str, Any]) -> tuple[bool, Any]:
         f"function:{_SETUP.function_name}"
     )
     try:
+        if ":" in handler_name:  # "module:function", a task of the runtime's (e.g. seeding)
+            module_name, _, function_name = handler_name.partition(":")
+            return True, getattr(importlib.import_module(module_name), function_name)()
         handler = module.app if handler_name == REST_HANDLER else getattr(module, handler_name)
         return True, handler(event, context)
     except Exception as exc:  # noqa: BLE001 - reported to the caller as Lambda reports it

@@ -67,6 +67,7 @@ class RuntimeConfig:
     ws_idle_timeout_s: float = 600.0
     ws_max_duration_s: float = 7200.0
     log_json: bool = False
+    seed: str | None = None  # "module:function" run once the app is up (demo data)
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -135,6 +136,8 @@ class LocalRuntime:
             self._restore_snapshot()
         app = self._load_app()
         self._start_functions(app)
+        if cfg.seed:
+            self._seed(cfg.seed)
         self._print_components(app)
 
     def _set_environment(self) -> None:
@@ -292,6 +295,18 @@ class LocalRuntime:
             poller.start()
         if self.snapshotter is not None and cfg.snapshot_interval_s > 0:
             threading.Thread(target=self._snapshot_loop, name="snapshots", daemon=True).start()
+
+    def _seed(self, target: str) -> None:
+        """Run the seeding function (`module:function`) in a worker, as the app's own code."""
+        pool = self.pools.get("api_handler") or next(iter(self.pools.values()), None)
+        if pool is None:
+            raise StartupError("nothing to seed with: the app has no functions")
+        try:
+            seeded = pool.invoke(target, {})
+        except lambdas.InvocationError as exc:
+            raise StartupError(f"seeding with {target} failed: {exc}") from exc
+        if seeded:
+            log.info("seeded: %s", ", ".join(map(str, seeded)))
 
     def _frontend_config(self) -> bytes:
         cfg = self.config

@@ -1,0 +1,1 @@
+"""Real time: WebSocket connections, live frames and their delivery."""
