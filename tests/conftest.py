@@ -8,6 +8,9 @@ import pytest
 
 from tests.harness import RuntimeProcess
 
+# argon2id at its production size costs 64 MiB and ~0.1 s per hash; tests use a light one.
+FAST_HASHING = {"EMS_ARGON2_MEMORY_KIB": "1024", "EMS_ARGON2_TIME_COST": "1", "EMS_ARGON2_PARALLELISM": "1"}
+
 
 @pytest.fixture(scope="session")
 def ems(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
@@ -20,6 +23,7 @@ def ems(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
             "--log-format", "json",
             "--frontend-dir", str(tmp_path_factory.mktemp("no-frontend")),
         ],
+        env=FAST_HASHING,
     ).start()
     yield process
     assert process.stop() == 0, process.output
