@@ -1,0 +1,80 @@
+"""Every table, queue and topic of a stage, declared once in `template.yaml`, and the tools
+that apply it: `bootstrap` (to an endpoint, at local start-up), `package` (merged into
+`chalice package` for deploys) and `deploy` (the settings `chalice deploy` cannot make).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = Path(__file__).resolve().parent / "template.yaml"
+
+
+class InfraError(Exception):
+    """A failure of an infra command, with a message meant for the person who ran it."""
+
+
+# libyaml's loader parses the template ten times faster than the pure-Python one, which
+# matters at every local start-up.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_SafeLoader):  # type: ignore[valid-type,misc,unused-ignore]
+    """A YAML loader that reads CloudFormation's short-form tags (`!Ref`, `!Sub`, ...)."""
+
+
+def _construct_intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node for !{tag_suffix}")
+    if tag_suffix in ("Ref", "Condition"):
+        return {tag_suffix: value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        resource, _, attribute = value.partition(".")
+        value = [resource, attribute]
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def parse_template(text: str) -> dict[str, Any]:
+    """A CloudFormation YAML template as plain data, short-form tags in their long form."""
+    document = yaml.load(text, Loader=_CfnLoader)
+    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+        raise InfraError("The template has no Resources section.")
+    return document
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template at `path` as plain data (see `parse_template`)."""
+    return parse_template(path.read_text(encoding="utf-8"))
+
+
+def aws_session(region: str, endpoint_url: str | None) -> boto3.session.Session:
+    """A session in `region`; against a custom endpoint, dummy keys when none are configured."""
+    if endpoint_url is None:
+        return boto3.session.Session(region_name=region)
+    core = botocore.session.Session()
+    # Instance and container roles mean nothing to a local endpoint, and probing the
+    # metadata service for them can stall start-up for seconds off EC2.
+    resolver = core.get_component("credential_provider")
+    for provider in ("iam-role", "container-role"):
+        resolver.remove(provider)
+    if core.get_credentials() is None:
+        return boto3.session.Session(
+            region_name=region, aws_access_key_id="test", aws_secret_access_key="test"
+        )
+    return boto3.session.Session(region_name=region, botocore_session=core)
