@@ -6,18 +6,24 @@ the OpenAPI document); its body is one call into a bounded context.
 
 from chalice import Chalice, Response
 
-from chalicelib import http, openapi
+from chalicelib import http, names, openapi
+from chalicelib.devices import models as dm
+from chalicelib.devices import sync as devices_sync
+from chalicelib.devices.service import DeviceService
 from chalicelib.http import Access, Call
 from chalicelib.identity import models as im
 from chalicelib.identity.service import IdentityService
-from chalicelib.platform import events, health
+from chalicelib.monitoring import replica
+from chalicelib.platform import consumer, events, health
 from chalicelib.realtime.gateway import RealtimeGateway
 
 app = Chalice(app_name="ems")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 http.install(app)
 events.install(app)
 
 identity = IdentityService()
+devices = DeviceService(user_exists=identity.exists)
 api = http.Api(app, authenticate=identity.authenticate)
 realtime = RealtimeGateway(app.websocket_api, authenticate=identity.authenticate)
 
@@ -108,6 +114,88 @@ def update_user(call: Call, user_id: str) -> im.UserOut:
            access=Access.ADMIN, status=204, tags=("users",))
 def delete_user(call: Call, user_id: str) -> None:
     identity.delete_user(user_id)
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+@api.route("/devices", "GET", summary="Devices: admins all, clients their own", access=Access.USER,
+           query=dm.ListDevicesQuery, response=dm.DevicePage, tags=("devices",))
+def list_devices(call: Call) -> dm.DevicePage:
+    return devices.list(call.user, call.query.limit, call.query.cursor)
+
+
+@api.route("/devices", "POST", summary="Create a device", access=Access.ADMIN,
+           request=dm.CreateDeviceRequest, response=dm.DeviceOut, status=201, tags=("devices",))
+def create_device(call: Call) -> dm.DeviceOut:
+    return devices.create(call.body)
+
+
+@api.route("/devices/{device_id}", "GET", summary="Read a device (clients: their own)", access=Access.USER,
+           response=dm.DeviceOut, tags=("devices",))
+def get_device(call: Call, device_id: str) -> dm.DeviceOut:
+    return devices.get(call.user, device_id)
+
+
+@api.route("/devices/{device_id}", "PUT", summary="Change a device", access=Access.ADMIN,
+           request=dm.UpdateDeviceRequest, response=dm.DeviceOut, tags=("devices",))
+def update_device(call: Call, device_id: str) -> dm.DeviceOut:
+    return devices.update(device_id, call.body)
+
+
+@api.route("/devices/{device_id}", "DELETE", summary="Delete a device and its history", access=Access.ADMIN,
+           status=204, tags=("devices",))
+def delete_device(call: Call, device_id: str) -> None:
+    devices.delete(device_id)
+
+
+@api.route("/devices/{device_id}/owners/{user_id}", "PUT", summary="Add an owner (idempotent)",
+           access=Access.ADMIN, response=dm.DeviceOut, tags=("devices",))
+def add_owner(call: Call, device_id: str, user_id: str) -> dm.DeviceOut:
+    return devices.add_owner(device_id, user_id)
+
+
+@api.route("/devices/{device_id}/owners/{user_id}", "DELETE", summary="Remove an owner (idempotent)",
+           access=Access.ADMIN, response=dm.DeviceOut, tags=("devices",))
+def remove_owner(call: Call, device_id: str, user_id: str) -> dm.DeviceOut:
+    return devices.remove_owner(device_id, user_id)
+
+
+@api.route("/devices/{device_id}/api-keys", "GET", summary="A device's API keys (not their secrets)",
+           access=Access.ADMIN, response=dm.ApiKeyPage, tags=("devices",))
+def list_api_keys(call: Call, device_id: str) -> dm.ApiKeyPage:
+    return devices.list_api_keys(device_id)
+
+
+@api.route("/devices/{device_id}/api-keys", "POST", summary="Create an API key for a meter (shown once)",
+           access=Access.ADMIN, response=dm.ApiKeyCreated, status=201, tags=("devices",))
+def create_api_key(call: Call, device_id: str) -> dm.ApiKeyCreated:
+    return devices.create_api_key(device_id)
+
+
+@api.route("/devices/{device_id}/api-keys/{key_id}", "DELETE", summary="Revoke an API key",
+           access=Access.ADMIN, status=204, tags=("devices",))
+def revoke_api_key(call: Call, device_id: str, key_id: str) -> None:
+    devices.revoke_api_key(device_id, key_id)
+
+
+@api.route("/users/{user_id}/devices", "GET", summary="A user's devices (clients: only their own)",
+           access=Access.USER, response=dm.DevicePage, tags=("devices",))
+def list_user_devices(call: Call, user_id: str) -> dm.DevicePage:
+    return devices.of_user(call.user, user_id)
+
+
+# --- sync consumers -----------------------------------------------------------------------
+
+
+@app.on_sqs_message(queue=names.resource_name("monitoring-sync"), batch_size=10)
+def monitoring_sync(event):
+    return consumer.consume("monitoring-sync", event, lambda record: replica.apply(record.body))
+
+
+@app.on_sqs_message(queue=names.resource_name("devices-sync"), batch_size=10)
+def devices_sync_consumer(event):
+    return consumer.consume("devices-sync", event, lambda record: devices_sync.apply(devices, record.body))
 
 
 # --- WebSocket ----------------------------------------------------------------------------

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=300, ge=1)
 
+    default_timezone: str = Field(default="UTC", description="Time zone of a device created without one.")
+
     # WebSocket management API, used by handlers and consumers that push frames.
     websocket_api_id: str | None = None
     websocket_domain: str | None = None

@@ -8,8 +8,6 @@ transactions, so that "not the last admin" holds under concurrency too.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -20,6 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.identity.models import User
+from chalicelib.platform.pagination import decode_cursor, encode_cursor
 from chalicelib.settings import get_settings
 
 ADMIN_COUNTER_ID = "#admins"
@@ -206,33 +205,15 @@ def revoke_tokens(user_id: str, now: float) -> None:
 
 def list_page(limit: int, cursor: str | None, query: str | None) -> tuple[list[UserItem], str | None]:
     """One page of users, optionally only those whose name, username or email contain `query`."""
-    start_key = _decode_cursor(cursor)
     condition = ~UserItem.id.startswith("#")
     if query:
         condition = condition & UserItem.search.contains(query.lower())
-    results = UserItem.scan(filter_condition=condition, limit=limit, last_evaluated_key=start_key,
+    results = UserItem.scan(filter_condition=condition, limit=limit,
+                            last_evaluated_key=decode_cursor(cursor, {"id"}),
                             page_size=limit)
     items = list(results)
     last = results.last_evaluated_key
-    return items, _encode_cursor(last) if last else None
-
-
-def _encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(key, dict) or set(key) != {"id"}:
-            raise ValueError("unexpected key")
-        return key
-    except ValueError as exc:
-        raise errors.ValidationError(
-            "The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")]
-        ) from exc
+    return items, encode_cursor(last)
 
 
 # --- login throttling ---------------------------------------------------------------------

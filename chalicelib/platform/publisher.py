@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -71,3 +72,23 @@ class SnsPublisher:
             logger.error("event not published", extra={"topic": topic, "type": event.type, "error": str(exc)})
             raise errors.DependencyUnavailableError("The event bus is unavailable; nothing was changed.") from exc
         logger.info("event published", extra={"topic": topic, "type": event.type, "entity_id": event.entity_id})
+
+
+def publish_or_undo(publisher: Publisher, topic: str, event: Event, undo: Callable[[], None]) -> None:
+    """Publish the event of a change already written; if that fails, undo the change.
+
+    The caller then gets DependencyUnavailableError (503) and the system is as before: no
+    context misses a change that stands, or keeps one that was undone.
+    """
+    try:
+        publisher.publish(topic, event)
+    except errors.DependencyUnavailableError:
+        try:
+            undo()
+        except Exception:
+            logger.exception("a change could not be undone after its event failed to publish",
+                             extra={"type": event.type, "entity_id": event.entity_id})
+            raise
+        logger.warning("change undone: its event could not be published",
+                       extra={"type": event.type, "entity_id": event.entity_id})
+        raise

@@ -1,0 +1,1 @@
+"""Devices: smart meters, their owners and their API keys."""

@@ -1,0 +1,97 @@
+"""Devices' request and response shapes."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+DeviceId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _known_zone(name: str) -> str:
+    if name not in _zones():
+        raise ValueError("not an IANA time zone name (e.g. Europe/Bucharest)")
+    return name
+
+
+Timezone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_known_zone)]
+Limit = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+Tariff = Annotated[float, Field(ge=0, le=1_000, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateDeviceRequest(Strict):
+    id: DeviceId | None = Field(default=None, description="The meter's own id; a UUID is made when absent.")
+    name: Name
+    description: Text = ""
+    address: Text = ""
+    max_hourly_kwh: Limit
+    timezone: Timezone | None = None
+    tariff_per_kwh: Tariff | None = None
+    currency: Currency | None = None
+    owner_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+class UpdateDeviceRequest(Strict):
+    name: Name | None = None
+    description: Text | None = None
+    address: Text | None = None
+    max_hourly_kwh: Limit | None = None
+    timezone: Timezone | None = None
+    tariff_per_kwh: Tariff | None = None
+    currency: Currency | None = None
+
+
+class ListDevicesQuery(Strict):
+    limit: int = Field(default=100, ge=1, le=500)
+    cursor: str | None = None
+
+
+class DeviceOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    address: str
+    max_hourly_kwh: float
+    timezone: str
+    tariff_per_kwh: float | None
+    currency: str | None
+    owner_ids: list[str]
+    created_at: str
+
+
+class DevicePage(BaseModel):
+    items: list[DeviceOut]
+    next_cursor: str | None
+
+
+class ApiKeyCreated(BaseModel):
+    key_id: str
+    api_key: str = Field(description="Shown once; send it as X-Api-Key.")
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    device_id: str
+    created_at: str
+
+
+class ApiKeyPage(BaseModel):
+    items: list[ApiKeyOut]
+    next_cursor: str | None = None

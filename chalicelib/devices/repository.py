@@ -1,0 +1,212 @@
+"""Devices' tables; the only code that touches them.
+
+A device's `version` orders every change to it, ownership changes included, so each event
+it publishes carries a version that consumers compare. Ownership items live beside the
+device, one per (device, user), with an index by user for "my devices".
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import errors, names
+from chalicelib.devices.models import DeviceOut
+from chalicelib.platform.pagination import decode_cursor, encode_cursor
+from chalicelib.settings import get_settings
+
+
+class DeviceItem(Model):
+    class Meta:
+        table_name = names.resource_name("devices")
+
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    address = UnicodeAttribute(default="")
+    max_hourly_kwh = NumberAttribute()
+    timezone = UnicodeAttribute()
+    tariff_per_kwh = NumberAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+
+
+class ByUser(GlobalSecondaryIndex["OwnerItem"]):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    device_id = UnicodeAttribute(range_key=True)
+
+
+class OwnerItem(Model):
+    class Meta:
+        table_name = names.resource_name("device-owners")
+
+    device_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    by_user = ByUser()
+
+
+class ByDevice(GlobalSecondaryIndex["ApiKeyItem"]):
+    class Meta:
+        index_name = "by_device"
+        projection = AllProjection()
+
+    device_id = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute(range_key=True)
+
+
+class ApiKeyItem(Model):
+    class Meta:
+        table_name = names.resource_name("api-keys")
+
+    key_id = UnicodeAttribute(hash_key=True)
+    device_id = UnicodeAttribute()
+    secret_sha256 = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    by_device = ByDevice()
+
+
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=Connection(region=get_settings().region))
+
+
+def out(item: DeviceItem, owner_ids: list[str]) -> DeviceOut:
+    return DeviceOut(
+        id=item.id, name=item.name, description=item.description, address=item.address,
+        max_hourly_kwh=float(item.max_hourly_kwh), timezone=item.timezone,
+        tariff_per_kwh=None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
+        currency=item.currency, owner_ids=sorted(owner_ids), created_at=item.created_at,
+    )
+
+
+def get(device_id: str) -> DeviceItem | None:
+    try:
+        return DeviceItem.get(device_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def owners(device_id: str) -> list[str]:
+    return [o.user_id for o in OwnerItem.query(device_id, consistent_read=True)]
+
+
+def is_owner(device_id: str, user_id: str) -> bool:
+    try:
+        OwnerItem.get(device_id, user_id, consistent_read=True)
+        return True
+    except DoesNotExist:
+        return False
+
+
+def devices_of(user_id: str) -> list[str]:
+    return sorted(o.device_id for o in OwnerItem.by_user.query(user_id))
+
+
+def batch_get(device_ids: list[str]) -> list[DeviceItem]:
+    found = {item.id: item for item in DeviceItem.batch_get(device_ids)} if device_ids else {}
+    return [found[i] for i in device_ids if i in found]
+
+
+def create(item: DeviceItem, owner_ids: list[str]) -> None:
+    """Store a new device with its first owners, or ConflictError if the id is taken."""
+    try:
+        with _transaction() as tx:
+            tx.save(item, condition=DeviceItem.id.does_not_exist())
+            for user_id in owner_ids:
+                tx.save(OwnerItem(item.id, user_id))
+    except TransactWriteError as exc:
+        if _condition_failed(exc):
+            raise errors.ConflictError(f"A device with id '{item.id}' exists.",
+                                       [errors.FieldError("id", "already exists")]) from exc
+        raise
+
+
+def replace(old: DeviceItem, new: DeviceItem) -> None:
+    """Store `new` over `old` unless the device changed meanwhile."""
+    try:
+        new.save(condition=DeviceItem.version == old.version)
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise errors.ConflictError("The device changed meanwhile; reload and try again.") from exc
+        raise
+
+
+def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
+    """Add or remove one owner and bump the device's version, in one transaction."""
+    try:
+        with _transaction() as tx:
+            tx.update(device, actions=[DeviceItem.version.set(device.version + 1)],
+                      condition=DeviceItem.version == device.version)
+            if owned:
+                tx.save(OwnerItem(device.id, user_id))
+            else:
+                tx.delete(OwnerItem(device.id, user_id))
+    except TransactWriteError as exc:
+        if _condition_failed(exc):
+            raise errors.ConflictError("The device changed meanwhile; try again.") from exc
+        raise
+    device.version = device.version + 1
+
+
+def delete(device: DeviceItem) -> list[str]:
+    """Delete the device, its ownerships and its API keys; returns the former owners."""
+    former = owners(device.id)
+    try:
+        device.delete(condition=DeviceItem.version == device.version)
+    except Exception as exc:
+        if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+            raise errors.ConflictError("The device changed meanwhile; reload and try again.") from exc
+        raise
+    with OwnerItem.batch_write() as batch:
+        for user_id in former:
+            batch.delete(OwnerItem(device.id, user_id))
+    with ApiKeyItem.batch_write() as batch:
+        for key in ApiKeyItem.by_device.query(device.id):
+            batch.delete(key)
+    return former
+
+
+def restore(device: DeviceItem, owner_ids: list[str]) -> None:
+    """Put back a deleted device (the compensation of a deletion whose event failed)."""
+    device.save()
+    with OwnerItem.batch_write() as batch:
+        for user_id in owner_ids:
+            batch.save(OwnerItem(device.id, user_id))
+
+
+def list_page(limit: int, cursor: str | None) -> tuple[list[DeviceItem], str | None]:
+    results = DeviceItem.scan(limit=limit, page_size=limit, last_evaluated_key=decode_cursor(cursor, {"id"}))
+    items = list(results)
+    last = results.last_evaluated_key
+    return items, encode_cursor(last)
+
+
+def save_key(item: ApiKeyItem) -> None:
+    item.save(condition=ApiKeyItem.key_id.does_not_exist())
+
+
+def get_key(key_id: str) -> ApiKeyItem | None:
+    try:
+        return ApiKeyItem.get(key_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def keys_of(device_id: str) -> list[ApiKeyItem]:
+    return list(ApiKeyItem.by_device.query(device_id))
+
+
+def delete_key(item: ApiKeyItem) -> None:
+    item.delete()
+
+
+def _condition_failed(exc: TransactWriteError) -> bool:
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or []))

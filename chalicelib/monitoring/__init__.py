@@ -1,0 +1,1 @@
+"""Monitoring: readings, exact hourly totals, over-consumption alerts, history."""

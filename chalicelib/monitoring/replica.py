@@ -1,0 +1,126 @@
+"""Monitoring's replica of each device (limit, time zone, tariff, owners), fed by device events.
+
+Applying an event is idempotent and order-safe: the item is written only if it holds an
+older version (a conditional write), so a replayed or late event never overwrites newer
+state. A deleted device leaves a tombstone with its version, so that a late `created` or
+`updated` cannot bring it back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.models import Model
+
+from chalicelib import names
+from chalicelib.observability import logger
+from chalicelib.platform.consumer import PermanentError
+
+
+class MeterItem(Model):
+    class Meta:
+        table_name = names.resource_name("meters")
+
+    device_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(default="")
+    max_hourly_kwh = NumberAttribute(default=0)
+    timezone = UnicodeAttribute(default="UTC")
+    tariff_per_kwh = NumberAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    owner_ids = UnicodeSetAttribute(default=set)
+    entity_version = NumberAttribute()
+    deleted = BooleanAttribute(default=False)
+
+
+@dataclass(frozen=True)
+class Meter:
+    """What monitoring knows of a device."""
+
+    device_id: str
+    name: str
+    max_hourly_kwh: float
+    timezone: str
+    tariff_per_kwh: float | None
+    currency: str | None
+    owner_ids: frozenset[str]
+
+
+class _DeviceState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    name: str
+    max_hourly_kwh: float
+    timezone: str
+    tariff_per_kwh: float | None = None
+    currency: str | None = None
+    owner_ids: list[str]
+
+
+class _DeviceEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+    event_id: str
+    schema_version: int
+    entity_id: str
+    entity_version: int
+    data: dict[str, Any]
+
+
+DEVICE_EVENTS = {"device.created", "device.updated", "device.deleted", "device.owner_added",
+                 "device.owner_removed"}
+
+
+def get(device_id: str) -> Meter | None:
+    try:
+        item = MeterItem.get(device_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if item.deleted:
+        return None
+    return Meter(item.device_id, item.name, float(item.max_hourly_kwh), item.timezone,
+                 None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
+                 item.currency, frozenset(item.owner_ids or ()))
+
+
+def apply(body: str) -> bool:
+    """Apply one device event (an SNS message body); False when it was older than the replica."""
+    try:
+        event = _DeviceEvent.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise PermanentError(f"not a device event: {exc}") from exc
+    if event.type not in DEVICE_EVENTS:
+        raise PermanentError(f"unknown event type {event.type!r}")
+    if event.schema_version != 1:
+        raise PermanentError(f"unsupported schema_version {event.schema_version}")
+    try:
+        state = _DeviceState.model_validate(event.data.get("device"))
+    except ValidationError as exc:
+        raise PermanentError(f"device event without a valid device: {exc}") from exc
+    if state.id != event.entity_id:
+        raise PermanentError("entity_id does not match the device in the event")
+    item = MeterItem(
+        state.id,
+        name=state.name,
+        max_hourly_kwh=state.max_hourly_kwh,
+        timezone=state.timezone,
+        tariff_per_kwh=state.tariff_per_kwh,
+        currency=state.currency,
+        owner_ids=set(state.owner_ids) or None,
+        entity_version=event.entity_version,
+        deleted=event.type == "device.deleted",
+    )
+    newer = MeterItem.device_id.does_not_exist() | (MeterItem.entity_version < event.entity_version)
+    try:
+        item.save(condition=newer)
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            logger.info("older device event ignored",
+                        extra={"device_id": state.id, "entity_version": event.entity_version})
+            return False
+        raise
+    return True

@@ -1,0 +1,31 @@
+"""Opaque `next_cursor` values for `{"items": [...], "next_cursor"}` collections."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from chalicelib import errors
+
+
+def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:
+    """DynamoDB's LastEvaluatedKey as a URL-safe cursor (None at the end of the list)."""
+    if not last_evaluated_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_evaluated_key).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, key_names: set[str]) -> dict[str, Any] | None:
+    """The ExclusiveStartKey a cursor stands for; 422 for anything not made by encode_cursor."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(key, dict) or set(key) != key_names:
+            raise ValueError("unexpected key")
+        return key
+    except ValueError as exc:
+        raise errors.ValidationError(
+            "The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")]
+        ) from exc
