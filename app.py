@@ -4,7 +4,9 @@ Each route declares who may call it and its request and response models (which a
 the OpenAPI document); its body is one call into a bounded context.
 """
 
-from chalice import Chalice, Response
+import datetime as dt
+
+from chalice import Chalice, Rate, Response
 
 from chalicelib import http, names, openapi
 from chalicelib.devices import models as dm
@@ -13,7 +15,8 @@ from chalicelib.devices.service import DeviceService
 from chalicelib.http import Access, Call
 from chalicelib.identity import models as im
 from chalicelib.identity.service import IdentityService
-from chalicelib.monitoring import replica
+from chalicelib.monitoring import api_ingest, history, replica, silent
+from chalicelib.monitoring.ingest import Ingestor
 from chalicelib.platform import consumer, events, health
 from chalicelib.realtime.gateway import RealtimeGateway
 
@@ -24,6 +27,7 @@ events.install(app)
 
 identity = IdentityService()
 devices = DeviceService(user_exists=identity.exists)
+ingestor = Ingestor()
 api = http.Api(app, authenticate=identity.authenticate)
 realtime = RealtimeGateway(app.websocket_api, authenticate=identity.authenticate)
 
@@ -183,6 +187,58 @@ def revoke_api_key(call: Call, device_id: str, key_id: str) -> None:
            access=Access.USER, response=dm.DevicePage, tags=("devices",))
 def list_user_devices(call: Call, user_id: str) -> dm.DevicePage:
     return devices.of_user(call.user, user_id)
+
+
+# --- metering -----------------------------------------------------------------------------
+
+
+@api.route("/readings", "POST", summary="Readings from a meter, authenticated by its X-Api-Key",
+           access=Access.PUBLIC, request=api_ingest.ReadingsRequest, response=api_ingest.ReadingsAccepted,
+           status=202, tags=("metering",))
+def post_readings(call: Call) -> api_ingest.ReadingsAccepted:
+    device_id = devices.device_for_api_key((call.request.headers or {}).get("x-api-key", ""))
+    return api_ingest.accept(device_id, call.body)
+
+
+@api.route("/devices/{device_id}/consumption", "GET", summary="A day (?date=) or a range (?from=&to=)",
+           access=Access.USER, query=history.ConsumptionQuery, response=history.Consumption, tags=("metering",))
+def get_consumption(call: Call, device_id: str) -> history.Consumption:
+    device = devices.get(call.user, device_id)
+    return history.consumption(device, call.query, _today(device.timezone))
+
+
+@api.route("/devices/{device_id}/readings", "GET", summary="Recent raw readings, newest first",
+           access=Access.USER, query=history.ReadingsQuery, response=history.ReadingList, tags=("metering",))
+def get_readings(call: Call, device_id: str) -> history.ReadingList:
+    device = devices.get(call.user, device_id)
+    since = call.query.since or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    return history.recent_readings(device, since, call.query.limit)
+
+
+@api.route("/devices/{device_id}/consumption.csv", "GET", summary="Hourly consumption of a date range as CSV",
+           access=Access.USER, query=history.CsvQuery, content_type="text/csv", tags=("metering",))
+def get_consumption_csv(call: Call, device_id: str) -> Response:
+    device = devices.get(call.user, device_id)
+    body = history.csv_export(device, call.query.from_, call.query.to)
+    filename = f"{device.id}_{call.query.from_}_{call.query.to}.csv"
+    return Response(body=body, status_code=200, headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _today(timezone: str) -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(timezone)).date()
+
+
+@app.on_sqs_message(queue=names.resource_name("readings"), batch_size=10)
+def ingest_readings(event):
+    return ingestor.handle(event.to_dict()["Records"])
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def check_silent_meters(event):
+    silent.check(dt.datetime.now(dt.UTC))
 
 
 # --- sync consumers -----------------------------------------------------------------------

@@ -280,7 +280,7 @@ class Api:
         if result is None:
             return Response(body="", status_code=204)
         if isinstance(result, pydantic.BaseModel):
-            return Response(body=result.model_dump(mode="json"), status_code=operation.status)
+            return Response(body=result.model_dump(mode="json", by_alias=True), status_code=operation.status)
         return Response(body=result, status_code=operation.status)
 
 

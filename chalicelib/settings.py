@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=300, ge=1)
 
+    max_reading_kwh: float = Field(default=100.0, gt=0, description="Largest accepted reading value.")
+    reading_interval_s: int = Field(default=600, gt=0, description="How often meters send a reading.")
+    silent_after_intervals: int = Field(default=3, ge=1, description="Missed intervals before a silent-meter alert.")
     default_timezone: str = Field(default="UTC", description="Time zone of a device created without one.")
 
     # WebSocket management API, used by handlers and consumers that push frames.

@@ -123,4 +123,11 @@ def apply(body: str) -> bool:
                         extra={"device_id": state.id, "entity_version": event.entity_version})
             return False
         raise
+    if item.deleted:
+        # The device is gone from every view: its history and alerts go with it.
+        from chalicelib.monitoring import alerts, totals
+
+        hours = totals.delete_device(state.id)
+        alerts.delete_device(state.id)
+        logger.info("deleted device's history removed", extra={"device_id": state.id, "hours": hours})
     return True

@@ -1,0 +1,132 @@
+"""Raised alerts (the `alerts` table): one per device and hour, stored once, announced at least once.
+
+An alert is stored with a conditional put, so however many readings cross the limit, or
+however often one is redelivered, the hour has one alert. `notified_at` is set once its
+`alert.raised` message is on the notifications queue; until then any later delivery of a
+reading of that hour sends it again (the alert id makes repeats harmless downstream).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import aws
+from chalicelib.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    kind: str  # "over_consumption" | "silent_meter"
+    device_id: str
+    device_name: str
+    hour_start: str
+    total_kwh: float
+    max_hourly_kwh: float
+    created_at: str
+
+    def message(self) -> dict[str, Any]:
+        """The contract's alert shape (acknowledgement is per user, so not yet set)."""
+        return {**asdict(self), "acknowledged_at": None}
+
+
+def over_consumption(device_id: str, device_name: str, hour: str, total: Decimal, limit: float,
+                     now: dt.datetime) -> Alert:
+    return Alert(
+        id=f"{device_id}:{hour}", kind="over_consumption", device_id=device_id, device_name=device_name,
+        hour_start=hour, total_kwh=round(float(total), 6), max_hourly_kwh=limit,
+        created_at=now.astimezone(dt.UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _table() -> str:
+    return get_settings().resource_name("alerts")
+
+
+def store_once(alert: Alert) -> bool:
+    """Store the alert unless one with its id exists; True if this call stored it."""
+    item = {
+        "id": {"S": alert.id}, "kind": {"S": alert.kind}, "device_id": {"S": alert.device_id},
+        "device_name": {"S": alert.device_name}, "hour_start": {"S": alert.hour_start},
+        "total_kwh": {"N": repr(alert.total_kwh)}, "max_hourly_kwh": {"N": repr(alert.max_hourly_kwh)},
+        "created_at": {"S": alert.created_at},
+    }
+    try:
+        aws.client("dynamodb").put_item(TableName=_table(), Item=item,
+                                        ConditionExpression="attribute_not_exists(id)")
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def get(alert_id: str) -> tuple[Alert, bool] | None:
+    """The stored alert and whether its message was sent."""
+    item = aws.client("dynamodb").get_item(TableName=_table(), Key={"id": {"S": alert_id}},
+                                           ConsistentRead=True).get("Item")
+    if not item:
+        return None
+    alert = Alert(
+        id=item["id"]["S"], kind=item["kind"]["S"], device_id=item["device_id"]["S"],
+        device_name=item.get("device_name", {}).get("S", ""), hour_start=item["hour_start"]["S"],
+        total_kwh=float(item["total_kwh"]["N"]), max_hourly_kwh=float(item["max_hourly_kwh"]["N"]),
+        created_at=item["created_at"]["S"],
+    )
+    return alert, "notified_at" in item
+
+
+def mark_notified(alert_id: str, now: dt.datetime) -> None:
+    aws.client("dynamodb").update_item(
+        TableName=_table(), Key={"id": {"S": alert_id}},
+        UpdateExpression="SET notified_at = :t", ExpressionAttributeValues={":t": {"S": now.isoformat()}},
+    )
+
+
+def send(alert: Alert) -> None:
+    """Put `alert.raised` on the notifications queue (at least once; the id dedupes)."""
+    from chalicelib.platform.consumer import queue_url
+
+    aws.client("sqs").send_message(
+        QueueUrl=queue_url("notifications"),
+        MessageBody=json.dumps({"type": "alert.raised", "alert": alert.message()}),
+    )
+
+
+def announce(alert: Alert, now: dt.datetime) -> bool:
+    """Store the alert once and make sure its message is sent (repairs an earlier failed send).
+
+    True when this call sent the message.
+    """
+    created = store_once(alert)
+    if not created:
+        stored = get(alert.id)
+        if stored is None or stored[1]:
+            return False
+        alert = stored[0]
+    send(alert)
+    mark_notified(alert.id, now)
+    return True
+
+
+def delete_device(device_id: str) -> None:
+    """Remove the stored alerts of a deleted device."""
+    client = aws.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": _table(), "IndexName": "by_device",
+        "KeyConditionExpression": "device_id = :d", "ExpressionAttributeValues": {":d": {"S": device_id}},
+        "ProjectionExpression": "id",
+    }
+    while True:
+        page = client.query(**kwargs)
+        for item in page.get("Items", []):
+            client.delete_item(TableName=_table(), Key={"id": item["id"]})
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,54 @@
+"""Readings over HTTP, for meters without AWS credentials: validated, then queued like the rest."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib import aws, errors
+from chalicelib.monitoring.readings import InvalidReadingError, parse_reading
+from chalicelib.platform.consumer import queue_url
+from chalicelib.settings import get_settings
+
+
+class ReadingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    readings: list[Any] = Field(min_length=1, max_length=100)
+
+
+class Rejected(BaseModel):
+    index: int
+    error: str
+
+
+class ReadingsAccepted(BaseModel):
+    accepted: int
+    rejected: list[Rejected]
+
+
+def accept(device_id: str, request: ReadingsRequest) -> ReadingsAccepted:
+    """Queue every valid reading of the key's device; report the others by index."""
+    settings = get_settings()
+    rejected: list[Rejected] = []
+    bodies: list[str] = []
+    for index, raw in enumerate(request.readings):
+        try:
+            reading = parse_reading(raw if isinstance(raw, dict) else json.dumps(raw), settings.max_reading_kwh)
+        except InvalidReadingError as exc:
+            rejected.append(Rejected(index=index, error=str(exc)))
+            continue
+        if reading.device_id != device_id:
+            rejected.append(Rejected(index=index, error="device_id does not match the API key's device"))
+            continue
+        bodies.append(json.dumps({"timestamp": reading.key, "device_id": reading.device_id,
+                                  "measurement_value": float(reading.kwh)}))
+    sqs = aws.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])]
+        result = sqs.send_message_batch(QueueUrl=queue_url("readings"), Entries=entries)
+        if result.get("Failed"):
+            raise errors.DependencyUnavailableError(
+                f"The readings queue refused {len(result['Failed'])} reading(s); send them again.")
+    return ReadingsAccepted(accepted=len(bodies), rejected=rejected)

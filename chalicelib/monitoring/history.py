@@ -1,0 +1,241 @@
+"""History for owners and admins: a day, a range beside the previous one, raw readings, CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+from chalicelib import errors
+from chalicelib.devices.models import DeviceOut
+from chalicelib.monitoring import calendar, totals
+from chalicelib.monitoring.readings import hour_key, parse_hour_key
+
+MAX_HOURLY_RANGE_DAYS = 62
+MAX_DAILY_RANGE_DAYS = 731
+
+
+class ConsumptionQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    date: dt.date | None = None
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+    granularity: Literal["hour", "day"] = "day"
+
+    @model_validator(mode="after")
+    def _one_view(self) -> ConsumptionQuery:
+        if self.date is not None and (self.from_ or self.to):
+            raise ValueError("give either date, or from and to")
+        if (self.from_ is None) != (self.to is None):
+            raise ValueError("from and to go together")
+        if self.from_ and self.to and self.to < self.from_:
+            raise ValueError("to is before from")
+        return self
+
+
+class CsvQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CsvQuery:
+        if self.to < self.from_:
+            raise ValueError("to is before from")
+        if (self.to - self.from_).days >= MAX_DAILY_RANGE_DAYS:
+            raise ValueError(f"at most {MAX_DAILY_RANGE_DAYS} days")
+        return self
+
+
+class ReadingsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: dt.datetime | None = None
+    limit: int = Field(default=200, ge=1, le=2000)
+
+
+class HourOut(BaseModel):
+    start: str
+    kwh: float | None
+    readings: int
+
+
+class DayConsumption(BaseModel):
+    device_id: str
+    date: dt.date
+    timezone: str
+    unit: Literal["kWh"] = "kWh"
+    hours: list[HourOut]
+    total_kwh: float
+    peak_hour: str | None
+    max_hourly_kwh: float
+    cost: float | None
+    currency: str | None
+
+
+class PointOut(BaseModel):
+    start: str
+    kwh: float | None
+
+
+class Period(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    points: list[PointOut]
+    total_kwh: float
+
+
+class RangeConsumption(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    device_id: str
+    timezone: str
+    granularity: Literal["hour", "day"]
+    unit: Literal["kWh"] = "kWh"
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    points: list[PointOut]
+    total_kwh: float
+    cost: float | None
+    currency: str | None
+    max_hourly_kwh: float
+    previous: Period
+
+
+class Consumption(RootModel[DayConsumption | RangeConsumption]):
+    """A day view (`?date=`) or a range view (`?from=&to=&granularity=`)."""
+
+
+class RawReading(BaseModel):
+    timestamp: str
+    kwh: float
+
+
+class ReadingList(BaseModel):
+    device_id: str
+    items: list[RawReading]
+    next_cursor: str | None = None
+
+
+def _round(value: Decimal | float) -> float:
+    return round(float(value), 6)
+
+
+def _cost(total: Decimal, device: DeviceOut) -> float | None:
+    return None if device.tariff_per_kwh is None else _round(total * Decimal(str(device.tariff_per_kwh)))
+
+
+def _stored(device_id: str, start: dt.datetime, end: dt.datetime) -> dict[str, totals.HourItem]:
+    if end <= start:
+        return {}
+    last = end - dt.timedelta(hours=1)
+    return {h.hour_start: h for h in totals.between(device_id, hour_key(start), hour_key(last))}
+
+
+def day(device: DeviceOut, day_: dt.date) -> DayConsumption:
+    """The device's local day, hour by hour; an hour without readings is null, not zero."""
+    start, end = calendar.day_bounds(day_, device.timezone)
+    stored = _stored(device.id, start, end)
+    hours: list[HourOut] = []
+    total = Decimal(0)
+    peak: tuple[Decimal, str] | None = None
+    for moment in calendar.utc_hours(start, end):
+        item = stored.get(hour_key(moment))
+        label = calendar.local_iso(moment, device.timezone)
+        if item is None:
+            hours.append(HourOut(start=label, kwh=None, readings=0))
+            continue
+        hours.append(HourOut(start=label, kwh=_round(item.total_kwh), readings=item.reading_count))
+        total += item.total_kwh
+        if peak is None or item.total_kwh > peak[0]:
+            peak = (item.total_kwh, label)
+    return DayConsumption(
+        device_id=device.id, date=day_, timezone=device.timezone, hours=hours, total_kwh=_round(total),
+        peak_hour=peak[1] if peak else None, max_hourly_kwh=device.max_hourly_kwh,
+        cost=_cost(total, device), currency=device.currency,
+    )
+
+
+def _points(device: DeviceOut, first: dt.date, last: dt.date, granularity: str) -> tuple[list[PointOut], Decimal]:
+    start, _ = calendar.day_bounds(first, device.timezone)
+    _, end = calendar.day_bounds(last, device.timezone)
+    stored = _stored(device.id, start, end)
+    total = sum((h.total_kwh for h in stored.values()), Decimal(0))
+    if granularity == "hour":
+        points = [
+            PointOut(start=calendar.local_iso(m, device.timezone),
+                     kwh=_round(stored[hour_key(m)].total_kwh) if hour_key(m) in stored else None)
+            for m in calendar.utc_hours(start, end)
+        ]
+        return points, total
+    per_day: dict[dt.date, Decimal] = {}
+    for item in stored.values():
+        local = calendar.local_day(parse_hour_key(item.hour_start), device.timezone)
+        per_day[local] = per_day.get(local, Decimal(0)) + item.total_kwh
+    points = [
+        PointOut(start=calendar.local_iso(calendar.day_bounds(d, device.timezone)[0], device.timezone),
+                 kwh=_round(per_day[d]) if d in per_day else None)
+        for d in calendar.days(first, last)
+    ]
+    return points, total
+
+
+def range_view(device: DeviceOut, first: dt.date, last: dt.date, granularity: str) -> RangeConsumption:
+    """A range by hour or day, with the previous period of the same length beside it."""
+    length = (last - first).days + 1
+    bound = MAX_HOURLY_RANGE_DAYS if granularity == "hour" else MAX_DAILY_RANGE_DAYS
+    if length > bound:
+        raise errors.ValidationError(f"A {granularity} range is at most {bound} days.",
+                                     [errors.FieldError("to", f"at most {bound} days after from")])
+    points, total = _points(device, first, last, granularity)
+    prev_last = first - dt.timedelta(days=1)
+    prev_first = prev_last - dt.timedelta(days=length - 1)
+    prev_points, prev_total = _points(device, prev_first, prev_last, granularity)
+    return RangeConsumption(
+        device_id=device.id, timezone=device.timezone, granularity=granularity,  # type: ignore[arg-type]
+        from_=first, to=last, points=points, total_kwh=_round(total), cost=_cost(total, device),
+        currency=device.currency, max_hourly_kwh=device.max_hourly_kwh,
+        previous=Period(from_=prev_first, to=prev_last, points=prev_points, total_kwh=_round(prev_total)),
+    )
+
+
+def consumption(device: DeviceOut, query: ConsumptionQuery, today: dt.date) -> Consumption:
+    if query.from_ is not None and query.to is not None:
+        return Consumption(range_view(device, query.from_, query.to, query.granularity))
+    return Consumption(day(device, query.date or today))
+
+
+def recent_readings(device: DeviceOut, since: dt.datetime, limit: int) -> ReadingList:
+    """Raw readings since `since`, newest first."""
+    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    hours = totals.between(device.id, hour_key(since), hour_key(max(now, since)), with_values=True)
+    rows = [
+        (key, value)
+        for item in hours
+        for key, value in item.values.items()
+        if dt.datetime.fromisoformat(key) >= since
+    ]
+    rows.sort(reverse=True)
+    return ReadingList(device_id=device.id,
+                       items=[RawReading(timestamp=k, kwh=_round(v)) for k, v in rows[:limit]])
+
+
+def csv_export(device: DeviceOut, first: dt.date, last: dt.date) -> str:
+    """Hour rows of a local date range: local start, UTC start, kWh (empty when missing), readings."""
+    start, _ = calendar.day_bounds(first, device.timezone)
+    _, end = calendar.day_bounds(last, device.timezone)
+    stored = _stored(device.id, start, end)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["hour_start_local", "hour_start_utc", "kwh", "readings"])
+    for moment in calendar.utc_hours(start, end):
+        item = stored.get(hour_key(moment))
+        writer.writerow([
+            calendar.local_iso(moment, device.timezone), hour_key(moment),
+            "" if item is None else f"{_round(item.total_kwh)}", 0 if item is None else item.reading_count,
+        ])
+    return out.getvalue()

@@ -1,0 +1,145 @@
+"""Pure rules of readings: parsing, the hour a reading counts in, grouping, the alert rule.
+
+No I/O here; everything takes values (and an explicit `now` where time matters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+UTC = dt.UTC
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = dt.datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class InvalidReadingError(ValueError):
+    """The message is not a valid reading; the text says why (it becomes the DLQ reason)."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    device_id: str
+    timestamp: dt.datetime  # aware, UTC
+    kwh: Decimal
+
+    @property
+    def key(self) -> str:
+        """What makes a reading unique for its device: its exact timestamp."""
+        return timestamp_key(self.timestamp)
+
+    @property
+    def hour(self) -> str:
+        return hour_key(self.timestamp)
+
+
+def timestamp_key(moment: dt.datetime) -> str:
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def hour_start(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_key(moment: dt.datetime) -> str:
+    """The clock hour (UTC) that contains `moment`, e.g. `2026-11-23T20:00:00Z`."""
+    return hour_start(moment).strftime("%Y-%m-%dT%H:00:00Z")
+
+
+def parse_hour_key(key: str) -> dt.datetime:
+    return dt.datetime.strptime(key, "%Y-%m-%dT%H:00:00Z").replace(tzinfo=UTC)
+
+
+def parse_timestamp(value: Any) -> dt.datetime:
+    """ISO-8601 (a naive one is UTC) or epoch seconds, as an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise InvalidReadingError("timestamp must be ISO-8601 text or epoch seconds")
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidReadingError("timestamp is not a finite number")
+        try:
+            moment = dt.datetime.fromtimestamp(number, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise InvalidReadingError("timestamp is out of range") from exc
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InvalidReadingError(f"timestamp {value[:40]!r} is not ISO-8601") from exc
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    else:
+        raise InvalidReadingError("timestamp must be ISO-8601 text or epoch seconds")
+    if not _EARLIEST <= moment < _LATEST:
+        raise InvalidReadingError("timestamp is outside 2000-2099")
+    return moment
+
+
+def parse_value(value: Any, max_reading_kwh: float) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise InvalidReadingError("measurement_value must be a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise InvalidReadingError("measurement_value is not a number") from exc
+    if not number.is_finite():
+        raise InvalidReadingError("measurement_value is not finite")
+    if number < 0:
+        raise InvalidReadingError("measurement_value is negative")
+    if number > Decimal(str(max_reading_kwh)):
+        raise InvalidReadingError(f"measurement_value is above the maximum of {max_reading_kwh} kWh")
+    if number.as_tuple().exponent < -12:  # type: ignore[operator]
+        number = round(number, 12)
+    return number.normalize() if number else Decimal(0)
+
+
+def parse_reading(body: str | dict[str, Any], max_reading_kwh: float) -> Reading:
+    """A reading message (JSON text or an already-parsed object), validated."""
+    if isinstance(body, str):
+        if len(body) > 4096:
+            raise InvalidReadingError("the message is larger than a reading can be")
+        try:
+            data = json.loads(body, parse_float=Decimal)
+        except ValueError as exc:
+            raise InvalidReadingError(f"the message is not JSON: {exc}") from exc
+    else:
+        data = body
+    if not isinstance(data, dict):
+        raise InvalidReadingError("a reading is a JSON object")
+    missing = [f for f in ("timestamp", "device_id", "measurement_value") if f not in data]
+    if missing:
+        raise InvalidReadingError(f"missing field(s): {', '.join(missing)}")
+    device_id = data["device_id"]
+    if not isinstance(device_id, str) or not _DEVICE_ID.match(device_id):
+        raise InvalidReadingError("device_id must be 1-64 letters, digits or _.:-")
+    return Reading(device_id, parse_timestamp(data["timestamp"]),
+                   parse_value(data["measurement_value"], max_reading_kwh))
+
+
+def group_by_hour(readings: list[tuple[str, Reading]]) -> OrderedDict[tuple[str, str], list[tuple[str, Reading]]]:
+    """(message id, reading) pairs grouped by (device, hour); a repeated timestamp keeps the first."""
+    groups: OrderedDict[tuple[str, str], list[tuple[str, Reading]]] = OrderedDict()
+    seen: set[tuple[str, str]] = set()
+    for message_id, reading in readings:
+        if (reading.device_id, reading.key) in seen:
+            continue
+        seen.add((reading.device_id, reading.key))
+        groups.setdefault((reading.device_id, reading.hour), []).append((message_id, reading))
+    return groups
+
+
+def crossed(total_before: Decimal, total_after: Decimal, limit_kwh: float) -> bool:
+    """Whether this change made the hour's total exceed the limit for the first time."""
+    limit = Decimal(str(limit_kwh))
+    return total_before <= limit < total_after
