@@ -104,10 +104,11 @@ def announce(alert: Alert, now: dt.datetime) -> bool:
 
     True when this call sent the message.
     """
-    created = store_once(alert)
-    if not created:
-        stored = get(alert.id)
-        if stored is None or stored[1]:
+    stored = get(alert.id)  # a read first: a repeat costs no write
+    if stored is None and not store_once(alert):
+        stored = get(alert.id)  # stored by a concurrent consumer a moment ago
+    if stored is not None:
+        if stored[1]:
             return False
         alert = stored[0]
     send(alert)
