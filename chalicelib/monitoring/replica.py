@@ -9,10 +9,11 @@ state. A deleted device leaves a tombstone with its version, so that a late `cre
 from __future__ import annotations
 
 import json
+import zoneinfo
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
@@ -50,13 +51,24 @@ class Meter:
     owner_ids: frozenset[str]
 
 
+def _known_zone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
+        raise ValueError("not an IANA time zone name") from exc
+    return name
+
+
 class _DeviceState(BaseModel):
+    # As strict as the devices context's own checks: a value it would refuse (NaN, a limit of
+    # zero, an unknown zone) is a malformed event, to be dead-lettered at once, not a write to
+    # retry or a replica that breaks every later reading of the device.
     model_config = ConfigDict(extra="ignore")
     id: str
     name: str
-    max_hourly_kwh: float
-    timezone: str
-    tariff_per_kwh: float | None = None
+    max_hourly_kwh: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    timezone: Annotated[str, AfterValidator(_known_zone)]
+    tariff_per_kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     currency: str | None = None
     owner_ids: list[str]
 
