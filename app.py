@@ -9,6 +9,11 @@ import datetime as dt
 from chalice import Chalice, Rate, Response
 
 from chalicelib import http, names, openapi
+from chalicelib.alerts import inbox
+from chalicelib.alerts.service import AlertService
+from chalicelib.chat import context as chat_context
+from chalicelib.chat import service as chat_models
+from chalicelib.chat.service import ChatService
 from chalicelib.devices import models as dm
 from chalicelib.devices import sync as devices_sync
 from chalicelib.devices.service import DeviceService
@@ -18,7 +23,10 @@ from chalicelib.identity.service import IdentityService
 from chalicelib.monitoring import api_ingest, history, replica, silent
 from chalicelib.monitoring.ingest import Ingestor
 from chalicelib.platform import consumer, events, health
+from chalicelib.realtime import sync as realtime_sync
 from chalicelib.realtime.gateway import RealtimeGateway
+from chalicelib.realtime.notifications import NotificationHandler
+from chalicelib.realtime.push import Pusher
 
 app = Chalice(app_name="ems")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -29,7 +37,12 @@ identity = IdentityService()
 devices = DeviceService(user_exists=identity.exists)
 ingestor = Ingestor()
 api = http.Api(app, authenticate=identity.authenticate)
-realtime = RealtimeGateway(app.websocket_api, authenticate=identity.authenticate)
+pusher = Pusher(app.websocket_api)
+alerts = AlertService(pusher, owners_of=replica.owners_of, device_exists=replica.exists)
+chat = ChatService(pusher, context_for=lambda user_id: chat_context.describe(
+    devices.of_user_devices(user_id), history.day, dt.datetime.now(dt.UTC)))
+realtime = RealtimeGateway(pusher, authenticate=identity.authenticate, chat=chat)
+notifications = NotificationHandler(alerts, pusher, owners_of=replica.owners_of)
 
 
 # --- platform -----------------------------------------------------------------------------
@@ -239,6 +252,43 @@ def ingest_readings(event):
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def check_silent_meters(event):
     silent.check(dt.datetime.now(dt.UTC))
+
+
+# --- alerts and chat ----------------------------------------------------------------------
+
+
+@api.route("/alerts", "GET", summary="My alerts (admins: all), unacknowledged first", access=Access.USER,
+           query=inbox.AlertsQuery, response=inbox.AlertPage, tags=("alerts",))
+def list_alerts(call: Call) -> inbox.AlertPage:
+    return alerts.list(call.user, call.query.limit, call.query.cursor, call.query.unacknowledged)
+
+
+@api.route("/alerts/{alert_id}/ack", "POST", summary="Acknowledge an alert (per user, idempotent)",
+           access=Access.USER, response=inbox.AlertOut, tags=("alerts",))
+def acknowledge_alert(call: Call, alert_id: str) -> inbox.AlertOut:
+    return alerts.acknowledge(call.user, alert_id)
+
+
+@api.route("/chat/conversations", "GET", summary="Chat conversations: clients their own, admins all",
+           access=Access.USER, query=chat_models.ListQuery, response=chat_models.ConversationPage, tags=("chat",))
+def list_conversations(call: Call) -> chat_models.ConversationPage:
+    return chat.conversations(call.user, call.query.limit)
+
+
+@api.route("/chat/conversations/{conversation_id}/messages", "GET", summary="A conversation's messages",
+           access=Access.USER, query=chat_models.ListQuery, response=chat_models.MessagePage, tags=("chat",))
+def list_messages(call: Call, conversation_id: str) -> chat_models.MessagePage:
+    return chat.messages(call.user, conversation_id, call.query.limit, call.query.cursor)
+
+
+@app.on_sqs_message(queue=names.resource_name("notifications"), batch_size=10)
+def deliver_notifications(event):
+    return consumer.consume("notifications", event, notifications)
+
+
+@app.on_sqs_message(queue=names.resource_name("realtime-sync"), batch_size=10)
+def realtime_sync_consumer(event):
+    return consumer.consume("realtime-sync", event, lambda record: realtime_sync.apply(pusher, record.body))
 
 
 # --- sync consumers -----------------------------------------------------------------------

@@ -1,8 +1,12 @@
-"""Cached AWS clients, created on first use from the settings (never at import)."""
+"""Cached AWS clients, created on first use from the settings (never at import).
+
+boto3 sessions are not thread-safe while they create clients, so creation is serialised;
+the clients themselves are safe to share between threads.
+"""
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+import threading
 from typing import Any
 
 import boto3
@@ -10,18 +14,39 @@ from botocore.config import Config
 
 from chalicelib.settings import get_settings
 
+_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+_clients: dict[str, Any] = {}
 
-@lru_cache(maxsize=1)
+
 def session() -> boto3.session.Session:
     """The process-wide boto3 session in the configured region."""
-    return boto3.session.Session(region_name=get_settings().region)
+    global _session
+    with _lock:
+        if _session is None:
+            _session = boto3.session.Session(region_name=get_settings().region)
+        return _session
 
 
-@cache
 def client(service: str) -> Any:
     """A client for `service` at the configured endpoint (LocalStack/moto or AWS)."""
-    return session().client(
-        service,
-        endpoint_url=get_settings().aws_endpoint_url,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
-    )
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    current = session()
+    with _lock:
+        if service not in _clients:
+            _clients[service] = current.client(
+                service,
+                endpoint_url=get_settings().aws_endpoint_url,
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+                              max_pool_connections=32),
+            )
+        return _clients[service]
+
+
+def create_client(service: str, **kwargs: Any) -> Any:
+    """A client made from the shared session with other options (serialised like the rest)."""
+    current = session()
+    with _lock:
+        return current.client(service, **kwargs)

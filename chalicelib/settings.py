@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     silent_after_intervals: int = Field(default=3, ge=1, description="Missed intervals before a silent-meter alert.")
     default_timezone: str = Field(default="UTC", description="Time zone of a device created without one.")
 
+    # Support chat: Gemini through the google-genai SDK (unset key: no AI answers).
+    gemini_api_key: SecretStr | None = None
+    gemini_api_key_parameter: str | None = Field(default=None, description="SSM parameter with the key.")
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_timeout_s: float = Field(default=8.0, gt=0)
+    gemini_base_url: str | None = Field(default=None, description="Another endpoint for the Gemini API.")
+
     # WebSocket management API, used by handlers and consumers that push frames.
     websocket_api_id: str | None = None
     websocket_domain: str | None = None

@@ -62,6 +62,11 @@ class DeviceService:
         items = repository.batch_get(repository.devices_of(user_id))
         return DevicePage(items=[repository.out(i, repository.owners(i.id)) for i in items], next_cursor=None)
 
+    def of_user_devices(self, user_id: str) -> list[DeviceOut]:
+        """A user's devices, for other contexts of the same user (no caller check)."""
+        items = repository.batch_get(repository.devices_of(user_id))
+        return [repository.out(i, repository.owners(i.id)) for i in items]
+
     def can_see(self, principal: Principal, device_id: str) -> bool:
         """Whether the caller may read this device's data (admins, owners)."""
         if principal.is_admin:

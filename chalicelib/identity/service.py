@@ -94,10 +94,22 @@ class IdentityService:
                 "The current password is wrong.", [errors.FieldError("current_password", "does not match")]
             )
         self._update(principal.user_id, {"password": request.new_password})
+        self._sessions_revoked(principal.user_id)
 
     def logout(self, principal: Principal) -> None:
-        """Every token of the user issued until now stops working."""
+        """Every token of the user issued until now stops working, and their sockets close."""
         repository.revoke_tokens(principal.user_id, round(time.time(), 3) + 0.001)
+        self._sessions_revoked(principal.user_id)
+
+    def _sessions_revoked(self, user_id: str) -> None:
+        """Tell real time to close the user's open sockets (an expired token does not close one)."""
+        item = repository.get(user_id)
+        version = int(item.version) if item else 0
+        try:
+            self._publisher.publish(TOPIC, Event("user.sessions_revoked", user_id, version, {"id": user_id}))
+        except errors.DependencyUnavailableError:
+            # The tokens are revoked already; open sockets then last until they expire (2 h at most).
+            logger.warning("sockets of a signed-out user stay open until they expire", extra={"user_id": user_id})
 
     # --- administration ---------------------------------------------------------------
 

@@ -99,6 +99,16 @@ def get(device_id: str) -> Meter | None:
                  item.currency, frozenset(item.owner_ids or ()))
 
 
+def owners_of(device_id: str) -> frozenset[str]:
+    """The owners monitoring knows for a device (none for an unknown or deleted one)."""
+    meter = get(device_id)
+    return meter.owner_ids if meter else frozenset()
+
+
+def exists(device_id: str) -> bool:
+    return get(device_id) is not None
+
+
 def apply(body: str) -> bool:
     """Apply one device event (an SNS message body); False when it was older than the replica."""
     try:

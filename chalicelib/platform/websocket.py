@@ -8,6 +8,7 @@ point at the local gateway instead.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from chalice.app import WebsocketAPI, WebsocketDisconnectedError
@@ -24,35 +25,40 @@ class ConnectionGoneError(Exception):
         self.connection_id = connection_id
 
 
-class FixedEndpointSession:
-    """A boto3 session whose clients all go to one endpoint URL."""
+class ManagementSession:
+    """What `app.websocket_api.session` needs: `region_name` and `client()`.
 
-    def __init__(self, session: Any, endpoint_url: str) -> None:
-        self._session = session
+    Clients come from the shared session under its lock (boto3 sessions are not safe to
+    create clients from concurrently); with `endpoint_url` every client goes there instead
+    of the URL Chalice derives (the local gateway).
+    """
+
+    def __init__(self, endpoint_url: str | None) -> None:
         self._endpoint_url = endpoint_url
 
     @property
     def region_name(self) -> str | None:
-        return self._session.region_name  # type: ignore[no-any-return]
+        return aws.session().region_name  # type: ignore[no-any-return]
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
-        kwargs["endpoint_url"] = self._endpoint_url
-        return self._session.client(service_name, **kwargs)
+        if self._endpoint_url:
+            kwargs["endpoint_url"] = self._endpoint_url
+        return aws.create_client(service_name, **kwargs)
+
+
+_configure_lock = threading.Lock()
 
 
 def configure(websocket_api: WebsocketAPI, settings: Settings | None = None) -> None:
     """Give `websocket_api` a session and, outside WebSocket handlers, its endpoint."""
     settings = settings or get_settings()
-    if websocket_api.session is None:
-        session = aws.session()
-        if settings.websocket_management_url:
-            websocket_api.session = FixedEndpointSession(session, settings.websocket_management_url)
-        else:
-            websocket_api.session = session
-    if settings.websocket_domain:
-        websocket_api.configure(settings.websocket_domain, settings.websocket_stage)
-    elif settings.websocket_api_id:
-        websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
+    with _configure_lock:
+        if websocket_api.session is None:
+            websocket_api.session = ManagementSession(settings.websocket_management_url)
+        if settings.websocket_domain:
+            websocket_api.configure(settings.websocket_domain, settings.websocket_stage)
+        elif settings.websocket_api_id:
+            websocket_api.configure_from_api_id(settings.websocket_api_id, settings.websocket_stage)
 
 
 def send(websocket_api: WebsocketAPI, connection_id: str, frame: str) -> None:

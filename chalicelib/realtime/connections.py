@@ -78,3 +78,13 @@ def of_user(user_id: str, now: float | None = None) -> list[Connection]:
         for item in ConnectionItem.by_user.query(user_id)
         if item.expires_at >= now
     ]
+
+
+def of_admins(now: float | None = None) -> list[Connection]:
+    """Every live connection of an admin (admins receive every alert and chat frame)."""
+    now = now if now is not None else time.time()
+    return [
+        Connection(item.connection_id, item.user_id, item.role)
+        for item in ConnectionItem.scan(filter_condition=ConnectionItem.role == "admin")
+        if item.expires_at >= now
+    ]

@@ -4,25 +4,74 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from chalice.app import Response, WebsocketAPI, WebsocketEvent
+from chalice.app import Response, WebsocketEvent
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from chalicelib import errors
-from chalicelib.http import Principal
+from chalicelib.chat.service import ChatService
+from chalicelib.http import Principal, validate
 from chalicelib.observability import logger
-from chalicelib.platform import websocket
 from chalicelib.realtime import connections
+from chalicelib.realtime.push import Pusher
 
 MAX_FRAME_BYTES = 32 * 1024
+ChatText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ConversationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SendFrame(_Strict):
+    text: ChatText
+
+
+class TypingFrame(_Strict):
+    typing: bool
+    conversation_id: ConversationId | None = None
+
+
+class ReadFrame(_Strict):
+    message_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    conversation_id: ConversationId | None = None
+
+
+class EmptyFrame(_Strict):
+    pass
+
+
+class ConversationFrame(_Strict):
+    conversation_id: ConversationId
+
+
+class ReplyFrame(_Strict):
+    conversation_id: ConversationId
+    text: ChatText
+
+
+# action -> (frame model, admins only)
+_ACTIONS: dict[str, tuple[type[BaseModel], bool]] = {
+    "chat.send": (SendFrame, False),
+    "chat.typing": (TypingFrame, False),
+    "chat.read": (ReadFrame, False),
+    "chat.escalate": (EmptyFrame, False),
+    "chat.take_over": (ConversationFrame, True),
+    "chat.reply": (ReplyFrame, True),
+    "chat.close": (ConversationFrame, True),
+}
 
 
 class RealtimeGateway:
     """Connect, disconnect and message handling, with the identity check injected."""
 
-    def __init__(self, websocket_api: WebsocketAPI, authenticate: Callable[[str], Principal]) -> None:
-        self._api = websocket_api
+    def __init__(self, pusher: Pusher, authenticate: Callable[[str], Principal],
+                 chat: ChatService | None = None) -> None:
+        self._pusher = pusher
         self._authenticate = authenticate
+        self._chat = chat
 
     def connect(self, event: WebsocketEvent) -> Response | None:
         """Accept only a valid access token (`?token=`); anything else is refused with 401."""
@@ -50,20 +99,51 @@ class RealtimeGateway:
             if action == "ping":
                 self.send(event.connection_id, {"type": "pong"})
                 return
-            raise errors.ValidationError(f"Unknown action {action!r}.",
-                                         [errors.FieldError("action", "unknown action")])
+            connection = connections.get(event.connection_id)
+            if connection is None:
+                raise errors.UnauthorizedError("This connection is not registered; reconnect.")
+            principal = Principal(connection.user_id, "", connection.role)
+            self._dispatch(principal, action, frame)
         except errors.AppError as exc:
             self.send(event.connection_id, {"type": "error", "action": action,
-                                            "error": {"code": exc.code, "message": exc.message}})
+                                            "error": {"code": exc.code, "message": exc.message,
+                                                      **({"details": [{"field": d.field, "message": d.message}
+                                                                      for d in exc.details]}
+                                                         if exc.details else {})}})
+
+    def _dispatch(self, principal: Principal, action: str, frame: dict[str, Any]) -> None:
+        spec = _ACTIONS.get(action)
+        if spec is None:
+            raise errors.ValidationError(f"Unknown action {action!r}.",
+                                         [errors.FieldError("action", "unknown action")])
+        model, admin_only = spec
+        if admin_only and not principal.is_admin:
+            raise errors.ForbiddenError("This action needs the admin role.")
+        body = validate(model, {k: v for k, v in frame.items() if k != "action"})
+        chat = self._chat
+        if chat is None:
+            raise errors.DependencyUnavailableError("The chat is not available.")
+        if action == "chat.send":
+            if principal.is_admin:
+                raise errors.ValidationError("Admins answer with chat.reply.",
+                                             [errors.FieldError("action", "use chat.reply")])
+            chat.send(principal, body.text)
+        elif action == "chat.typing":
+            chat.typing(principal, body.typing, body.conversation_id)
+        elif action == "chat.read":
+            chat.read(principal, body.message_id, body.conversation_id)
+        elif action == "chat.escalate":
+            chat.escalate(principal)
+        elif action == "chat.take_over":
+            chat.take_over(principal, body.conversation_id)
+        elif action == "chat.reply":
+            chat.reply(principal, body.conversation_id, body.text)
+        elif action == "chat.close":
+            chat.close(principal, body.conversation_id)
 
     def send(self, connection_id: str, frame: dict[str, Any]) -> bool:
         """Push one frame; a gone connection is forgotten and False returned."""
-        try:
-            websocket.send(self._api, connection_id, json.dumps(frame))
-            return True
-        except websocket.ConnectionGoneError:
-            connections.forget(connection_id)
-            return False
+        return self._pusher.send(connection_id, frame)
 
     @staticmethod
     def _parse(body: str) -> dict[str, Any]:

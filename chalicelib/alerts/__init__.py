@@ -1,0 +1,1 @@
+"""Alerts: each owner's inbox and the admins' feed, kept until acknowledged."""

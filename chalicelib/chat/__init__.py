@@ -1,0 +1,1 @@
+"""Support chat: FAQ rules, then Gemini, then a human admin."""

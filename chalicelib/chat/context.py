@@ -1,0 +1,31 @@
+"""What the AI may know when answering a user: that user's own devices and recent use, nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from chalicelib.devices.models import DeviceOut
+from chalicelib.monitoring import history
+
+
+def describe(devices: list[DeviceOut], day_view: Callable[[DeviceOut, dt.date], history.DayConsumption],
+             now: dt.datetime) -> str:
+    """A short plain-text summary of the user's devices, today and yesterday."""
+    if not devices:
+        return "The user has no meters assigned."
+    lines = []
+    for device in devices[:10]:
+        today = now.astimezone(ZoneInfo(device.timezone)).date()
+        parts = [(f"Meter '{device.name}' (id {device.id}), time zone {device.timezone}, "
+                 f"hourly limit {device.max_hourly_kwh} kWh")]
+        if device.tariff_per_kwh is not None:
+            parts.append(f"tariff {device.tariff_per_kwh} {device.currency or ''} per kWh")
+        for label, day in (("today", today), ("yesterday", today - dt.timedelta(days=1))):
+            view = day_view(device, day)
+            over = [h.start for h in view.hours if h.kwh is not None and h.kwh > device.max_hourly_kwh]
+            parts.append(f"{label}: {view.total_kwh} kWh, peak hour {view.peak_hour or 'none'}, "
+                         f"{len(over)} hour(s) over the limit")
+        lines.append("; ".join(parts))
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""Chat's tables: conversations (one open per client) and their messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from dataclasses import dataclass
+
+from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib import names
+from chalicelib.platform.pagination import decode_cursor, encode_cursor
+
+
+class ByClient(GlobalSecondaryIndex["ConversationItem"]):
+    class Meta:
+        index_name = "by_client"
+        projection = AllProjection()
+
+    client_id = UnicodeAttribute(hash_key=True)
+    updated_at = UnicodeAttribute(range_key=True)
+
+
+class ByStatus(GlobalSecondaryIndex["ConversationItem"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    updated_at = UnicodeAttribute(range_key=True)
+
+
+class ConversationItem(Model):
+    class Meta:
+        table_name = names.resource_name("conversations")
+
+    id = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # bot | escalated | taken_over | closed
+    admin_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_client = ByClient()
+    by_status = ByStatus()
+
+
+class MessageItem(Model):
+    class Meta:
+        table_name = names.resource_name("chat-messages")
+
+    conversation_id = UnicodeAttribute(hash_key=True)
+    message_id = UnicodeAttribute(range_key=True)
+    sender_id = UnicodeAttribute()
+    sender_kind = UnicodeAttribute()  # client | rule | ai | admin | system
+    text = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    read_by = UnicodeSetAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    client_id: str
+    status: str
+    admin_id: str | None
+    created_at: str
+    updated_at: str
+
+    def frame(self) -> dict[str, object]:
+        return {"id": self.id, "client_id": self.client_id, "status": self.status, "admin_id": self.admin_id,
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _conversation(item: ConversationItem) -> Conversation:
+    return Conversation(item.id, item.client_id, item.status, item.admin_id, item.created_at, item.updated_at)
+
+
+def new_message_id() -> str:
+    """Sorts by time: milliseconds since the epoch, then randomness."""
+    return f"{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
+
+
+def open_conversation(client_id: str) -> Conversation | None:
+    for item in ConversationItem.by_client.query(client_id, scan_index_forward=False):
+        if item.status != "closed":
+            return _conversation(item)
+    return None
+
+
+def create_conversation(client_id: str) -> Conversation:
+    now = _now()
+    item = ConversationItem(f"c-{new_message_id()}", client_id=client_id, status="bot", admin_id=None,
+                            created_at=now, updated_at=now)
+    item.save(condition=ConversationItem.id.does_not_exist())
+    return _conversation(item)
+
+
+def get_conversation(conversation_id: str) -> Conversation | None:
+    try:
+        return _conversation(ConversationItem.get(conversation_id, consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+def set_status(conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
+    item = ConversationItem(conversation.id)
+    now = _now()
+    item.update(actions=[ConversationItem.status.set(status), ConversationItem.admin_id.set(admin_id),
+                         ConversationItem.updated_at.set(now)],
+                condition=ConversationItem.id.exists())
+    return Conversation(conversation.id, conversation.client_id, status, admin_id, conversation.created_at, now)
+
+
+def touch(conversation: Conversation) -> None:
+    ConversationItem(conversation.id).update(actions=[ConversationItem.updated_at.set(_now())])
+
+
+def add_message(conversation_id: str, sender_id: str, sender_kind: str, text: str) -> MessageItem:
+    item = MessageItem(conversation_id, new_message_id(), sender_id=sender_id, sender_kind=sender_kind,
+                       text=text, created_at=_now())
+    item.save()
+    return item
+
+
+def get_message(conversation_id: str, message_id: str) -> MessageItem | None:
+    try:
+        return MessageItem.get(conversation_id, message_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def mark_read(conversation_id: str, message_id: str, reader_id: str) -> None:
+    MessageItem(conversation_id, message_id).update(actions=[MessageItem.read_by.add({reader_id})],
+                                                    condition=MessageItem.message_id.exists())
+
+
+def messages(conversation_id: str, limit: int, cursor: str | None) -> tuple[list[MessageItem], str | None]:
+    results = MessageItem.query(conversation_id, limit=limit, page_size=limit, consistent_read=True,
+                                last_evaluated_key=decode_cursor(cursor, {"conversation_id", "message_id"}))
+    items = list(results)
+    return items, encode_cursor(results.last_evaluated_key)
+
+
+def conversations_of(client_id: str) -> list[Conversation]:
+    return [_conversation(i) for i in ConversationItem.by_client.query(client_id, scan_index_forward=False)]
+
+
+def all_conversations(limit: int) -> list[Conversation]:
+    """Every conversation, newest activity first (admins' console); escalated ones come first."""
+    found: list[Conversation] = []
+    for status in ("escalated", "taken_over", "bot", "closed"):
+        for item in ConversationItem.by_status.query(status, scan_index_forward=False, limit=limit):
+            found.append(_conversation(item))
+    return found[:limit]

@@ -1,0 +1,61 @@
+"""The notifications consumer: alerts to inboxes and sockets, reading totals to live charts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chalicelib.alerts.service import AlertService
+from chalicelib.platform.consumer import PermanentError
+from chalicelib.realtime.push import Pusher
+
+
+class _Alert(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    device_id: str
+    hour_start: str
+    created_at: str
+
+
+class _ReadingUpdate(BaseModel):
+    device_id: str
+    hour_start: str
+    kwh: float
+
+
+class NotificationHandler:
+    def __init__(self, alerts: AlertService, pusher: Pusher, owners_of: Callable[[str], frozenset[str]]) -> None:
+        self._alerts = alerts
+        self._pusher = pusher
+        self._owners_of = owners_of
+
+    def __call__(self, record: SQSRecord) -> None:
+        try:
+            message = json.loads(record.body)
+        except ValueError as exc:
+            raise PermanentError(f"not JSON: {exc}") from exc
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "alert.raised":
+            try:
+                alert = _Alert.model_validate(message.get("alert"))
+            except ValidationError as exc:
+                raise PermanentError(f"alert.raised without a valid alert: {exc}") from exc
+            self._alerts.deliver(alert.model_dump())
+        elif kind == "readings.updated":
+            try:
+                updates = [_ReadingUpdate.model_validate(u) for u in message.get("readings") or []]
+            except ValidationError as exc:
+                raise PermanentError(f"readings.updated with an invalid entry: {exc}") from exc
+            self._push_readings(updates)
+        else:
+            raise PermanentError(f"unknown notification type {kind!r}")
+
+    def _push_readings(self, updates: list[_ReadingUpdate]) -> None:
+        for update in updates:
+            frame: dict[str, Any] = {"type": "reading", **update.model_dump()}
+            self._pusher.to_users(self._owners_of(update.device_id), frame)
