@@ -6,6 +6,9 @@ Seeding is idempotent: what exists already is left as it is. Deployed stages see
 from __future__ import annotations
 
 from chalicelib import errors
+from chalicelib.devices import repository as device_store
+from chalicelib.devices.models import CreateDeviceRequest
+from chalicelib.devices.service import DeviceService
 from chalicelib.identity import repository as users
 from chalicelib.identity.models import CreateUserRequest
 from chalicelib.identity.service import IdentityService
@@ -19,6 +22,20 @@ DEMO_USERS = (
                       email="alice@example.com"),
     CreateUserRequest(username="bob", password="bob12345", role="client", name="Bob Example",
                       email="bob@example.com"),
+)
+
+# Fixed ids, so that the simulator's demo config (simulator/demo.json) feeds them. The limits
+# sit a little above a typical evening hour, so that the evening peak crosses them sometimes.
+DEMO_DEVICES = (
+    (CreateDeviceRequest(id="demo-meter-1", name="Shared flat", address="12 Linden Street",
+                         description="Shared by Alice and Bob", max_hourly_kwh=1.6, timezone="Europe/Bucharest",
+                         tariff_per_kwh=0.25, currency="EUR"), ("alice", "bob")),
+    (CreateDeviceRequest(id="demo-meter-2", name="Alice's house", address="3 Orchard Lane",
+                         max_hourly_kwh=2.2, timezone="Europe/Bucharest", tariff_per_kwh=0.25, currency="EUR"),
+     ("alice",)),
+    (CreateDeviceRequest(id="demo-meter-3", name="Bob's workshop", address="7 Mill Road",
+                         max_hourly_kwh=1.2, timezone="Europe/Bucharest", tariff_per_kwh=0.22, currency="EUR"),
+     ("bob",)),
 )
 
 
@@ -37,6 +54,16 @@ def seed() -> list[str]:
             created.append(f"user {request.username}")
         except errors.ConflictError:
             continue  # created concurrently by another seeder
+    devices = DeviceService(user_exists=identity.exists)
+    for request, owners in DEMO_DEVICES:
+        if device_store.get(str(request.id)) is not None:
+            continue
+        owner_ids = [u.id for name in owners if (u := users.find_by_username(name)) is not None]
+        try:
+            devices.create(request.model_copy(update={"owner_ids": owner_ids}))
+            created.append(f"device {request.id}")
+        except errors.ConflictError:
+            continue
     if created:
         logger.info("demo data seeded", extra={"seeded": created})
     return created
