@@ -1,4 +1,5 @@
-"""`python -m infra apply|package|lint|configure`: apply, package, lint and configure the stack.
+"""`python -m infra apply|package|lint|configure|dlq`: apply, package, lint and configure the stack,
+and inspect or redrive its dead-letter queues.
 
 Defaults come from the backend settings (`EMS_STAGE`, `AWS_ENDPOINT_URL`, the region).
 Bad arguments exit with status 2, a failed command with status 1, each with one message.
@@ -93,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
         "configure", help="after `chalice deploy`: the settings Chalice cannot make"
     )
     common(configure, endpoint=True)
+
+    from infra.dlq import add_parser as add_dlq_parser
+
+    add_dlq_parser(
+        commands,
+        stage_type=_stage,
+        default_stage=default_stage,
+        default_region=default_region,
+        default_endpoint=default_endpoint,
+    )
     return parser
 
 
@@ -116,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             configure(stage=args.stage, region=args.region, endpoint_url=args.endpoint)
             return 0
+        if args.command == "dlq":
+            from infra.dlq import run as run_dlq
+
+            return run_dlq(args)
     except InfraError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
