@@ -173,8 +173,12 @@ def replace(old: UserItem, new: UserItem) -> None:
     _run(build, new.username)
 
 
-def delete(item: UserItem) -> None:
-    """Remove profile and claim together; an admin only while another admin remains."""
+def delete(item: UserItem, *, keep_an_admin: bool = True) -> None:
+    """Remove profile and claim together; an admin only while another admin remains.
+
+    `keep_an_admin=False` is for undoing the creation of `item` itself: that returns the count
+    to what it was before, which may be no admin at all (the first admin of a stage).
+    """
 
     def build(tx: TransactWrite, labels: list[str]) -> None:
         tx.delete(item, condition=UserItem.version == item.version)
@@ -183,7 +187,7 @@ def delete(item: UserItem) -> None:
         labels.append(_Labels.VERSION)
         if item.role == "admin":
             tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.count.add(-1)],
-                      condition=AdminCounter.count > 1)
+                      condition=(AdminCounter.count > 1) if keep_an_admin else None)
             labels.append(_Labels.LAST_ADMIN)
 
     _run(build, item.username)

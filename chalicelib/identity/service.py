@@ -163,7 +163,7 @@ class IdentityService:
         try:
             self._publisher.publish(TOPIC, Event("user.created", user.id, user.version, _public(user)))
         except errors.DependencyUnavailableError:
-            self._compensate("creation", item.id, lambda: repository.delete(item))
+            self._compensate("creation", item.id, lambda: repository.delete(item, keep_an_admin=False))
             raise
         logger.info("user created", extra={"user_id": user.id, "role": role})
         return user
