@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -19,7 +18,6 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import errors, names
 from chalicelib.identity.models import User
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
-from chalicelib.settings import get_settings
 
 ADMIN_COUNTER_ID = "#admins"
 
@@ -83,7 +81,9 @@ def search_text(username: str, name: str, email: str | None) -> str:
 
 
 def _transaction() -> TransactWrite:
-    return TransactWrite(connection=Connection(region=get_settings().region))
+    # The models' own connection, so a transaction goes where their reads go and reuses their
+    # client: a new Connection builds a new botocore client, about 0.1 s of CPU per write.
+    return TransactWrite(connection=UserItem._get_connection().connection)
 
 
 class _Labels:
