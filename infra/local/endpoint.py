@@ -6,10 +6,8 @@ clean stop, the messages in its queues) into the data folder and restores them a
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,39 +19,38 @@ import boto3
 import requests
 from botocore.config import Config
 
+from infra.local.lambdas import die_with_parent
+
 
 class EndpointError(Exception):
     """The embedded endpoint did not start."""
 
 
-def _die_with_parent() -> None:
-    # The endpoint runs in its own session (so Ctrl-C does not kill it before the final
-    # snapshot), but must not outlive the runtime if the runtime is killed outright.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class EmbeddedEndpoint:
     """A moto server process on host:port."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, log_path: Path) -> None:
         self.host = host
         self.port = port
         self.url = f"http://{host}:{port}"
+        self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only async-signal-safe work
-        )
+        # Its request log goes to a file: a pipe nobody reads would fill up and block it.
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log_file:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - only async-signal-safe work
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                err = (self._process.stderr.read() if self._process.stderr else b"").decode()
+                err = self.log_path.read_text(errors="replace")
                 raise EndpointError(f"the moto server exited at start: {err.strip()[-500:]}")
             try:
                 requests.get(f"{self.url}/moto-api/data.json", timeout=1)

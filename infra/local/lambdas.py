@@ -11,6 +11,7 @@ worker that dies is replaced and the runtime goes on.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib
 import json
 import multiprocessing
@@ -57,11 +58,20 @@ class WorkerSetup:
 _SETUP: WorkerSetup | None = None
 
 
+def die_with_parent() -> None:
+    """Have the kernel end this process when its parent ends (Linux), so none is orphaned."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the fork server's own shutdown still ends its workers
+
+
 def _init_worker(setup: WorkerSetup) -> None:
     global _SETUP
     _SETUP = setup
     # Ctrl-C in the terminal reaches the whole process group; the runtime stops us itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = setup.function_name
     os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(setup.memory_mb)
     if setup.log_socket:

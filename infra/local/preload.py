@@ -19,4 +19,8 @@ def load_app() -> None:
     importlib.import_module("app")
 
 
+if __name__ != "__main__":
+    from infra.local.lambdas import die_with_parent
+
+    die_with_parent()  # the fork server ends with the runtime that started it
 load_app()

@@ -127,7 +127,7 @@ class LocalRuntime:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self._set_environment()
         if cfg.endpoint_url is None:
-            self.endpoint = EmbeddedEndpoint(cfg.host, cfg.endpoint_port)
+            self.endpoint = EmbeddedEndpoint(cfg.host, cfg.endpoint_port, cfg.data_dir / "endpoint.log")
             self.endpoint.start()
         else:
             self._check_endpoint()

@@ -1,0 +1,115 @@
+"""Extra readings consumers beside the runtime's, run as processes with the runtime's environment.
+
+`python -m tests.consumers poll THREADS SECONDS`: threads that each receive from the readings
+queue and hand batches to the app's Ingestor, like more Lambda instances would.
+`python -m tests.consumers count` (readings as JSON on stdin): hands them to the Ingestor as
+Lambda records and prints how many DynamoDB write requests that made (counted through
+botocore's events) and how many readings were counted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from tests.accounts import runtime_env
+from tests.harness import PROJECT_DIR, RuntimeProcess
+
+WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+def run_consumers(runtime: RuntimeProcess, count: int, seconds: float) -> None:
+    done = subprocess.run([sys.executable, "-m", "tests.consumers", "poll", str(count), str(seconds)],
+                          cwd=PROJECT_DIR, env=runtime_env(runtime), capture_output=True, text=True,
+                          timeout=seconds + 60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def count_writes_consuming(runtime: RuntimeProcess, readings: list[dict[str, Any]]) -> tuple[int, int]:
+    done = subprocess.run([sys.executable, "-m", "tests.consumers", "count"], input=json.dumps(readings),
+                          cwd=PROJECT_DIR, env=runtime_env(runtime), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return int(result["writes"]), int(result["counted"])
+
+
+def _records(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+             "attributes": {"ApproximateReceiveCount": m.get("Attributes", {}).get("ApproximateReceiveCount", "1")}}
+            for m in messages]
+
+
+def _poll(threads: int, seconds: float) -> None:
+    from chalicelib import aws
+    from chalicelib.monitoring.ingest import Ingestor
+    from chalicelib.platform.consumer import queue_url
+
+    url = queue_url("readings")
+    ingestor = Ingestor()
+    deadline = time.monotonic() + seconds
+
+    def loop() -> None:
+        sqs = aws.client("sqs")
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                           AttributeNames=["All"]).get("Messages", [])
+            if not messages:
+                continue
+            failed = {f["itemIdentifier"] for f in ingestor.handle(_records(messages))["batchItemFailures"]}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def _count(readings: list[dict[str, Any]]) -> dict[str, int]:
+    from chalicelib import aws
+    from chalicelib.monitoring import ingest
+
+    writes = 0
+
+    def on_call(event_name: str, **_: Any) -> None:
+        nonlocal writes
+        if event_name.rsplit(".", 1)[-1] in WRITE_OPERATIONS:
+            writes += 1
+
+    aws.client("dynamodb").meta.events.register("before-call.dynamodb", on_call)
+    ingestor = ingest.Ingestor()
+    counted = 0
+    original = ingest.BatchReport
+    reports: list[Any] = []
+
+    class Recording(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            reports.append(self)
+
+    ingest.BatchReport = Recording  # type: ignore[misc]
+    for start in range(0, len(readings), 10):
+        batch = [{"messageId": str(uuid.uuid4()), "receiptHandle": "-", "body": json.dumps(r),
+                  "attributes": {"ApproximateReceiveCount": "1"}} for r in readings[start:start + 10]]
+        assert not ingestor.handle(batch)["batchItemFailures"]
+    counted = sum(r.counted for r in reports)
+    return {"writes": writes, "counted": counted}
+
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    if command == "poll":
+        _poll(int(sys.argv[2]), float(sys.argv[3]))
+    elif command == "count":
+        print(json.dumps(_count(json.load(sys.stdin))))
+    else:
+        sys.exit(f"unknown command {command}")

@@ -1,0 +1,257 @@
+"""Metering through real SQS and DynamoDB: exact totals, duplicates, poison messages, parallel
+consumers, alerts, the write budget, history and readings over HTTP.
+
+Given devices created over HTTP in the running product app, reading messages go to the
+readings queue and what the consumer made of them is read back through the REST API and
+the tables. Tests poll up to a deadline; speed is measured by the benchmarks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from chalicelib.monitoring.readings import hour_key
+from tests.accounts import Account, api, new_admin, new_client
+from tests.harness import RuntimeProcess, wait_for
+
+UTC = dt.UTC
+DAY = dt.date(2026, 6, 15)  # a day without a clock change in Europe/Bucharest
+
+
+@pytest.fixture(scope="module")
+def admin(ems: RuntimeProcess) -> Account:
+    return new_admin(ems)
+
+
+@pytest.fixture(scope="module")
+def owner(ems: RuntimeProcess) -> Account:
+    return new_client(ems, "owner")
+
+
+def make_device(ems: RuntimeProcess, admin: Account, owner: Account, limit: float = 1000.0,
+                timezone: str = "Europe/Bucharest", tariff: float | None = 0.5) -> str:
+    device_id = f"m-{uuid.uuid4().hex[:10]}"
+    body: dict[str, Any] = {"id": device_id, "name": f"Meter {device_id}", "max_hourly_kwh": limit,
+                            "timezone": timezone, "owner_ids": [owner.id]}
+    if tariff is not None:
+        body.update(tariff_per_kwh=tariff, currency="EUR")
+    assert api(ems, "POST", "/devices", admin, json=body).status_code == 201
+    # The monitoring replica is fed by the device event through SNS and SQS.
+    meters = ems.client("dynamodb")
+    wait_for(lambda: meters.get_item(TableName=ems.name("meters"), Key={"device_id": {"S": device_id}}).get("Item"),
+             what="the device in monitoring's replica")
+    return device_id
+
+
+def day_readings(device_id: str, day: dt.date, zone_offset_h: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Every 10-minute reading of a local day (values with three decimals)."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=UTC) - dt.timedelta(hours=zone_offset_h)
+    return [
+        {"timestamp": (start + dt.timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "device_id": device_id, "measurement_value": round(rng.uniform(0.01, 0.4), 3)}
+        for i in range(24 * 6)
+    ]
+
+
+def send(ems: RuntimeProcess, bodies: list[Any]) -> None:
+    sqs = ems.client("sqs")
+    url = ems.queue_url("readings")
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": b if isinstance(b, str) else json.dumps(b)}
+                   for i, b in enumerate(bodies[start:start + 10])]
+        assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+
+def expected_hours(readings: list[dict[str, Any]]) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for r in readings:
+        key = hour_key(dt.datetime.fromisoformat(r["timestamp"]))
+        totals[key] = totals.get(key, Decimal(0)) + Decimal(str(r["measurement_value"]))
+    return totals
+
+
+def stored_hours(ems: RuntimeProcess, device_id: str) -> dict[str, Decimal]:
+    items = ems.client("dynamodb").query(
+        TableName=ems.name("hourly-totals"), KeyConditionExpression="device_id = :d",
+        ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
+    return {i["hour_start"]["S"]: Decimal(i["total_kwh"]["N"]) for i in items}
+
+
+def alerts_of(ems: RuntimeProcess, device_id: str) -> list[dict[str, Any]]:
+    items = ems.client("dynamodb").scan(TableName=ems.name("alerts"))["Items"]
+    return [i for i in items if i["device_id"]["S"] == device_id]
+
+
+def test_a_simulated_day_for_several_devices_gives_exact_hourly_totals(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    rng = random.Random(7)
+    devices = [make_device(ems, admin, owner) for _ in range(3)]
+    readings = [r for d in devices for r in day_readings(d, DAY, 3, rng)]
+    rng.shuffle(readings)  # late and out of order
+    send(ems, readings)
+    for device_id in devices:
+        mine = [r for r in readings if r["device_id"] == device_id]
+        expected = expected_hours(mine)
+        wait_for(lambda d=device_id, e=expected: stored_hours(ems, d) == e, timeout_s=60,
+                 what=f"exact totals of {device_id}")
+    day = api(ems, "GET", f"/devices/{devices[0]}/consumption?date={DAY}", owner).json()
+    assert len(day["hours"]) == 24 and all(h["readings"] == 6 for h in day["hours"])
+    expected_total = sum(expected_hours([r for r in readings if r["device_id"] == devices[0]]).values())
+    assert Decimal(str(day["total_kwh"])) == round(expected_total, 6)
+    assert day["cost"] == pytest.approx(float(expected_total) * 0.5, abs=1e-6)
+
+
+def test_every_message_sent_three_times_still_gives_exact_totals_and_one_alert(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    device_id = make_device(ems, admin, owner, limit=1.0)
+    hour = dt.datetime(2026, 6, 15, 18, tzinfo=UTC)
+    readings = [{"timestamp": (hour + dt.timedelta(minutes=10 * i)).isoformat(), "device_id": device_id,
+                 "measurement_value": 0.3} for i in range(6)]
+    send(ems, readings * 3)
+    wait_for(lambda: stored_hours(ems, device_id) == {"2026-06-15T18:00:00Z": Decimal("1.8")}, timeout_s=60,
+             what="the hour's exact total")
+    wait_for(lambda: len(alerts_of(ems, device_id)) == 1, what="the alert")
+    # a replay months later counts nothing
+    send(ems, readings)
+    wait_for(lambda: ems.client("sqs").get_queue_attributes(
+        QueueUrl=ems.queue_url("readings"), AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"] == "0", what="the replay consumed")
+    assert stored_hours(ems, device_id) == {"2026-06-15T18:00:00Z": Decimal("1.8")}
+    alert = alerts_of(ems, device_id)
+    assert len(alert) == 1 and alert[0]["id"]["S"] == f"{device_id}:2026-06-15T18:00:00Z"
+    assert "notified_at" in alert[0]
+
+
+def test_poison_messages_reach_the_dlq_with_a_reason_while_the_good_ones_count(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    device_id = make_device(ems, admin, owner)
+    marker = uuid.uuid4().hex
+    good = [{"timestamp": f"2026-06-14T10:{m:02d}:00Z", "device_id": device_id, "measurement_value": 0.25}
+            for m in (0, 10, 20)]
+    poison = [
+        f"not json {marker}",
+        {"timestamp": "2026-06-14T10:30:00Z", "device_id": device_id, "measurement_value": -1, "m": marker},
+        {"timestamp": "never", "device_id": device_id, "measurement_value": 1, "m": marker},
+        {"timestamp": "2026-06-14T10:40:00Z", "device_id": device_id, "measurement_value": 1e9, "m": marker},
+    ]
+    send(ems, [good[0], poison[0], good[1], poison[1], poison[2], good[2], poison[3]])
+    wait_for(lambda: stored_hours(ems, device_id) == {"2026-06-14T10:00:00Z": Decimal("0.75")},
+             what="the good readings counted")
+    sqs = ems.client("sqs")
+    dlq = ems.queue_url("readings-dlq")
+    found: dict[str, str] = {}
+
+    def collect() -> bool:
+        for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                     VisibilityTimeout=60).get("Messages", []):
+            if marker in m["Body"]:
+                found[m["Body"]] = m["MessageAttributes"]["error_reason"]["StringValue"]
+        return len(found) == 4
+
+    wait_for(collect, what="four poison messages in the DLQ")
+    reasons = sorted(found.values())
+    assert any("not JSON" in r for r in reasons) and any("negative" in r for r in reasons)
+    assert any("ISO-8601" in r for r in reasons) and any("maximum" in r for r in reasons)
+
+
+def test_an_unknown_device_is_retried_then_dead_lettered_with_its_reason(ems: RuntimeProcess) -> None:
+    ghost = f"ghost-{uuid.uuid4().hex[:8]}"
+    send(ems, [{"timestamp": "2026-06-14T11:00:00Z", "device_id": ghost, "measurement_value": 0.1}])
+    sqs = ems.client("sqs")
+    dlq = ems.queue_url("readings-dlq")
+
+    def dead() -> dict[str, Any] | None:
+        for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                     VisibilityTimeout=60).get("Messages", []):
+            if ghost in m["Body"]:
+                return m
+        return None
+
+    message = wait_for(dead, timeout_s=30, what="the unknown device's reading in the DLQ")
+    assert ghost in message["MessageAttributes"]["error_reason"]["StringValue"]
+
+
+def test_two_consumers_in_parallel_give_exact_totals(ems: RuntimeProcess, admin: Account, owner: Account) -> None:
+    """The runtime's own pollers and two more consumers in this process share one queue's work."""
+    from tests.consumers import run_consumers
+
+    device_id = make_device(ems, admin, owner)
+    readings = day_readings(device_id, DAY, 3, random.Random(11))
+    send(ems, readings + readings)  # every reading twice, racing across consumers
+    run_consumers(ems, count=2, seconds=8)
+    wait_for(lambda: stored_hours(ems, device_id) == expected_hours(readings), timeout_s=60,
+             what="exact totals with parallel consumers")
+
+
+def test_the_consumer_spends_at_most_one_dynamodb_write_per_reading(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    from tests.consumers import count_writes_consuming
+
+    device_id = make_device(ems, admin, owner)
+    readings = day_readings(device_id, dt.date(2026, 6, 10), 3, random.Random(3))
+    writes, counted = count_writes_consuming(ems, readings)
+    assert counted == len(readings)
+    assert writes / counted <= 1.0, f"{writes} DynamoDB write requests for {counted} readings"
+
+
+def test_readings_over_http_need_the_devices_api_key(ems: RuntimeProcess, admin: Account, owner: Account) -> None:
+    device_id = make_device(ems, admin, owner)
+    key = api(ems, "POST", f"/devices/{device_id}/api-keys", admin).json()["api_key"]
+    body = {"readings": [
+        {"timestamp": "2026-06-13T09:10:00Z", "device_id": device_id, "measurement_value": 0.5},
+        {"timestamp": "2026-06-13T09:20:00Z", "device_id": "someone-else", "measurement_value": 0.5},
+        {"timestamp": "2026-06-13T09:30:00Z", "device_id": device_id, "measurement_value": -2},
+    ]}
+    assert api(ems, "POST", "/readings", json=body).status_code == 401
+    assert api(ems, "POST", "/readings", json=body, headers={"X-Api-Key": key + "x"}).status_code == 401
+    response = api(ems, "POST", "/readings", json=body, headers={"X-Api-Key": key})
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [1, 2]
+    wait_for(lambda: stored_hours(ems, device_id) == {"2026-06-13T09:00:00Z": Decimal("0.5")},
+             what="the HTTP reading counted")
+
+
+def test_history_is_only_for_owners_and_admins_and_missing_hours_are_null(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    device_id = make_device(ems, admin, owner, timezone="Europe/Bucharest")
+    send(ems, [{"timestamp": "2026-10-25T07:10:00Z", "device_id": device_id, "measurement_value": 1.25}])
+    wait_for(lambda: stored_hours(ems, device_id), what="the reading counted")
+    day = api(ems, "GET", f"/devices/{device_id}/consumption?date=2026-10-25", owner).json()
+    assert len(day["hours"]) == 25  # clocks go back that night
+    filled = [h for h in day["hours"] if h["kwh"] is not None]
+    assert filled == [{"start": "2026-10-25T09:00:00+02:00", "kwh": 1.25, "readings": 1}]
+    assert day["peak_hour"] == "2026-10-25T09:00:00+02:00"
+    stranger = new_client(ems, "stranger")
+    for path in (f"/devices/{device_id}/consumption?date=2026-10-25", f"/devices/{device_id}/readings",
+                 f"/devices/{device_id}/consumption.csv?from=2026-10-25&to=2026-10-25"):
+        assert api(ems, "GET", path, stranger).status_code == 404
+        assert api(ems, "GET", path).status_code == 401
+        assert api(ems, "GET", path, admin).status_code == 200
+    csv_text = api(ems, "GET", f"/devices/{device_id}/consumption.csv?from=2026-10-25&to=2026-10-25", owner).text
+    lines = csv_text.strip().splitlines()
+    assert lines[0] == "hour_start_local,hour_start_utc,kwh,readings" and len(lines) == 26
+    assert "2026-10-25T09:00:00+02:00,2026-10-25T07:00:00Z,1.25,1" in lines
+    ranged = api(ems, "GET", f"/devices/{device_id}/consumption?from=2026-10-24&to=2026-10-26&granularity=day",
+                 owner).json()
+    assert [p["kwh"] for p in ranged["points"]] == [None, 1.25, None]
+    assert ranged["previous"]["from"] == "2026-10-21" and ranged["previous"]["to"] == "2026-10-23"
+    raw = api(ems, "GET", f"/devices/{device_id}/readings?since=2026-10-25T00:00:00Z", owner).json()
+    assert raw["items"] == [{"timestamp": "2026-10-25T07:10:00Z", "kwh": 1.25}]
+    bad = api(ems, "GET", f"/devices/{device_id}/consumption?date=2026-13-45", owner)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "date"
+    too_long = api(ems, "GET", f"/devices/{device_id}/consumption?from=2026-01-01&to=2026-12-31&granularity=hour",
+                   owner)
+    assert too_long.status_code == 422
