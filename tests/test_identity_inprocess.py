@@ -1,0 +1,294 @@
+"""Identity in one process: the product app through `chalice.test` against moto, with a fake event bus.
+
+Given the stage's tables and topics made from the project's template under moto's in-process
+mock, these check what needs the bus to fail on purpose or the number of admins to be known:
+a change whose event cannot be published is undone completely, the last admin stays, and the
+username claim is a conditional write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from chalice.test import TestHTTPClient as HttpClient
+from moto import mock_aws
+from pynamodb.models import Model
+
+import app as product
+from chalicelib import errors
+from chalicelib.identity import passwords, repository, tokens
+from chalicelib.identity.models import CreateUserRequest
+from chalicelib.identity.service import IdentityService
+from chalicelib.platform.publisher import Event
+from chalicelib.settings import get_settings
+from infra.bootstrap import apply_stack
+from tests.conftest import FAST_HASHING
+
+PASSWORD = "correct horse 1"
+IDENTITY_MODELS: tuple[type[Model], ...] = (
+    repository.UserItem, repository.AdminCounter, repository.UsernameClaim, repository.LoginAttempts,
+)
+
+
+@dataclass
+class FakeBus:
+    """Records published events; fails on purpose for the event types in `failing`."""
+
+    failing: set[str] = field(default_factory=set)
+    events: list[tuple[str, Event]] = field(default_factory=list)
+
+    def publish(self, topic: str, event: Event) -> None:
+        if event.type in self.failing:
+            raise errors.DependencyUnavailableError("The event bus is unavailable; nothing was changed.")
+        self.events.append((topic, event))
+
+    def types(self) -> list[str]:
+        return [event.type for _, event in self.events]
+
+
+def _reset_cached_clients() -> None:
+    # Identity reaches AWS only through pynamodb here (the bus is fake), so its connections are reset.
+    get_settings.cache_clear()
+    passwords.hasher.cache_clear()
+    passwords._dummy_hash.cache_clear()
+    tokens._secret_cache.clear()
+    for model in IDENTITY_MODELS:
+        model._connection = None
+
+
+@pytest.fixture
+def bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeBus]:
+    """A fresh stage under moto (tables from the template) and the app's identity on a fake bus."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_ENDPOINT_URL", "EMS_")):
+            monkeypatch.delenv(name)
+    # pynamodb bound the table names when `app` was imported; the settings must name the same stage.
+    stage = repository.UserItem.Meta.table_name.removeprefix("ems-").removesuffix("-users")
+    monkeypatch.setenv("EMS_STAGE", stage)
+    monkeypatch.setenv("EMS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("EMS_JWT_SECRET", "in-process-test-secret-" * 3)
+    monkeypatch.setenv("EMS_DATA_DIR", str(tmp_path))
+    for name, value in FAST_HASHING.items():
+        monkeypatch.setenv(name, value)
+    _reset_cached_clients()
+    fake = FakeBus()
+    monkeypatch.setattr(product.identity, "_publisher", fake)
+    with mock_aws():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # moto's CloudFormation skips a few resource kinds, and says so
+            apply_stack(stage=stage, endpoint_url=None, region="us-east-1", log=lambda line: None)
+        yield fake
+    _reset_cached_clients()
+
+
+@pytest.fixture
+def http(bus: FakeBus, tmp_path: Path) -> HttpClient:
+    # A project folder without a config, so the test client adds no stage environment of its own.
+    return Client(product.app, project_dir=str(tmp_path)).http
+
+
+def request(http: Any, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    raw = b"" if body is None else json.dumps(body).encode()
+    return http.request(method, path, headers=headers, body=raw)
+
+
+def sign_in(http: Any, username: str, password: str = PASSWORD) -> str:
+    response = request(http, "POST", "/auth/login", {"username": username, "password": password})
+    assert response.status_code == 200, response.body
+    return str(response.json_body["access_token"])
+
+
+def admin(username: str = "root") -> str:
+    """A new admin, created as the app's own code would; returns its id."""
+    return product.identity.create_user(CreateUserRequest(username=username, password=PASSWORD, role="admin")).id
+
+
+def stored_users() -> dict[str, dict[str, Any]]:
+    return {item.id: item.attribute_values for item in repository.UserItem.scan()
+            if not item.id.startswith("#")}
+
+
+def stored_claims() -> dict[str, str]:
+    return {claim.username_key: claim.user_id for claim in repository.UsernameClaim.scan()}
+
+
+def assert_error(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.body
+    assert response.json_body["error"]["code"] == code, response.body
+
+
+# --- a change whose event cannot be published is undone ----------------------------------
+
+
+def test_a_registration_whose_event_fails_leaves_no_profile_and_no_username_claim(
+    bus: FakeBus, http: Any
+) -> None:
+    bus.failing.add("user.created")
+    response = request(http, "POST", "/auth/register", {"username": "Ada", "password": PASSWORD})
+
+    assert_error(response, 503, "service_unavailable")
+    assert stored_users() == {}
+    assert stored_claims() == {}
+    assert bus.events == []
+    bus.failing.clear()
+    assert request(http, "POST", "/auth/register", {"username": "ada", "password": PASSWORD}).status_code == 201
+    assert bus.types() == ["user.created"]
+
+
+def test_a_deletion_whose_event_fails_leaves_the_user_complete_and_signed_in(bus: FakeBus, http: Any) -> None:
+    admin_token = sign_in(http, "root") if admin() else ""
+    created = request(http, "POST", "/users", {"username": "ada", "password": PASSWORD, "name": "Ada"}, admin_token)
+    user_id = created.json_body["id"]
+    ada_token = sign_in(http, "ada")
+    before_users, before_claims = stored_users(), stored_claims()
+
+    bus.failing.add("user.deleted")
+    assert_error(request(http, "DELETE", f"/users/{user_id}", token=admin_token), 503, "service_unavailable")
+
+    assert stored_users() == before_users
+    assert stored_claims() == before_claims
+    assert request(http, "GET", "/auth/me", token=ada_token).status_code == 200
+    assert "user.deleted" not in bus.types()
+    bus.failing.clear()
+    assert request(http, "DELETE", f"/users/{user_id}", token=admin_token).status_code == 204
+    assert user_id not in stored_users() and "ada" not in stored_claims()
+
+
+def test_an_admin_deletion_whose_event_fails_keeps_the_admin_count(bus: FakeBus, http: Any) -> None:
+    admin()
+    admin_token = sign_in(http, "root")
+    second = request(http, "POST", "/users", {"username": "second", "password": PASSWORD, "role": "admin"},
+                     admin_token).json_body["id"]
+    assert repository.admin_count() == 2
+
+    bus.failing.add("user.deleted")
+    assert_error(request(http, "DELETE", f"/users/{second}", token=admin_token), 503, "service_unavailable")
+    assert repository.admin_count() == 2
+    bus.failing.clear()
+    assert request(http, "DELETE", f"/users/{second}", token=admin_token).status_code == 204
+    assert repository.admin_count() == 1
+
+
+def test_an_update_whose_event_fails_changes_nothing(bus: FakeBus, http: Any) -> None:
+    admin()
+    admin_token = sign_in(http, "root")
+    user_id = request(http, "POST", "/users", {"username": "ada", "password": PASSWORD},
+                      admin_token).json_body["id"]
+    ada_token = sign_in(http, "ada")
+    before_users, before_claims = stored_users(), stored_claims()
+
+    bus.failing.add("user.updated")
+    changes = {"username": "lovelace", "name": "Ada L.", "email": "ada@example.com", "role": "admin",
+               "password": "another password"}
+    assert_error(request(http, "PUT", f"/users/{user_id}", changes, admin_token), 503, "service_unavailable")
+    assert_error(request(http, "PUT", "/auth/me", {"name": "Ada"}, ada_token), 503, "service_unavailable")
+    assert_error(request(http, "POST", "/auth/password", {"current_password": PASSWORD,
+                                                         "new_password": "another password"}, ada_token),
+                 503, "service_unavailable")
+
+    assert stored_users() == before_users
+    assert stored_claims() == before_claims
+    assert repository.admin_count() == 1
+    assert request(http, "GET", "/auth/me", token=ada_token).json_body["name"] == ""  # the session survived
+    sign_in(http, "ada", PASSWORD)
+
+
+def test_creating_the_first_admin_when_the_event_fails_leaves_nothing_behind(bus: FakeBus) -> None:
+    service = IdentityService(publisher=FakeBus(failing={"user.created"}))
+    with pytest.raises(errors.DependencyUnavailableError):
+        service.create_user(CreateUserRequest(username="root", password=PASSWORD, role="admin"))
+    assert stored_users() == {}
+    assert stored_claims() == {}
+    assert repository.admin_count() == 0
+
+
+# --- the last admin ------------------------------------------------------------------------
+
+
+def test_the_last_admin_can_be_neither_deleted_nor_demoted(bus: FakeBus, http: Any) -> None:
+    root = admin()
+    token = sign_in(http, "root")
+
+    assert_error(request(http, "DELETE", f"/users/{root}", token=token), 409, "conflict")
+    assert_error(request(http, "PUT", f"/users/{root}", {"role": "client"}, token), 409, "conflict")
+
+    assert repository.admin_count() == 1
+    assert stored_users()[root]["role"] == "admin"
+    assert request(http, "GET", "/users", token=token).status_code == 200
+
+
+def test_with_a_second_admin_either_may_go_but_never_both(bus: FakeBus, http: Any) -> None:
+    root = admin()
+    token = sign_in(http, "root")
+    second = request(http, "POST", "/users", {"username": "second", "password": PASSWORD, "role": "admin"},
+                     token).json_body["id"]
+
+    assert request(http, "DELETE", f"/users/{second}", token=token).status_code == 204
+    assert_error(request(http, "DELETE", f"/users/{root}", token=token), 409, "conflict")
+
+    second = request(http, "POST", "/users", {"username": "second", "password": PASSWORD, "role": "admin"},
+                     token).json_body["id"]
+    demoted = request(http, "PUT", f"/users/{root}", {"role": "client"}, token)  # demoting oneself
+    assert demoted.status_code == 200 and demoted.json_body["role"] == "client"
+    assert_error(request(http, "GET", "/users", token=token), 403, "forbidden")  # at once
+    second_token = sign_in(http, "second")
+    assert_error(request(http, "PUT", f"/users/{second}", {"role": "client"}, second_token), 409, "conflict")
+    assert_error(request(http, "DELETE", f"/users/{second}", token=second_token), 409, "conflict")
+    assert repository.admin_count() == 1
+    assert [u["username"] for u in stored_users().values() if u["role"] == "admin"] == ["second"]
+
+
+def test_the_admin_counter_is_not_listed_as_a_user(bus: FakeBus, http: Any) -> None:
+    root = admin()
+    token = sign_in(http, "root")
+    ids = {root} | {request(http, "POST", "/auth/register", {"username": f"user{i}", "password": PASSWORD})
+                    .json_body["user"]["id"] for i in range(4)}
+    listed: list[str] = []
+    cursor = None
+    for _ in range(20):
+        page = request(http, "GET", "/users?limit=2" + (f"&cursor={cursor}" if cursor else ""), token=token).json_body
+        assert len(page["items"]) <= 2
+        listed.extend(user["id"] for user in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(listed) == sorted(ids)
+
+
+# --- the username claim --------------------------------------------------------------------
+
+
+def test_a_second_create_of_a_name_in_any_case_is_a_conflict(bus: FakeBus) -> None:
+    service = IdentityService(publisher=bus)
+    first = service.create_user(CreateUserRequest(username="Ada", password=PASSWORD))
+    for name in ("Ada", "ada", "ADA"):
+        with pytest.raises(errors.ConflictError) as conflict:
+            service.create_user(CreateUserRequest(username=name, password=PASSWORD))
+        assert [d.field for d in conflict.value.details] == ["username"]
+    assert list(stored_users()) == [first.id]
+    assert stored_claims() == {"ada": first.id}
+
+
+def test_a_create_racing_a_claim_made_meanwhile_writes_no_profile(bus: FakeBus) -> None:
+    # As if another registration had claimed the name between any look-up and this write:
+    # only the conditional write in the transaction can notice.
+    repository.UsernameClaim("ada", user_id="someone-else").save()
+    with pytest.raises(errors.ConflictError):
+        IdentityService(publisher=bus).create_user(CreateUserRequest(username="Ada", password=PASSWORD))
+    assert stored_users() == {}
+    assert stored_claims() == {"ada": "someone-else"}
+    assert bus.events == []
