@@ -44,6 +44,10 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
     parser.add_argument("--ws-max-duration", type=float, default=7200.0)
     parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=None,
                         help="seed the demo users and devices (default: on for the local stage of this app)")
+    parser.add_argument("--simulator", action=argparse.BooleanOptionalAction, default=None,
+                        help="run the meter simulator for the demo devices (default: with --demo)")
+    parser.add_argument("--simulator-backfill-days", type=int, default=7,
+                        help="days of past readings the simulator sends first")
     parser.add_argument("--log-format", choices=["pretty", "json"], default=env.get("EMS_LOCAL_LOG_FORMAT", "pretty"))
     args = parser.parse_args(argv)
     for name in ("rest_port", "ws_port", "endpoint_port"):
@@ -71,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
         ws_max_duration_s=args.ws_max_duration,
         log_json=args.log_format == "json",
         seed=DEMO_SEED if _wants_demo(args) else None,
+        simulator_args=_simulator_args(args),
     )
 
 
@@ -93,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def _simulator_args(args: argparse.Namespace) -> list[str] | None:
+    wanted = args.simulator if args.simulator is not None else _wants_demo(args)
+    if not wanted:
+        return None
+    demo = PROJECT_DIR / "simulator" / "demo.json"
+    return ["--config", str(demo), "--backfill", str(args.simulator_backfill_days)]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class RuntimeConfig:
     ws_max_duration_s: float = 7200.0
     log_json: bool = False
     seed: str | None = None  # "module:function" run once the app is up (demo data)
+    simulator_args: list[str] | None = None  # run `python -m simulator ARGS` beside the app
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -109,6 +111,8 @@ class LocalRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._collector: LogCollector | None = None
+        self._renderer: LogRenderer | None = None
+        self._simulator: subprocess.Popen[str] | None = None
         self._stack: Any = None
 
     # --- start ---------------------------------------------------------------------------
@@ -139,6 +143,8 @@ class LocalRuntime:
         if cfg.seed:
             self._seed(cfg.seed)
         self._print_components(app)
+        if cfg.simulator_args is not None:
+            self._start_simulator(cfg.simulator_args)
 
     def _set_environment(self) -> None:
         cfg = self.config
@@ -217,6 +223,7 @@ class LocalRuntime:
     def _start_functions(self, app: Chalice) -> None:
         cfg = self.config
         renderer = LogRenderer(sys.stdout, json_output=cfg.log_json, colour=sys.stdout.isatty())
+        self._renderer = renderer
         self._collector = LogCollector(cfg.data_dir / "logs.sock", renderer)
         self._collector.start()
         context = lambdas.fork_server_context(str(cfg.app_dir))
@@ -308,6 +315,22 @@ class LocalRuntime:
         if seeded:
             log.info("seeded: %s", ", ".join(map(str, seeded)))
 
+    def _start_simulator(self, args: list[str]) -> None:
+        """The meter simulator as a child process; its lines are shown like the functions' logs."""
+        command = [sys.executable, "-m", "simulator", *args, "--stage", self.config.stage,
+                   "--endpoint-url", self.endpoint_url]
+        self._simulator = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                           preexec_fn=lambdas.die_with_parent)  # noqa: PLW1509
+        renderer = self._renderer
+
+        def relay(stream: Any) -> None:
+            for line in stream:
+                renderer.emit("simulator", line)
+
+        threading.Thread(target=relay, args=(self._simulator.stdout,), daemon=True).start()
+        print(f"Simulator      python -m simulator {' '.join(args)}  (off: --no-simulator)", flush=True)
+
     def _frontend_config(self) -> bytes:
         cfg = self.config
         return json.dumps(
@@ -359,6 +382,12 @@ class LocalRuntime:
     def stop(self) -> None:
         """Stop taking work, finish what is running, snapshot, and end every process."""
         self.stop_event.set()
+        if self._simulator is not None and self._simulator.poll() is None:
+            self._simulator.send_signal(signal.SIGINT)  # it finishes its batch and prints a summary
+            try:
+                self._simulator.wait(10)
+            except subprocess.TimeoutExpired:
+                self._simulator.kill()
         if self.scheduler:
             self.scheduler.join(10)
         for poller in self.pollers:
