@@ -103,6 +103,9 @@ def apply_stack(
         template = parse_template(body)
     except (InfraError, yaml.YAMLError) as exc:
         raise BootstrapError(f"Cannot parse the template {template_path}: {exc}") from exc
+    if endpoint_url is not None and "FrontendHosting" in (template.get("Parameters") or {}):
+        # A local endpoint serves no CloudFront (moto fails on it); the local runtime serves the app.
+        parameters = {"FrontendHosting": "disabled", **(parameters or {})}
     values = _stack_parameters(template, stage, parameters)
     session = aws_session(region, endpoint_url)
     clients = _Clients(session, endpoint_url)
