@@ -57,7 +57,11 @@ class GeminiAssistant:
     """Asks Gemini one question with the user's own context."""
 
     def answer(self, question: str, context: str) -> str:
-        client = _client()
+        try:
+            client = _client()
+        except Exception as exc:  # noqa: BLE001 - e.g. the key's SSM parameter is missing
+            logger.warning("Gemini client not available", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+            raise AiUnavailableError(str(exc)) from exc
         if client is None:
             raise AiUnavailableError("Gemini is not configured")
         from google.genai import types

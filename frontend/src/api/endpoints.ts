@@ -1,0 +1,113 @@
+/** One function per REST route the screens use. */
+import type { ApiClient, Page } from "./client";
+import type {
+  Alert, ApiKey, ApiKeyCreated, ChatMessage, Conversation, DayConsumption, Device, DeviceInput,
+  LoginResponse, RangeConsumption, Reading, Role, User,
+} from "./types";
+
+const enc = encodeURIComponent;
+
+export interface UserInput {
+  username?: string;
+  password?: string;
+  role?: Role;
+  name?: string;
+  email?: string | null;
+}
+
+export function endpoints(client: ApiClient) {
+  return {
+    login: (username: string, password: string) =>
+      client.post<LoginResponse>("/auth/login", { username, password }, { auth: false }),
+    register: (input: { username: string; password: string; name?: string; email?: string | null }) =>
+      client.post<{ user: User }>("/auth/register", input, { auth: false }),
+    me: () => client.get<User>("/auth/me"),
+    updateMe: (input: { name?: string; email?: string | null }) => client.put<User>("/auth/me", input),
+    changePassword: (current_password: string, new_password: string) =>
+      client.post<void>("/auth/password", { current_password, new_password }),
+    logout: () => client.post<void>("/auth/logout"),
+
+    listUsers: (query: { q?: string; cursor?: string | null; limit?: number } = {}) =>
+      client.get<Page<User>>("/users", query),
+    allUsers: () => client.all<User>("/users", { limit: 200 }),
+    getUser: (id: string) => client.get<User>(`/users/${enc(id)}`),
+    createUser: (input: UserInput) => client.post<User>("/users", input),
+    updateUser: (id: string, input: UserInput) => client.put<User>(`/users/${enc(id)}`, input),
+    deleteUser: (id: string) => client.delete(`/users/${enc(id)}`),
+
+    listDevices: () => client.all<Device>("/devices", { limit: 500 }),
+    getDevice: (id: string) => client.get<Device>(`/devices/${enc(id)}`),
+    createDevice: (input: DeviceInput) => client.post<Device>("/devices", input),
+    updateDevice: (id: string, input: DeviceInput) => client.put<Device>(`/devices/${enc(id)}`, input),
+    deleteDevice: (id: string) => client.delete(`/devices/${enc(id)}`),
+    addOwner: (id: string, userId: string) => client.put<Device>(`/devices/${enc(id)}/owners/${enc(userId)}`),
+    removeOwner: (id: string, userId: string) => client.delete<Device>(`/devices/${enc(id)}/owners/${enc(userId)}`),
+    listApiKeys: (id: string) => client.get<Page<ApiKey>>(`/devices/${enc(id)}/api-keys`),
+    createApiKey: (id: string) => client.post<ApiKeyCreated>(`/devices/${enc(id)}/api-keys`),
+    revokeApiKey: (id: string, keyId: string) => client.delete(`/devices/${enc(id)}/api-keys/${enc(keyId)}`),
+
+    day: (id: string, date?: string) =>
+      client.get<DayConsumption>(`/devices/${enc(id)}/consumption`, { date }),
+    range: (id: string, from: string, to: string, granularity: "day" | "hour" = "day") =>
+      client.get<RangeConsumption>(`/devices/${enc(id)}/consumption`, { from, to, granularity }),
+    readings: (id: string, query: { since?: string; limit?: number } = {}) =>
+      client.get<{ items: Reading[] }>(`/devices/${enc(id)}/readings`, query),
+    csv: (id: string, from: string, to: string) =>
+      client.get<Blob>(`/devices/${enc(id)}/consumption.csv`, { from, to }, { as: "blob" }),
+
+    alerts: () => client.get<Page<Alert>>("/alerts", { limit: 100 }),
+    ackAlert: (id: string) => client.post<Alert>(`/alerts/${enc(id)}/ack`),
+
+    conversations: () => client.all<Conversation>("/chat/conversations", { limit: 100 }),
+    messages: (conversationId: string) =>
+      client.all<ChatMessage>(`/chat/conversations/${enc(conversationId)}/messages`, { limit: 200 }),
+
+    openapi: () => client.get<OpenApiDocument>("/openapi.json", undefined, { auth: false }),
+  };
+}
+
+export type Endpoints = ReturnType<typeof endpoints>;
+
+export interface OpenApiDocument {
+  openapi: string;
+  info?: { title?: string; version?: string; description?: string };
+  servers?: { url: string }[];
+  paths: Record<string, Record<string, OpenApiOperation>>;
+  components?: { schemas?: Record<string, JsonSchema>; securitySchemes?: Record<string, unknown> };
+}
+
+export interface OpenApiOperation {
+  summary?: string;
+  description?: string;
+  operationId?: string;
+  tags?: string[];
+  security?: Record<string, string[]>[];
+  parameters?: { name: string; in: string; required?: boolean; description?: string; schema?: JsonSchema }[];
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchema }> };
+  responses?: Record<string, { description?: string; content?: Record<string, { schema?: JsonSchema }> }>;
+}
+
+export interface JsonSchema {
+  $ref?: string;
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  format?: string;
+  enum?: unknown[];
+  const?: unknown;
+  default?: unknown;
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  additionalProperties?: boolean | JsonSchema;
+}

@@ -1,0 +1,322 @@
+import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
+import type { ApiKeyCreated, Device, DeviceInput, User } from "../../api/types";
+import { ConfirmButton } from "../../components/ConfirmButton";
+import { ErrorBox, Spinner } from "../../components/ErrorBox";
+import { useLoad } from "../../components/hooks";
+import { formatDateTime } from "../../format";
+import { useSession } from "../../state/auth";
+
+interface DeviceForm {
+  id: string;
+  name: string;
+  description: string;
+  address: string;
+  max_hourly_kwh: string;
+  timezone: string;
+  tariff_per_kwh: string;
+  currency: string;
+}
+
+function browserZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
+function zones(): string[] {
+  try {
+    return (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.("timeZone") ?? [];
+  } catch {
+    return [];
+  }
+}
+
+function toForm(device: Device | null): DeviceForm {
+  return {
+    id: device?.id ?? "",
+    name: device?.name ?? "",
+    description: device?.description ?? "",
+    address: device?.address ?? "",
+    max_hourly_kwh: device ? String(device.max_hourly_kwh) : "",
+    timezone: device?.timezone ?? browserZone(),
+    tariff_per_kwh: device?.tariff_per_kwh === null || device?.tariff_per_kwh === undefined ? "" : String(device.tariff_per_kwh),
+    currency: device?.currency ?? "",
+  };
+}
+
+function number(value: string): number | null {
+  if (value.trim() === "") return null;
+  const n = Number(value.replace(",", "."));
+  return Number.isFinite(n) ? n : NaN;
+}
+
+/** The request body: for a new device everything given; for an edit only what changed. */
+export function deviceChanges(form: DeviceForm, original: Device | null, ownerIds: string[]): DeviceInput {
+  const body: DeviceInput = {
+    name: form.name.trim(),
+    description: form.description.trim(),
+    address: form.address.trim(),
+    max_hourly_kwh: number(form.max_hourly_kwh) as number,
+    timezone: form.timezone.trim(),
+    tariff_per_kwh: number(form.tariff_per_kwh),
+    currency: form.currency.trim() ? form.currency.trim().toUpperCase() : null,
+  };
+  if (!original) {
+    const created: DeviceInput = { ...body, owner_ids: ownerIds };
+    if (form.id.trim()) created.id = form.id.trim();
+    if (created.tariff_per_kwh === null) delete created.tariff_per_kwh;
+    if (created.currency === null) delete created.currency;
+    return created;
+  }
+  const changes: DeviceInput = {};
+  (Object.keys(body) as (keyof DeviceInput)[]).forEach((key) => {
+    if (body[key] !== (original as unknown as Record<string, unknown>)[key]) (changes as Record<string, unknown>)[key] = body[key];
+  });
+  return changes;
+}
+
+function OwnerPicker({ users, selected, onToggle, busy }: { users: User[]; selected: string[]; onToggle: (user: User, on: boolean) => void; busy?: string | null }) {
+  const [filter, setFilter] = useState("");
+  const f = filter.trim().toLowerCase();
+  const shown = users.filter((u) => !f || `${u.username} ${u.name} ${u.email ?? ""}`.toLowerCase().includes(f) || selected.includes(u.id));
+  return (
+    <fieldset className="owner-picker">
+      <legend>Owners</legend>
+      <label htmlFor="owner-filter" className="sr-only">Find users</label>
+      <input id="owner-filter" type="search" placeholder="Find users" value={filter} onChange={(e) => setFilter(e.target.value)} onKeyDown={(e) => e.key === "Enter" && e.preventDefault()} />
+      <ul>
+        {shown.map((u) => (
+          <li key={u.id}>
+            <label className="checkbox">
+              <input type="checkbox" checked={selected.includes(u.id)} disabled={busy === u.id} onChange={(e) => onToggle(u, e.target.checked)} />
+              {u.name || u.username} <span className="muted">({u.username}{u.role === "admin" ? ", admin" : ""})</span>
+            </label>
+          </li>
+        ))}
+        {shown.length === 0 && <li className="muted">No users found.</li>}
+      </ul>
+    </fieldset>
+  );
+}
+
+function ApiKeys({ deviceId }: { deviceId: string }) {
+  const { api } = useSession();
+  const keys = useLoad(() => api.listApiKeys(deviceId), [deviceId]);
+  const [created, setCreated] = useState<ApiKeyCreated | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [copied, setCopied] = useState(false);
+
+  const create = async () => {
+    setError(null);
+    setCopied(false);
+    try {
+      const key = await api.createApiKey(deviceId);
+      setCreated(key);
+      await keys.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby="keys-title">
+      <div className="section-head">
+        <h2 id="keys-title">API keys</h2>
+        <button type="button" onClick={create}>Create API key</button>
+      </div>
+      <p className="muted small-text">A meter sends readings to <code>POST /api/readings</code> with its key in the <code>X-Api-Key</code> header.</p>
+      <ErrorBox error={error} />
+      {created && (
+        <div className="secret" role="status">
+          <p><strong>New key {created.key_id}.</strong> Copy it now: it is shown only once.</p>
+          <div className="secret-row">
+            <code data-testid="new-api-key">{created.api_key}</code>
+            <button
+              type="button"
+              className="secondary small"
+              onClick={async () => {
+                try {
+                  await navigator.clipboard.writeText(created.api_key);
+                  setCopied(true);
+                } catch {
+                  setCopied(false);
+                }
+              }}
+            >
+              {copied ? "Copied" : "Copy"}
+            </button>
+            <button type="button" className="secondary small" onClick={() => setCreated(null)}>Done</button>
+          </div>
+        </div>
+      )}
+      <ErrorBox error={keys.error} />
+      {keys.loading && !keys.data && <Spinner label="Loading keys…" />}
+      {keys.data && keys.data.items.length === 0 && <p className="muted">No keys.</p>}
+      {keys.data && keys.data.items.length > 0 && (
+        <ul className="key-list">
+          {keys.data.items.map((k) => (
+            <li key={k.key_id}>
+              <code>{k.key_id}</code>
+              <span className="muted small-text">created {formatDateTime(k.created_at)}</span>
+              <ConfirmButton
+                label="Revoke"
+                confirmLabel="Yes, revoke"
+                busyLabel="Revoking…"
+                onConfirm={async () => {
+                  setError(null);
+                  try {
+                    await api.revokeApiKey(deviceId, k.key_id);
+                    await keys.reload();
+                  } catch (e) {
+                    setError(e);
+                  }
+                }}
+              />
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+export default function DeviceEditPage() {
+  const { deviceId } = useParams();
+  const isNew = !deviceId;
+  const { api } = useSession();
+  const navigate = useNavigate();
+  const device = useLoad(() => (deviceId ? api.getDevice(deviceId) : Promise.resolve(null)), [deviceId]);
+  const users = useLoad(() => api.allUsers(), []);
+  const [form, setForm] = useState<DeviceForm>(toForm(null));
+  const [owners, setOwners] = useState<string[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [ownerError, setOwnerError] = useState<unknown>(null);
+  const [ownerBusy, setOwnerBusy] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [saved, setSaved] = useState<string | null>(null);
+  const zoneList = useMemo(zones, []);
+
+  useEffect(() => {
+    if (device.data) {
+      setForm(toForm(device.data));
+      setOwners(device.data.owner_ids);
+    }
+  }, [device.data]);
+
+  const set = (key: keyof DeviceForm) => (e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => setForm((f) => ({ ...f, [key]: e.target.value }));
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    setSaved(null);
+    setSaving(true);
+    try {
+      if (isNew) {
+        const created = await api.createDevice(deviceChanges(form, null, owners));
+        navigate(`/admin/devices/${encodeURIComponent(created.id)}`, { replace: true, state: { created: true } });
+      } else {
+        const changes = deviceChanges(form, device.data, owners);
+        const updated = Object.keys(changes).length ? await api.updateDevice(deviceId!, changes) : device.data!;
+        device.setData(updated);
+        setSaved("Saved.");
+      }
+    } catch (e) {
+      setError(e);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const toggleOwner = async (user: User, on: boolean) => {
+    setOwnerError(null);
+    if (isNew) {
+      setOwners((list) => (on ? [...list, user.id] : list.filter((id) => id !== user.id)));
+      return;
+    }
+    setOwnerBusy(user.id);
+    try {
+      const updated = on ? await api.addOwner(deviceId!, user.id) : await api.removeOwner(deviceId!, user.id);
+      setOwners(updated?.owner_ids ?? (on ? [...owners, user.id] : owners.filter((id) => id !== user.id)));
+    } catch (e) {
+      setOwnerError(e);
+    } finally {
+      setOwnerBusy(null);
+    }
+  };
+
+  if (!isNew && device.loading && !device.data) return <Spinner label="Loading the device…" />;
+  if (!isNew && device.error) return <div className="page"><ErrorBox error={device.error} /><Link to="/admin/devices">Back to devices</Link></div>;
+
+  return (
+    <div className="page">
+      <nav className="breadcrumbs" aria-label="Breadcrumb">
+        <Link to="/admin/devices">Devices</Link> / <span>{isNew ? "New device" : device.data?.name}</span>
+      </nav>
+      <header className="page-head">
+        <h1>{isNew ? "New device" : `Edit ${device.data?.name}`}</h1>
+        {!isNew && <div className="head-aside"><Link className="button secondary small" to={`/devices/${encodeURIComponent(deviceId!)}`}>Charts</Link></div>}
+      </header>
+      <div className="grid two">
+        <form className="card form" onSubmit={submit} aria-label="Device">
+          <ErrorBox error={error} focus />
+          {saved && <div className="success" role="status">{saved}</div>}
+          <div className="form-grid">
+            {isNew && (
+              <div className="field">
+                <label htmlFor="dev-id">Meter id (optional)</label>
+                <input id="dev-id" value={form.id} onChange={set("id")} placeholder="made for you when empty" />
+              </div>
+            )}
+            <div className="field">
+              <label htmlFor="dev-name">Name</label>
+              <input id="dev-name" value={form.name} onChange={set("name")} required autoFocus />
+            </div>
+            <div className="field">
+              <label htmlFor="dev-limit">Limit per hour (kWh)</label>
+              <input id="dev-limit" inputMode="decimal" value={form.max_hourly_kwh} onChange={set("max_hourly_kwh")} required />
+            </div>
+            <div className="field">
+              <label htmlFor="dev-timezone">Time zone</label>
+              <input id="dev-timezone" list="zones" value={form.timezone} onChange={set("timezone")} required />
+              <datalist id="zones">{zoneList.map((z) => <option key={z} value={z} />)}</datalist>
+            </div>
+            <div className="field">
+              <label htmlFor="dev-tariff">Tariff per kWh</label>
+              <input id="dev-tariff" inputMode="decimal" value={form.tariff_per_kwh} onChange={set("tariff_per_kwh")} placeholder="none" />
+            </div>
+            <div className="field">
+              <label htmlFor="dev-currency">Currency</label>
+              <input id="dev-currency" value={form.currency} onChange={set("currency")} maxLength={3} placeholder="e.g. EUR" />
+            </div>
+            <div className="field wide">
+              <label htmlFor="dev-address">Address</label>
+              <input id="dev-address" value={form.address} onChange={set("address")} />
+            </div>
+            <div className="field wide">
+              <label htmlFor="dev-description">Description</label>
+              <textarea id="dev-description" rows={2} value={form.description} onChange={set("description")} />
+            </div>
+          </div>
+          {isNew && users.data && <OwnerPicker users={users.data} selected={owners} onToggle={toggleOwner} />}
+          <div className="actions">
+            <button type="submit" disabled={saving}>{saving ? "Saving…" : isNew ? "Create device" : "Save"}</button>
+          </div>
+        </form>
+        {!isNew && (
+          <div className="stack">
+            <section className="card" aria-labelledby="owners-title">
+              <h2 id="owners-title">Owners</h2>
+              <ErrorBox error={ownerError} />
+              {users.loading && !users.data && <Spinner label="Loading users…" />}
+              {users.data && <OwnerPicker users={users.data} selected={owners} onToggle={toggleOwner} busy={ownerBusy} />}
+            </section>
+            <ApiKeys deviceId={deviceId!} />
+          </div>
+        )}
+      </div>
+    </div>
+  );
+}
