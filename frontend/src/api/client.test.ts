@@ -36,7 +36,7 @@ describe("ApiClient", () => {
       },
     };
     const { api } = client((async () => jsonResponse(422, body)) as unknown as typeof fetch);
-    const error = await api.post("/auth/register", {}, { auth: false }).catch((e: ApiError) => e);
+    const error = (await api.post("/auth/register", {}, { auth: false }).then(() => null, (e: ApiError) => e)) as ApiError;
     expect(error).toBeInstanceOf(ApiError);
     expect(error.status).toBe(422);
     expect(error.code).toBe("validation_error");
@@ -50,7 +50,7 @@ describe("ApiClient", () => {
   it("explains an error without the API's body by its status", async () => {
     const fetchFn = async () => new Response("<html>Bad gateway</html>", { status: 502, statusText: "Bad Gateway" });
     const { api } = client(fetchFn as unknown as typeof fetch);
-    const error = await api.get("/devices").catch((e: ApiError) => e);
+    const error = (await api.get("/devices").then(() => null, (e: ApiError) => e)) as ApiError;
     expect(error.code).toBe("http_502");
     expect(error.message).toMatch(/not answering/);
   });
@@ -58,7 +58,7 @@ describe("ApiClient", () => {
   it("reads Retry-After of a throttled answer", async () => {
     const fetchFn = async () => jsonResponse(429, { error: { code: "throttled", message: "Slow down." } }, { "Retry-After": "7" });
     const { api } = client(fetchFn as unknown as typeof fetch);
-    const error = await api.get("/devices").catch((e: ApiError) => e);
+    const error = (await api.get("/devices").then(() => null, (e: ApiError) => e)) as ApiError;
     expect(error.message).toBe("Slow down.");
     expect(error.retryAfter).toBe(7);
   });
@@ -68,7 +68,7 @@ describe("ApiClient", () => {
       throw new TypeError("Failed to fetch");
     };
     const { api } = client(fetchFn as unknown as typeof fetch);
-    const error = await api.get("/devices").catch((e: ApiError) => e);
+    const error = (await api.get("/devices").then(() => null, (e: ApiError) => e)) as ApiError;
     expect(error).toBeInstanceOf(ApiError);
     expect(error.status).toBe(0);
     expect(error.message).toMatch(/Cannot reach the server/);
