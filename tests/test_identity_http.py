@@ -11,9 +11,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,34 +22,15 @@ import jwt
 import pytest
 import requests
 
-from tests.conftest import FAST_HASHING
-from tests.harness import PROJECT_DIR, RuntimeProcess, wait_for
+from tests.accounts import PASSWORD, Account, create_admin, new_client, sign_in, unique_name
+from tests.harness import RuntimeProcess, wait_for
 
-PASSWORD = "correct horse 1"
 NEW_PASSWORD = "battery staple 2"
 ISSUER, AUDIENCE = "ems", "ems-api"
 TIMEOUT_S = 30
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Account:
-    """A signed-in user as a test sees it."""
-
-    id: str
-    username: str
-    password: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def unique_name(prefix: str = "u") -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
 def call(ems: RuntimeProcess, method: str, path: str, *, token: str | None = None, json_body: Any = None,
@@ -83,21 +61,8 @@ def login(ems: RuntimeProcess, username: str, password: str) -> requests.Respons
     return call(ems, "POST", "/auth/login", json_body={"username": username, "password": password})
 
 
-def sign_in(ems: RuntimeProcess, username: str, password: str = PASSWORD) -> Account:
-    response = login(ems, username, password)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return Account(body["user"]["id"], username, password, body["access_token"])
-
-
-def new_client(ems: RuntimeProcess, prefix: str = "client") -> Account:
-    username = unique_name(prefix)
-    response = call(ems, "POST", "/auth/register", json_body={"username": username, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    return sign_in(ems, username)
-
-
 def new_admin(ems: RuntimeProcess, by: Account) -> Account:
+    """An admin created by another over the API (quicker than the create-admin command)."""
     username = unique_name("admin")
     response = call(ems, "POST", "/users", token=by.token,
                     json_body={"username": username, "password": PASSWORD, "role": "admin"})
@@ -105,40 +70,11 @@ def new_admin(ems: RuntimeProcess, by: Account) -> Account:
     return sign_in(ems, username)
 
 
-def create_admin_in_runtime(ems: RuntimeProcess, username: str, password: str) -> str:
-    """Create an admin as the app's own code would, in a process with the runtime's environment.
-
-    The test stage starts with no user at all, and only an admin may create one.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMS_", "AWS_"))}
-    env.update(FAST_HASHING)
-    env.update({
-        "AWS_ENDPOINT_URL": ems.endpoint_url,
-        "EMS_STAGE": ems.stage,
-        "EMS_DATA_DIR": str(ems.data_dir),
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    })
-    snippet = (
-        "import sys\n"
-        "from chalicelib.identity.models import CreateUserRequest\n"
-        "from chalicelib.identity.service import IdentityService\n"
-        "user = IdentityService().create_user(CreateUserRequest(username=sys.argv[1], password=sys.argv[2],"
-        " role='admin'))\n"
-        "print(user.id)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", snippet, username, password], cwd=PROJECT_DIR, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
-
-
 @pytest.fixture(scope="session")
 def admin(ems: RuntimeProcess) -> Account:
     """A signed-in admin, created once for the session; tests must not log it out."""
     username = unique_name("root")
-    user_id = create_admin_in_runtime(ems, username, PASSWORD)
+    user_id = create_admin(ems, username)
     account = sign_in(ems, username)
     assert account.id == user_id
     return account

@@ -1,7 +1,7 @@
 """Identity in one process: the product app through `chalice.test` against moto, with a fake event bus.
 
-Given the stage's tables and topics made from the project's template under moto's in-process
-mock, these check what needs the bus to fail on purpose or the number of admins to be known:
+Given identity's tables made from their definitions in the project's template under moto's
+in-process mock, these check what needs the bus to fail on purpose or the number of admins to be known:
 a change whose event cannot be published is undone completely, the last admin stays, and the
 username claim is a conditional write.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from chalice.test import Client
 from chalice.test import TestHTTPClient as HttpClient
@@ -29,7 +29,7 @@ from chalicelib.identity.models import CreateUserRequest
 from chalicelib.identity.service import IdentityService
 from chalicelib.platform.publisher import Event
 from chalicelib.settings import get_settings
-from infra.bootstrap import apply_stack
+from infra import TEMPLATE_PATH, parse_template
 from tests.conftest import FAST_HASHING
 
 PASSWORD = "correct horse 1"
@@ -64,6 +64,25 @@ def _reset_cached_clients() -> None:
         model._connection = None
 
 
+def create_identity_tables(stage: str) -> None:
+    """Identity's tables as the template declares them (only these: the bus is fake)."""
+    wanted = {model.Meta.table_name for model in IDENTITY_MODELS}
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    for resource in parse_template(TEMPLATE_PATH.read_text(encoding="utf-8"))["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        name = properties["TableName"]["Fn::Sub"].replace("${Stage}", stage)
+        if name in wanted:
+            wanted.discard(name)
+            dynamodb.create_table(
+                TableName=name, BillingMode="PAY_PER_REQUEST",
+                **{k: properties[k] for k in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")
+                   if k in properties},
+            )
+    assert not wanted, f"the template declares no table {wanted}"
+
+
 @pytest.fixture
 def bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeBus]:
     """A fresh stage under moto (tables from the template) and the app's identity on a fake bus."""
@@ -85,9 +104,7 @@ def bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeBus]:
     fake = FakeBus()
     monkeypatch.setattr(product.identity, "_publisher", fake)
     with mock_aws():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # moto's CloudFormation skips a few resource kinds, and says so
-            apply_stack(stage=stage, endpoint_url=None, region="us-east-1", log=lambda line: None)
+        create_identity_tables(stage)
         yield fake
     _reset_cached_clients()
 
