@@ -147,7 +147,8 @@ class RealtimeGateway:
 
     @staticmethod
     def _parse(body: str) -> dict[str, Any]:
-        if len(body) > MAX_FRAME_BYTES:
+        # The limit is in bytes; a character takes up to four of them in UTF-8.
+        if len(body.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
             raise errors.PayloadTooLargeError("The frame is too large.")
         try:
             frame = json.loads(body)
