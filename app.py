@@ -88,7 +88,7 @@ def update_me(call: Call) -> im.UserOut:
     return identity.update_me(call.user, call.body).out()
 
 
-@api.route("/auth/password", "POST", summary="Change own password (ends other sessions)",
+@api.route("/auth/password", "POST", summary="Change own password (ends every session, this one too)",
            access=Access.USER, request=im.ChangePasswordRequest, status=204, tags=("auth",))
 def change_password(call: Call) -> None:
     identity.change_password(call.user, call.body)
@@ -139,7 +139,7 @@ def delete_user(call: Call, user_id: str) -> None:
 @api.route("/devices", "GET", summary="Devices: admins all, clients their own", access=Access.USER,
            query=dm.ListDevicesQuery, response=dm.DevicePage, tags=("devices",))
 def list_devices(call: Call) -> dm.DevicePage:
-    return devices.list(call.user, call.query.limit, call.query.cursor)
+    return devices.list_for(call.user, call.query.limit, call.query.cursor)
 
 
 @api.route("/devices", "POST", summary="Create a device", access=Access.ADMIN,
@@ -209,7 +209,8 @@ def list_user_devices(call: Call, user_id: str) -> dm.DevicePage:
            access=Access.PUBLIC, request=api_ingest.ReadingsRequest, response=api_ingest.ReadingsAccepted,
            status=202, tags=("metering",))
 def post_readings(call: Call) -> api_ingest.ReadingsAccepted:
-    device_id = devices.device_for_api_key((call.request.headers or {}).get("x-api-key", ""))
+    headers = call.request.headers
+    device_id = devices.device_for_api_key(str(headers.get("x-api-key", "")) if headers else "")
     return api_ingest.accept(device_id, call.body)
 
 
@@ -260,7 +261,7 @@ def check_silent_meters(event):
 @api.route("/alerts", "GET", summary="My alerts (admins: all), unacknowledged first", access=Access.USER,
            query=inbox.AlertsQuery, response=inbox.AlertPage, tags=("alerts",))
 def list_alerts(call: Call) -> inbox.AlertPage:
-    return alerts.list(call.user, call.query.limit, call.query.cursor, call.query.unacknowledged)
+    return alerts.list_for(call.user, call.query.limit, call.query.cursor, call.query.unacknowledged)
 
 
 @api.route("/alerts/{alert_id}/ack", "POST", summary="Acknowledge an alert (per user, idempotent)",

@@ -55,13 +55,13 @@ def seed() -> list[str]:
         except errors.ConflictError:
             continue  # created concurrently by another seeder
     devices = DeviceService(user_exists=identity.exists)
-    for request, owners in DEMO_DEVICES:
-        if device_store.get(str(request.id)) is not None:
+    for device, owners in DEMO_DEVICES:
+        if device_store.get(str(device.id)) is not None:
             continue
         owner_ids = [u.id for name in owners if (u := users.find_by_username(name)) is not None]
         try:
-            devices.create(request.model_copy(update={"owner_ids": owner_ids}))
-            created.append(f"device {request.id}")
+            devices.create(device.model_copy(update={"owner_ids": owner_ids}))
+            created.append(f"device {device.id}")
         except errors.ConflictError:
             continue
     if created:

@@ -104,6 +104,8 @@ def parse_body(request: Request, model: type[ModelT]) -> ModelT:
         data = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.InvalidJsonError(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise errors.InvalidJsonError("The request body is nested too deeply.") from exc
     return validate(model, data)
 
 
@@ -286,7 +288,7 @@ class Api:
 
 def bearer_token(request: Request) -> str:
     """The token of an `Authorization: Bearer …` header (401 when there is none)."""
-    header = (request.headers or {}).get("authorization", "")
+    header = str(request.headers.get("authorization", "")) if request.headers else ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.UnauthorizedError("Sign in: send Authorization: Bearer <access token>.")

@@ -42,7 +42,7 @@ class AlertService:
                                               "pending_inboxes": len(pending), "pushed": pushed})
         return pushed
 
-    def list(self, principal: Principal, limit: int, cursor: str | None, unacknowledged: bool) -> AlertPage:
+    def list_for(self, principal: Principal, limit: int, cursor: str | None, unacknowledged: bool) -> AlertPage:
         alerts = inbox.list_for(principal.user_id, principal.is_admin)
         exists: dict[str, bool] = {}
         visible = []

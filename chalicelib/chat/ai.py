@@ -59,7 +59,7 @@ class GeminiAssistant:
     def answer(self, question: str, context: str) -> str:
         try:
             client = _client()
-        except Exception as exc:  # noqa: BLE001 - e.g. the key's SSM parameter is missing
+        except Exception as exc:
             logger.warning("Gemini client not available", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
             raise AiUnavailableError(str(exc)) from exc
         if client is None:

@@ -113,8 +113,8 @@ def get_conversation(conversation_id: str) -> Conversation | None:
 def set_status(conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
     item = ConversationItem(conversation.id)
     now = _now()
-    item.update(actions=[ConversationItem.status.set(status), ConversationItem.admin_id.set(admin_id),
-                         ConversationItem.updated_at.set(now)],
+    assigned = ConversationItem.admin_id.set(admin_id) if admin_id else ConversationItem.admin_id.remove()
+    item.update(actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
                 condition=ConversationItem.id.exists())
     return Conversation(conversation.id, conversation.client_id, status, admin_id, conversation.created_at, now)
 

@@ -7,9 +7,10 @@ device, one per (device, user), with an index by user for "my devices".
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -34,6 +35,9 @@ class DeviceItem(Model):
     currency = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     version = NumberAttribute(default=1)
+    # A deleted device stays as a tombstone with its last version, so that a device created
+    # again with the same id continues the version sequence its consumers compare against.
+    deleted = BooleanAttribute(default=False)
 
 
 class ByUser(GlobalSecondaryIndex["OwnerItem"]):
@@ -87,11 +91,16 @@ def out(item: DeviceItem, owner_ids: list[str]) -> DeviceOut:
     )
 
 
-def get(device_id: str) -> DeviceItem | None:
+def _stored(device_id: str) -> DeviceItem | None:
     try:
         return DeviceItem.get(device_id, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def get(device_id: str) -> DeviceItem | None:
+    item = _stored(device_id)
+    return None if item is None or item.deleted else item
 
 
 def owners(device_id: str) -> list[str]:
@@ -112,14 +121,22 @@ def devices_of(user_id: str) -> list[str]:
 
 def batch_get(device_ids: list[str]) -> list[DeviceItem]:
     found = {item.id: item for item in DeviceItem.batch_get(device_ids)} if device_ids else {}
-    return [found[i] for i in device_ids if i in found]
+    return [found[i] for i in device_ids if i in found and not found[i].deleted]
 
 
 def create(item: DeviceItem, owner_ids: list[str]) -> None:
-    """Store a new device with its first owners, or ConflictError if the id is taken."""
+    """Store a new device with its first owners, or ConflictError if the id is taken.
+
+    Over a tombstone, the new device's version continues from the deleted one's.
+    """
+    tombstone = _stored(item.id)
+    free: Condition = DeviceItem.id.does_not_exist()
+    if tombstone is not None and tombstone.deleted:
+        item.version = int(tombstone.version) + 1
+        free = DeviceItem.version == tombstone.version
     try:
         with _transaction() as tx:
-            tx.save(item, condition=DeviceItem.id.does_not_exist())
+            tx.save(item, condition=free)
             for user_id in owner_ids:
                 tx.save(OwnerItem(item.id, user_id))
     except TransactWriteError as exc:
@@ -159,10 +176,13 @@ def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
 def delete(device: DeviceItem) -> list[str]:
     """Delete the device, its ownerships and its API keys; returns the former owners."""
     former = owners(device.id)
+    tombstone = DeviceItem(**device.attribute_values)
+    tombstone.deleted = True
+    tombstone.version = int(device.version) + 1
     try:
-        device.delete(condition=DeviceItem.version == device.version)
-    except Exception as exc:
-        if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
+        tombstone.save(condition=DeviceItem.version == device.version)
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
             raise errors.ConflictError("The device changed meanwhile; reload and try again.") from exc
         raise
     with OwnerItem.batch_write() as batch:
@@ -176,14 +196,16 @@ def delete(device: DeviceItem) -> list[str]:
 
 def restore(device: DeviceItem, owner_ids: list[str]) -> None:
     """Put back a deleted device (the compensation of a deletion whose event failed)."""
-    device.save()
+    device.save(condition=DeviceItem.version == int(device.version) + 1)
     with OwnerItem.batch_write() as batch:
         for user_id in owner_ids:
             batch.save(OwnerItem(device.id, user_id))
 
 
 def list_page(limit: int, cursor: str | None) -> tuple[list[DeviceItem], str | None]:
-    results = DeviceItem.scan(limit=limit, page_size=limit, last_evaluated_key=decode_cursor(cursor, {"id"}))
+    live = DeviceItem.deleted.does_not_exist() | (DeviceItem.deleted == False)
+    results = DeviceItem.scan(filter_condition=live, limit=limit, page_size=limit,
+                              last_evaluated_key=decode_cursor(cursor, {"id"}))
     items = list(results)
     last = results.last_evaluated_key
     return items, encode_cursor(last)

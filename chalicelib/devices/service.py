@@ -48,7 +48,7 @@ class DeviceService:
         item = self._visible(principal, device_id)
         return repository.out(item, repository.owners(item.id))
 
-    def list(self, principal: Principal, limit: int, cursor: str | None) -> DevicePage:
+    def list_for(self, principal: Principal, limit: int, cursor: str | None) -> DevicePage:
         if principal.is_admin:
             items, next_cursor = repository.list_page(limit, cursor)
             return DevicePage(items=[repository.out(i, repository.owners(i.id)) for i in items],
@@ -97,7 +97,7 @@ class DeviceService:
         )
         repository.create(item, owner_ids)
         device = repository.out(item, owner_ids)
-        publish_or_undo(self._publisher, TOPIC, _event("device.created", device, 1),
+        publish_or_undo(self._publisher, TOPIC, _event("device.created", device, int(item.version)),
                         lambda: repository.delete(item))
         logger.info("device created", extra={"device_id": device.id})
         return device
@@ -187,14 +187,12 @@ class DeviceService:
     # --- internals --------------------------------------------------------------------
 
     def _set_owner(self, item: DeviceItem, user_id: str, owned: bool) -> DeviceOut:
-        before = int(item.version)
         repository.set_owner(item, user_id, owned)
         device = repository.out(item, repository.owners(item.id))
         kind = "device.owner_added" if owned else "device.owner_removed"
         undo_item = DeviceItem(**item.attribute_values)
 
         def undo() -> None:
-            undo_item.version = before + 1
             repository.set_owner(undo_item, user_id, not owned)
 
         publish_or_undo(self._publisher, TOPIC, _event(kind, device, int(item.version), user_id=user_id), undo)

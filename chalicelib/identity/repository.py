@@ -51,7 +51,7 @@ class AdminCounter(Model):
         table_name = names.resource_name("users")
 
     id = UnicodeAttribute(hash_key=True)
-    count = NumberAttribute(default=0)
+    admins = NumberAttribute(default=0, attr_name="count")
 
 
 class UsernameClaim(Model):
@@ -124,7 +124,7 @@ def create(item: UserItem) -> None:
         tx.save(item, condition=UserItem.id.does_not_exist())
         labels.append(_Labels.VERSION)
         if item.role == "admin":
-            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.count.add(1)])
+            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.admins.add(1)])
             labels.append(_Labels.PLAIN)
 
     _run(build, item.username)
@@ -166,8 +166,8 @@ def replace(old: UserItem, new: UserItem) -> None:
                     condition=UsernameClaim.username_key.does_not_exist())
             labels.append(_Labels.CLAIM)
         if admin_delta:
-            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.count.add(admin_delta)],
-                      condition=(AdminCounter.count > 1) if admin_delta < 0 else None)
+            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.admins.add(admin_delta)],
+                      condition=(AdminCounter.admins > 1) if admin_delta < 0 else None)
             labels.append(_Labels.LAST_ADMIN)
 
     _run(build, new.username)
@@ -186,8 +186,8 @@ def delete(item: UserItem, *, keep_an_admin: bool = True) -> None:
         tx.delete(UsernameClaim(item.username_key), condition=UsernameClaim.user_id == item.id)
         labels.append(_Labels.VERSION)
         if item.role == "admin":
-            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.count.add(-1)],
-                      condition=(AdminCounter.count > 1) if keep_an_admin else None)
+            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.admins.add(-1)],
+                      condition=(AdminCounter.admins > 1) if keep_an_admin else None)
             labels.append(_Labels.LAST_ADMIN)
 
     _run(build, item.username)
@@ -195,7 +195,7 @@ def delete(item: UserItem, *, keep_an_admin: bool = True) -> None:
 
 def admin_count() -> int:
     try:
-        return int(AdminCounter.get(ADMIN_COUNTER_ID, consistent_read=True).count)
+        return int(AdminCounter.get(ADMIN_COUNTER_ID, consistent_read=True).admins)
     except DoesNotExist:
         return 0
 

@@ -194,12 +194,13 @@ def range_view(device: DeviceOut, first: dt.date, last: dt.date, granularity: st
     prev_last = first - dt.timedelta(days=1)
     prev_first = prev_last - dt.timedelta(days=length - 1)
     prev_points, prev_total = _points(device, prev_first, prev_last, granularity)
-    return RangeConsumption(
-        device_id=device.id, timezone=device.timezone, granularity=granularity,  # type: ignore[arg-type]
-        from_=first, to=last, points=points, total_kwh=_round(total), cost=_cost(total, device),
-        currency=device.currency, max_hourly_kwh=device.max_hourly_kwh,
-        previous=Period(from_=prev_first, to=prev_last, points=prev_points, total_kwh=_round(prev_total)),
-    )
+    previous = Period.model_validate({"from": prev_first, "to": prev_last, "points": prev_points,
+                                      "total_kwh": _round(prev_total)})
+    return RangeConsumption.model_validate({
+        "device_id": device.id, "timezone": device.timezone, "granularity": granularity, "from": first,
+        "to": last, "points": points, "total_kwh": _round(total), "cost": _cost(total, device),
+        "currency": device.currency, "max_hourly_kwh": device.max_hourly_kwh, "previous": previous,
+    })
 
 
 def consumption(device: DeviceOut, query: ConsumptionQuery, today: dt.date) -> Consumption:

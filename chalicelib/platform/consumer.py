@@ -65,6 +65,6 @@ def consume(queue: str, event: Any, handle: RecordHandler) -> dict[str, Any]:
             logger.remove_keys(["message_id"])
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
+    return dict(process_partial_response(
         event=event.to_dict(), record_handler=record_handler, processor=processor, context=event.context
-    )
+    ))

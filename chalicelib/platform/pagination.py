@@ -24,6 +24,10 @@ def decode_cursor(cursor: str | None, key_names: set[str]) -> dict[str, Any] | N
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if not isinstance(key, dict) or set(key) != key_names:
             raise ValueError("unexpected key")
+        # Every key attribute of ours is a non-empty string: {"S": "..."} and nothing else.
+        if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) and v["S"]
+                   for v in key.values()):
+            raise ValueError("unexpected key value")
         return key
     except ValueError as exc:
         raise errors.ValidationError(

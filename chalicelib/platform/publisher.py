@@ -74,7 +74,7 @@ class SnsPublisher:
         logger.info("event published", extra={"topic": topic, "type": event.type, "entity_id": event.entity_id})
 
 
-def publish_or_undo(publisher: Publisher, topic: str, event: Event, undo: Callable[[], None]) -> None:
+def publish_or_undo(publisher: Publisher, topic: str, event: Event, undo: Callable[[], object]) -> None:
     """Publish the event of a change already written; if that fails, undo the change.
 
     The caller then gets DependencyUnavailableError (503) and the system is as before: no

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from chalice.app import Response, WebsocketEvent
@@ -52,15 +53,27 @@ class ReplyFrame(_Strict):
     text: ChatText
 
 
-# action -> (frame model, admins only)
-_ACTIONS: dict[str, tuple[type[BaseModel], bool]] = {
-    "chat.send": (SendFrame, False),
-    "chat.typing": (TypingFrame, False),
-    "chat.read": (ReadFrame, False),
-    "chat.escalate": (EmptyFrame, False),
-    "chat.take_over": (ConversationFrame, True),
-    "chat.reply": (ReplyFrame, True),
-    "chat.close": (ConversationFrame, True),
+def _send(chat: ChatService, who: Principal, frame: Any) -> None:
+    if who.is_admin:
+        raise errors.ValidationError("Admins answer with chat.reply.", [errors.FieldError("action", "use chat.reply")])
+    chat.send(who, frame.text)
+
+
+@dataclass(frozen=True)
+class _Action:
+    frame: type[BaseModel]
+    admins_only: bool
+    run: Callable[[ChatService, Principal, Any], None]
+
+
+_ACTIONS: dict[str, _Action] = {
+    "chat.send": _Action(SendFrame, False, _send),
+    "chat.typing": _Action(TypingFrame, False, lambda c, who, f: c.typing(who, f.typing, f.conversation_id)),
+    "chat.read": _Action(ReadFrame, False, lambda c, who, f: c.read(who, f.message_id, f.conversation_id)),
+    "chat.escalate": _Action(EmptyFrame, False, lambda c, who, f: c.escalate(who)),
+    "chat.take_over": _Action(ConversationFrame, True, lambda c, who, f: c.take_over(who, f.conversation_id)),
+    "chat.reply": _Action(ReplyFrame, True, lambda c, who, f: c.reply(who, f.conversation_id, f.text)),
+    "chat.close": _Action(ConversationFrame, True, lambda c, who, f: c.close(who, f.conversation_id)),
 }
 
 
@@ -103,7 +116,7 @@ class RealtimeGateway:
             if connection is None:
                 raise errors.UnauthorizedError("This connection is not registered; reconnect.")
             principal = Principal(connection.user_id, "", connection.role)
-            self._dispatch(principal, action, frame)
+            self._dispatch(principal, str(action), frame)
         except errors.AppError as exc:
             self.send(event.connection_id, {"type": "error", "action": action,
                                             "error": {"code": exc.code, "message": exc.message,
@@ -116,30 +129,12 @@ class RealtimeGateway:
         if spec is None:
             raise errors.ValidationError(f"Unknown action {action!r}.",
                                          [errors.FieldError("action", "unknown action")])
-        model, admin_only = spec
-        if admin_only and not principal.is_admin:
+        if spec.admins_only and not principal.is_admin:
             raise errors.ForbiddenError("This action needs the admin role.")
-        body = validate(model, {k: v for k, v in frame.items() if k != "action"})
-        chat = self._chat
-        if chat is None:
+        body = validate(spec.frame, {k: v for k, v in frame.items() if k != "action"})
+        if self._chat is None:
             raise errors.DependencyUnavailableError("The chat is not available.")
-        if action == "chat.send":
-            if principal.is_admin:
-                raise errors.ValidationError("Admins answer with chat.reply.",
-                                             [errors.FieldError("action", "use chat.reply")])
-            chat.send(principal, body.text)
-        elif action == "chat.typing":
-            chat.typing(principal, body.typing, body.conversation_id)
-        elif action == "chat.read":
-            chat.read(principal, body.message_id, body.conversation_id)
-        elif action == "chat.escalate":
-            chat.escalate(principal)
-        elif action == "chat.take_over":
-            chat.take_over(principal, body.conversation_id)
-        elif action == "chat.reply":
-            chat.reply(principal, body.conversation_id, body.text)
-        elif action == "chat.close":
-            chat.close(principal, body.conversation_id)
+        spec.run(self._chat, principal, body)
 
     def send(self, connection_id: str, frame: dict[str, Any]) -> bool:
         """Push one frame; a gone connection is forgotten and False returned."""

@@ -23,6 +23,7 @@ import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -59,7 +60,11 @@ _SETUP: WorkerSetup | None = None
 
 
 def die_with_parent() -> None:
-    """Have the kernel end this process when its parent ends (Linux), so none is orphaned."""
+    """Have the kernel end this process when its parent ends (Linux), so none is orphaned.
+
+    Strictly, when the parent *thread* that created it ends: create children from long-lived
+    threads only.
+    """
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -193,4 +198,7 @@ def fork_server_context(app_dir: str) -> multiprocessing.context.BaseContext:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([preload.__name__])
+    # Start it now, from this (the main) thread: the fork server ends when the thread that
+    # started it ends (see die_with_parent), and a request thread would end too soon.
+    forkserver.ensure_running()
     return context

@@ -214,6 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = result.get("body") or ""
         data = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
         headers = dict(result.get("headers") or {})
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"  # API Gateway's default for proxy responses
         multi = result.get("multiValueHeaders") or {}
         self.send_response(int(result["statusCode"]))
         for name, values in multi.items():

@@ -323,6 +323,7 @@ class LocalRuntime:
                                            stderr=subprocess.STDOUT, text=True, bufsize=1,
                                            preexec_fn=lambdas.die_with_parent)  # noqa: PLW1509
         renderer = self._renderer
+        assert renderer is not None, "functions start before the simulator"
 
         def relay(stream: Any) -> None:
             for line in stream:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -145,6 +146,8 @@ class WebSocketGateway:
             await _flush(protocol, writer)
             return
         request = events[0]
+        if not isinstance(request, Request):
+            return
         peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
         connection = Connection(
             id=new_connection_id(),
@@ -201,10 +204,10 @@ class WebSocketGateway:
                 if not isinstance(event, Frame):
                     continue
                 if event.opcode in (Opcode.TEXT, Opcode.BINARY):
-                    fragments = [event.data]
+                    fragments = [bytes(event.data)]
                     fragment_is_text = event.opcode is Opcode.TEXT
                 elif event.opcode is Opcode.CONT:
-                    fragments.append(event.data)
+                    fragments.append(bytes(event.data))
                 else:
                     continue  # ping, pong and close are answered by the protocol
                 if event.fin:
