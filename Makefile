@@ -6,7 +6,15 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 LINT_PATHS := app.py chalicelib infra simulator tests bench
 
-.PHONY: setup run test lint package bench clean
+.PHONY: setup run test lint package bench clean frontend-deps frontend-build frontend-test chromium e2e
+
+# The browser application: installed from its lock file, built into frontend/dist (served by `make run`).
+NPM ?= npm
+FRONTEND_STAMP := frontend/node_modules/.installed
+FRONTEND_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,18 +23,41 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 setup: $(STAMP)
 
-run: setup
+$(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && $(NPM) ci --no-audit --no-fund
+	touch $(FRONTEND_STAMP)
+
+frontend-deps: $(FRONTEND_STAMP)
+
+frontend/dist/index.html: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
+	cd frontend && $(NPM) run build
+	touch frontend/dist/index.html
+
+frontend-build: frontend/dist/index.html
+
+frontend-test: $(FRONTEND_STAMP)
+	cd frontend && $(NPM) test
+
+# Headless Chromium for the end-to-end tests, from the distribution's packages.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM)"; else \
+		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; fi
+
+e2e: setup frontend-build chromium
+	$(PY) -m pytest tests/e2e -q -p no:cacheprovider --timeout 600
+
+run: setup frontend-build
 	$(PY) -m infra.local
 
 lint: setup
 	$(PY) -m ruff check --line-length 120 --target-version py311 $(LINT_PATHS)
 	$(PY) -m infra lint
 
-test: setup lint
+test: setup lint frontend-test frontend-build chromium
 	$(PY) -m pytest tests -q -p no:cacheprovider --timeout 600
 
 package: setup
 	$(PY) -m infra package --stage $(STAGE)
 
 clean:
-	rm -rf $(VENV) build .data
+	rm -rf $(VENV) build .data frontend/dist frontend/node_modules
