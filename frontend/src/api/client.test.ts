@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { ApiClient, ApiError, buildUrl, describeError } from "./client";
+import { segment } from "./endpoints";
 
 function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(body === undefined ? null : JSON.stringify(body), {
@@ -109,5 +110,12 @@ describe("ApiClient", () => {
 describe("buildUrl", () => {
   it("skips empty query values and encodes the rest", () => {
     expect(buildUrl("http://x/api", "/users", { q: "a b", cursor: null, limit: 5, empty: "" })).toBe("http://x/api/users?q=a+b&limit=5");
+  });
+});
+
+describe("segment", () => {
+  it("keeps an alert id's colons and escapes what a path segment cannot hold", () => {
+    expect(segment("m-1:2026-11-23T10:00:00Z")).toBe("m-1:2026-11-23T10:00:00Z");
+    expect(segment("a/b c?d#e")).toBe("a%2Fb%20c%3Fd%23e");
   });
 });

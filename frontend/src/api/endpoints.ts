@@ -5,7 +5,15 @@ import type {
   LoginResponse, RangeConsumption, Reading, Role, User,
 } from "./types";
 
-const enc = encodeURIComponent;
+/**
+ * Encodes one path segment, leaving ":" and "@" as they are (both are legal in a path segment, and
+ * ids such as an alert's "{device_id}:{hour}" must reach the route unchanged).
+ */
+export function segment(value: string): string {
+  return encodeURIComponent(value).replace(/%3A/gi, ":").replace(/%40/g, "@");
+}
+
+const enc = segment;
 
 export interface UserInput {
   username?: string;
