@@ -7,8 +7,8 @@ import { dayChartModel } from "./mapping";
 import { missingShade } from "./setup";
 
 const BAR = "#2f7d5b";
-const BAR_OVER = "#c92a2a";
-const LIMIT = "#e8590c";
+const BAR_OVER = "#e8590c";
+const LIMIT = "#c92a2a";
 
 /** Hourly bars of one day with the device's limit as a line; missing hours are shaded and empty. */
 export function DayChart({ day }: { day: DayConsumption }) {
@@ -63,7 +63,7 @@ export function DayChart({ day }: { day: DayConsumption }) {
       </div>
       <figcaption className="chart-legend-note">
         <span className="swatch missing" aria-hidden="true" /> Shaded columns: no reading in that hour ({model.missing.length} of {model.labels.length}).{" "}
-        <span className="swatch over" aria-hidden="true" /> Red bars: over the limit.
+        <span className="swatch over" aria-hidden="true" /> Orange bars: over the limit; the red line is the hourly limit.
       </figcaption>
     </figure>
   );
