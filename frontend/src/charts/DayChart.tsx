@@ -62,8 +62,8 @@ export function DayChart({ day }: { day: DayConsumption }) {
         <ChartView type="bar" data={data} options={options} plugins={[missingShade as never]} />
       </div>
       <figcaption className="chart-legend-note">
-        <span className="swatch missing" aria-hidden="true" /> Shaded columns: no reading in that hour ({model.missing.length} of {model.labels.length}).{" "}
-        <span className="swatch over" aria-hidden="true" /> Orange bars: over the limit; the red line is the hourly limit.
+        <span><span className="swatch missing" aria-hidden="true" /> Shaded columns: no reading in that hour ({model.missing.length} of {model.labels.length}).</span>
+        <span><span className="swatch over" aria-hidden="true" /> Orange bars: over the limit; the red line is the hourly limit.</span>
       </figcaption>
     </figure>
   );

@@ -43,7 +43,7 @@ export function RangeChart({ range }: { range: RangeConsumption }) {
         <ChartView type="bar" data={data} options={options} plugins={[missingShade as never]} />
       </div>
       <figcaption className="chart-legend-note">
-        <span className="swatch missing" aria-hidden="true" /> Shaded: no reading in that {range.granularity === "hour" ? "hour" : "day"}.
+        <span><span className="swatch missing" aria-hidden="true" /> Shaded: no reading in that {range.granularity === "hour" ? "hour" : "day"}.</span>
       </figcaption>
     </figure>
   );

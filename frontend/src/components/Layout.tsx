@@ -42,8 +42,8 @@ export function Layout() {
           <span>EMS</span>
           {config.stage && config.stage !== "prod" && <span className="stage">{config.stage}</span>}
         </div>
-        <button type="button" className="menu-toggle" aria-expanded={menuOpen} aria-controls="main-nav" onClick={() => setMenuOpen((v) => !v)}>
-          Menu
+        <button type="button" className="menu-toggle" aria-expanded={menuOpen} aria-controls="main-nav" onClick={() => setMenuOpen((v) => !v)} aria-label="Menu">
+          <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><path fill="currentColor" d="M3 6h18v2H3zm0 5h18v2H3zm0 5h18v2H3z" /></svg>
         </button>
         <nav id="main-nav" className={menuOpen ? "open" : ""} aria-label="Main">
           <ul>

@@ -65,7 +65,9 @@ export function MyDevicesPage() {
       <ul className="device-grid">
         {devices.data?.map((device) => <DeviceCard key={device.id} device={device} />)}
       </ul>
-      <p className="muted small-text">Limits are per hour: a bar turns red when an hour goes over its device's limit.</p>
+      {devices.data && devices.data.length > 0 && (
+        <p className="muted small-text">Limits are per hour: a bar turns red when an hour goes over its device's limit.</p>
+      )}
     </div>
   );
 }

@@ -132,10 +132,10 @@ export default function FleetPage() {
                     <td data-label="Last reading">
                       {!row ? "…" : row.last ? <span title={formatDateTime(row.last.timestamp)}>{timeAgo(row.last.timestamp)}</span> : <span className="muted">none in 24 h</span>}
                     </td>
-                    <td data-label="Today">{day ? formatKwh(day.total_kwh, 3) : row?.error ? <span className="inline-error">{row.error}</span> : "…"}</td>
+                    <td data-label="Today">{day ? (day.hours.some((h) => h.kwh !== null) ? formatKwh(day.total_kwh, 3) : <span className="muted">no readings</span>) : row?.error ? <span className="inline-error">{row.error}</span> : "…"}</td>
                     <td data-label="This hour" className="bar-cell">{day ? <LimitBar label="" value={now} limit={day.max_hourly_kwh} /> : "…"}</td>
                     <td data-label="State">
-                      {!row ? "…" : over ? <span className="pill danger">Over limit</span> : silent ? <span className="pill warn">Silent</span> : <span className="pill ok">Reporting</span>}
+                      {!row ? "…" : over ? <span className="pill danger">Over limit</span> : silent ? <span className="pill warn">{row.last ? "Silent" : "No readings"}</span> : <span className="pill ok">Reporting</span>}
                     </td>
                     <td data-label="Open alerts">{open.length ? <Link to="/alerts" className="pill danger">{open.length}</Link> : <span className="muted">0</span>}</td>
                   </tr>
