@@ -1,0 +1,273 @@
+"""Monitoring's device replica, applied in-process against a faked DynamoDB.
+
+Given device events built by hand in the shared envelope, the replica must end in the newest
+state whatever the order or number of deliveries, never bring back a deleted device, and refuse
+a message it can never apply with `PermanentError` (which sends it to the dead-letter queue).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib import names
+from chalicelib.monitoring import replica
+from chalicelib.monitoring.replica import Meter, MeterItem
+from chalicelib.platform.consumer import PermanentError
+from infra import load_template
+
+REGION = "us-east-1"
+
+
+def create_stage_tables(client: Any, stage: str) -> None:
+    """Every table of the stage, as infra/template.yaml declares it.
+
+    The replica writes `meters`; applying a deletion also clears the device's history in
+    monitoring's other tables, so the fake holds them too, with their real keys and indexes.
+    """
+    for resource in load_template()["Resources"].values():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        properties = resource["Properties"]
+        table: dict[str, Any] = {
+            "TableName": properties["TableName"]["Fn::Sub"].replace("${Stage}", stage),
+            "KeySchema": properties["KeySchema"],
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if "GlobalSecondaryIndexes" in properties:
+            table["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        client.create_table(**table)
+
+
+@pytest.fixture(scope="module")
+def meters() -> Iterator[str]:
+    """The stage's tables in a faked DynamoDB, for this module; yields the replica's table name.
+
+    Tests share it and keep apart by using their own device ids.
+    """
+    with pytest.MonkeyPatch.context() as env:
+        for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+            env.delenv(variable, raising=False)
+        env.setenv("AWS_DEFAULT_REGION", REGION)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        stage = names.current_stage()
+        # pynamodb bound the name at import (stage `local` unless EMS_STAGE says otherwise).
+        assert MeterItem.Meta.table_name == names.resource_name("meters", stage)
+        with mock_aws():
+            create_stage_tables(boto3.client("dynamodb", region_name=REGION), stage)
+            # pynamodb caches its connection on the model class: use one made inside the fake.
+            MeterItem._connection = None
+            yield MeterItem.Meta.table_name
+            MeterItem._connection = None
+
+
+def new_id() -> str:
+    return f"meter-{uuid.uuid4().hex[:12]}"
+
+
+def device(device_id: str, **changes: Any) -> dict[str, Any]:
+    """A device as the devices context publishes it."""
+    state: dict[str, Any] = {
+        "id": device_id, "name": "Kitchen meter", "description": "", "address": "",
+        "max_hourly_kwh": 2.5, "timezone": "Europe/Bucharest", "tariff_per_kwh": 0.8, "currency": "RON",
+        "owner_ids": ["alice"], "created_at": "2024-05-01T10:00:00+00:00",
+    }
+    state.update(changes)
+    return state
+
+
+def envelope(kind: str, version: int, state: dict[str, Any], **extra: Any) -> str:
+    """One sync event in the contract's envelope, as an SQS body."""
+    return json.dumps({
+        "type": kind,
+        "event_id": str(uuid.uuid4()),
+        "schema_version": 1,
+        "entity_id": state.get("id", BAD_ID),
+        "entity_version": version,
+        "occurred_at": f"2024-05-01T10:00:{version:02d}+00:00",
+        "data": {"device": state, **extra},
+    })
+
+
+def history(device_id: str) -> list[str]:
+    """A device's life in version order: created, limit raised, owner added, time zone changed."""
+    return [
+        envelope("device.created", 1, device(device_id)),
+        envelope("device.updated", 2, device(device_id, max_hourly_kwh=4.0)),
+        envelope("device.owner_added", 3, device(device_id, max_hourly_kwh=4.0, owner_ids=["alice", "bob"]),
+                 user_id="bob"),
+        envelope("device.updated", 4, device(device_id, max_hourly_kwh=4.0, owner_ids=["alice", "bob"],
+                                             timezone="America/New_York", tariff_per_kwh=None, currency=None)),
+    ]
+
+
+def final_meter(device_id: str) -> Meter:
+    return Meter(device_id=device_id, name="Kitchen meter", max_hourly_kwh=4.0, timezone="America/New_York",
+                 tariff_per_kwh=None, currency=None, owner_ids=frozenset({"alice", "bob"}))
+
+
+def test_events_applied_in_order_leave_the_newest_state(meters: str) -> None:
+    device_id = new_id()
+
+    for body in history(device_id):
+        assert replica.apply(body) is True
+
+    assert replica.get(device_id) == final_meter(device_id)
+    assert MeterItem.get(device_id, consistent_read=True).entity_version == 4
+
+
+def test_every_event_delivered_twice_leaves_the_replica_correct(meters: str) -> None:
+    device_id = new_id()
+    events = history(device_id)
+
+    first = [replica.apply(body) for body in events]
+    second = [replica.apply(body) for body in events]
+
+    assert first == [True, True, True, True]
+    assert second == [False, False, False, False]  # every replay is recognised as old
+    assert replica.get(device_id) == final_meter(device_id)
+
+
+def test_each_event_replayed_at_once_changes_nothing(meters: str) -> None:
+    device_id = new_id()
+
+    for body in history(device_id):
+        replica.apply(body)
+        before = replica.get(device_id)
+        assert replica.apply(body) is False
+        assert replica.get(device_id) == before
+
+    assert replica.get(device_id) == final_meter(device_id)
+
+
+def test_events_in_reverse_order_end_in_the_same_state_as_in_order(meters: str) -> None:
+    in_order, in_reverse = new_id(), new_id()
+    for body in history(in_order):
+        replica.apply(body)
+
+    applied = [replica.apply(body) for body in reversed(history(in_reverse))]
+
+    assert applied == [True, False, False, False]  # only the newest counts; the older ones are ignored
+    assert replica.get(in_reverse) == final_meter(in_reverse)
+    assert replica.get(in_order) == final_meter(in_order)
+
+
+def test_a_late_older_update_after_a_deletion_does_not_bring_the_device_back(meters: str) -> None:
+    device_id = new_id()
+    replica.apply(envelope("device.created", 1, device(device_id)))
+    replica.apply(envelope("device.updated", 2, device(device_id, max_hourly_kwh=3.0)))
+    assert replica.apply(envelope("device.deleted", 3, device(device_id, max_hourly_kwh=3.0))) is True
+    assert replica.get(device_id) is None
+
+    late_update = replica.apply(envelope("device.updated", 2, device(device_id, max_hourly_kwh=9.0)))
+    late_creation = replica.apply(envelope("device.created", 1, device(device_id)))
+
+    assert (late_update, late_creation) == (False, False)
+    assert replica.get(device_id) is None
+    tombstone = MeterItem.get(device_id, consistent_read=True)
+    assert tombstone.deleted is True and tombstone.entity_version == 3
+
+
+def test_a_deletion_arriving_before_the_creation_keeps_the_device_deleted(meters: str) -> None:
+    device_id = new_id()
+    replica.apply(envelope("device.deleted", 2, device(device_id)))
+
+    assert replica.apply(envelope("device.created", 1, device(device_id))) is False
+    assert replica.get(device_id) is None
+
+
+def test_the_last_owner_removed_leaves_an_empty_owner_set(meters: str) -> None:
+    device_id = new_id()
+    replica.apply(envelope("device.created", 1, device(device_id, owner_ids=["alice"])))
+
+    replica.apply(envelope("device.owner_removed", 2, device(device_id, owner_ids=[]), user_id="alice"))
+
+    meter = replica.get(device_id)
+    assert meter is not None and meter.owner_ids == frozenset()
+
+
+def test_a_device_created_without_owners_is_replicated(meters: str) -> None:
+    device_id = new_id()
+
+    assert replica.apply(envelope("device.created", 1, device(device_id, owner_ids=[]))) is True
+
+    meter = replica.get(device_id)
+    assert meter is not None and meter.owner_ids == frozenset() and meter.max_hourly_kwh == 2.5
+
+
+# --- messages that can never be applied -----------------------------------------------------
+
+BAD_ID = "never-stored"
+
+
+def _event(**changes: Any) -> str:
+    event = json.loads(envelope("device.updated", 1, device(BAD_ID)))
+    event.update(changes)
+    return json.dumps(event)
+
+
+def _event_without(field: str) -> str:
+    event = json.loads(envelope("device.updated", 1, device(BAD_ID)))
+    del event[field]
+    return json.dumps(event)
+
+
+def _device_without(field: str) -> str:
+    state = device(BAD_ID)
+    del state[field]
+    return envelope("device.updated", 1, {**state, "id": BAD_ID} if field != "id" else state)
+
+
+def _device_with(**changes: Any) -> str:
+    return envelope("device.updated", 1, device(BAD_ID, **changes))  # json.dumps writes NaN and Infinity
+
+
+MALFORMED = {
+    "not JSON": "{not json",
+    "empty body": "",
+    "JSON null": "null",
+    "a JSON list": json.dumps([json.loads(envelope("device.created", 1, device(BAD_ID)))]),
+    "a JSON string": json.dumps("device.created"),
+    "unknown event type": _event(type="device.exploded"),
+    "another context's event": _event(type="user.deleted"),
+    "no type": _event_without("type"),
+    "no event_id": _event_without("event_id"),
+    "no entity_version": _event_without("entity_version"),
+    "entity_version not a number": _event(entity_version="newest"),
+    "schema_version 2": _event(schema_version=2),
+    "data not an object": _event(data="device"),
+    "no device in data": _event(data={}),
+    "device not an object": _event(data={"device": "bad"}),
+    "device without a limit": _device_without("max_hourly_kwh"),
+    "device without owners": _device_without("owner_ids"),
+    "device without an id": _device_without("id"),
+    "entity_id of another device": _event(entity_id="another-device"),
+    "limit not a number": _device_with(max_hourly_kwh="lots"),
+    "limit NaN": _device_with(max_hourly_kwh=float("nan")),
+    "limit infinite": _device_with(max_hourly_kwh=float("inf")),
+    "limit zero": _device_with(max_hourly_kwh=0),
+    "limit negative": _device_with(max_hourly_kwh=-1.5),
+    "tariff NaN": _device_with(tariff_per_kwh=float("nan")),
+    "tariff negative": _device_with(tariff_per_kwh=-0.1),
+    "unknown time zone": _device_with(timezone="Mars/Olympus_Mons"),
+}
+
+
+@pytest.mark.parametrize("body", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_a_malformed_or_unknown_event_is_a_permanent_error_and_writes_nothing(meters: str, body: str) -> None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    key = {"device_id": {"S": BAD_ID}}
+    dynamodb.delete_item(TableName=meters, Key=key)  # whatever an earlier case may have left
+
+    with pytest.raises(PermanentError):
+        replica.apply(body)
+
+    assert "Item" not in dynamodb.get_item(TableName=meters, Key=key, ConsistentRead=True)
