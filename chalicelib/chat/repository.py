@@ -8,12 +8,14 @@ import time
 from dataclasses import dataclass
 
 from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
+
+_MAX_CREATE_ATTEMPTS = 100
 
 
 class ByClient(GlobalSecondaryIndex["ConversationItem"]):
@@ -95,12 +97,33 @@ def open_conversation(client_id: str) -> Conversation | None:
     return None
 
 
-def create_conversation(client_id: str) -> Conversation:
-    now = _now()
-    item = ConversationItem(f"c-{new_message_id()}", client_id=client_id, status="bot", admin_id=None,
-                            created_at=now, updated_at=now)
-    item.save(condition=ConversationItem.id.does_not_exist())
-    return _conversation(item)
+def open_or_create_conversation(client_id: str) -> tuple[Conversation, bool]:
+    """The client's open conversation, made if there is none; True when this call made it.
+
+    A client's conversations are numbered, and the next one is made with a conditional put of
+    its number's id: two first messages racing from two sockets end in one conversation.
+    """
+    known = [_conversation(i) for i in ConversationItem.by_client.query(client_id, scan_index_forward=False)]
+    for conversation in known:
+        if conversation.status != "closed":
+            return conversation, False
+    number = len(known)
+    for _ in range(_MAX_CREATE_ATTEMPTS):
+        now = _now()
+        item = ConversationItem(f"c-{client_id}-{number}", client_id=client_id, status="bot", admin_id=None,
+                                created_at=now, updated_at=now)
+        try:
+            item.save(condition=ConversationItem.id.does_not_exist())
+            return _conversation(item), True
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        # Made a moment ago by a racing message, or an older one the index did not show yet.
+        existing = get_conversation(item.id)
+        if existing is not None and existing.status != "closed":
+            return existing, False
+        number += 1
+    raise RuntimeError(f"no free conversation number for client {client_id}")
 
 
 def get_conversation(conversation_id: str) -> Conversation | None:

@@ -81,9 +81,8 @@ class ChatService:
 
     def send(self, client: Principal, text: str) -> None:
         """A client's question: stored, shown to admins, and answered unless a human has it."""
-        conversation = repository.open_conversation(client.user_id)
-        if conversation is None:
-            conversation = repository.create_conversation(client.user_id)
+        conversation, created = repository.open_or_create_conversation(client.user_id)
+        if created:
             self._status_frame(conversation)
         self._post(conversation, client.user_id, "client", text)
         if conversation.status in ("escalated", "taken_over"):
@@ -102,7 +101,7 @@ class ChatService:
             self._post(conversation, "system", "system", FALLBACK_ANSWER)
 
     def escalate(self, client: Principal) -> None:
-        conversation = repository.open_conversation(client.user_id) or repository.create_conversation(client.user_id)
+        conversation, _ = repository.open_or_create_conversation(client.user_id)
         if conversation.status == "bot":
             self._escalate(conversation)
 
