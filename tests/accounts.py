@@ -11,8 +11,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import FAST_HASHING
-from tests.harness import PROJECT_DIR, RuntimeProcess
+from tests.harness import FAST_HASHING, PROJECT_DIR, RuntimeProcess
 
 PASSWORD = "correct horse 1"
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import RuntimeProcess
+from tests.accounts import Account, new_admin
+from tests.harness import FAST_HASHING, RuntimeProcess
 
-# argon2id at its production size costs 64 MiB and ~0.1 s per hash; tests use a light one.
-FAST_HASHING = {"EMS_ARGON2_MEMORY_KIB": "1024", "EMS_ARGON2_TIME_COST": "1", "EMS_ARGON2_PARALLELISM": "1"}
+__all__ = ["FAST_HASHING"]
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +27,12 @@ def ems(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
     ).start()
     yield process
     assert process.stop() == 0, process.output
+
+
+@pytest.fixture(scope="session")
+def admin(ems: RuntimeProcess) -> Account:
+    """A signed-in admin of the `ems` stage, made with the project's create-admin command once.
+
+    Tests must not log it out, delete it or change its password.
+    """
+    return new_admin(ems)

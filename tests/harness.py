@@ -18,6 +18,8 @@ import boto3
 from botocore.config import Config
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+# argon2id at its production size costs 64 MiB and ~0.1 s per hash; tests use a light one.
+FAST_HASHING = {"EMS_ARGON2_MEMORY_KIB": "1024", "EMS_ARGON2_TIME_COST": "1", "EMS_ARGON2_PARALLELISM": "1"}
 T = TypeVar("T")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.accounts import Account, new_admin, new_client
+from tests.accounts import Account, new_client
 from tests.harness import RuntimeProcess
 
 TIMEOUT_S = 30
@@ -53,12 +53,6 @@ def assert_error(response: requests.Response, status: int, code: str, fields: se
         named = {detail["field"] for detail in error.get("details", [])}
         assert fields <= named, f"expected details for {fields}, got {body}"
     return error
-
-
-@pytest.fixture(scope="module")
-def admin(ems: RuntimeProcess) -> Account:
-    """A signed-in admin for this module; tests must not log it out."""
-    return new_admin(ems)
 
 
 def new_device_id() -> str:

@@ -13,21 +13,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pytest
 import requests
 
-from tests.accounts import Account, new_admin, new_client
+from tests.accounts import Account, new_client
 from tests.harness import RuntimeProcess, wait_for
 
 T = TypeVar("T")
 TIMEOUT_S = 30
 SETTLE_S = 20.0
-
-
-@pytest.fixture(scope="module")
-def admin(ems: RuntimeProcess) -> Account:
-    """A signed-in admin for this module; tests must not log it out."""
-    return new_admin(ems)
 
 
 def call(ems: RuntimeProcess, method: str, path: str, account: Account, json_body: Any = None) -> requests.Response:

@@ -22,7 +22,7 @@ import jwt
 import pytest
 import requests
 
-from tests.accounts import PASSWORD, Account, create_admin, new_client, sign_in, unique_name
+from tests.accounts import PASSWORD, Account, new_client, sign_in, unique_name
 from tests.harness import RuntimeProcess, wait_for
 
 NEW_PASSWORD = "battery staple 2"
@@ -68,16 +68,6 @@ def new_admin(ems: RuntimeProcess, by: Account) -> Account:
                     json_body={"username": username, "password": PASSWORD, "role": "admin"})
     assert response.status_code == 201, response.text
     return sign_in(ems, username)
-
-
-@pytest.fixture(scope="session")
-def admin(ems: RuntimeProcess) -> Account:
-    """A signed-in admin, created once for the session; tests must not log it out."""
-    username = unique_name("root")
-    user_id = create_admin(ems, username)
-    account = sign_in(ems, username)
-    assert account.id == user_id
-    return account
 
 
 @pytest.fixture(scope="session")

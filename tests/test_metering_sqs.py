@@ -18,16 +18,11 @@ from typing import Any
 import pytest
 
 from chalicelib.monitoring.readings import hour_key
-from tests.accounts import Account, api, new_admin, new_client
+from tests.accounts import Account, api, new_client
 from tests.harness import RuntimeProcess, wait_for
 
 UTC = dt.UTC
 DAY = dt.date(2026, 6, 15)  # a day without a clock change in Europe/Bucharest
-
-
-@pytest.fixture(scope="module")
-def admin(ems: RuntimeProcess) -> Account:
-    return new_admin(ems)
 
 
 @pytest.fixture(scope="module")
