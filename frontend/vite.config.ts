@@ -14,9 +14,12 @@ export default defineConfig({
     chunkSizeWarningLimit: 600,
     rollupOptions: {
       output: {
-        manualChunks: {
-          react: ["react", "react-dom", "react-router-dom"],
-          charts: ["chart.js", "react-chartjs-2"],
+        // Libraries in their own long-cached chunks; the chart library loads with the device page only.
+        manualChunks(id: string) {
+          if (!id.includes("node_modules")) return undefined;
+          if (/node_modules\/(chart\.js|react-chartjs-2|@kurkle)\//.test(id)) return "charts";
+          if (/node_modules\/(react|react-dom|react-router|react-router-dom|scheduler)\//.test(id)) return "react";
+          return undefined;
         },
       },
     },
