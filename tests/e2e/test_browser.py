@@ -69,6 +69,13 @@ def test_an_admin_creates_a_device_for_a_client_who_sees_its_day_chart(backend: 
     expect(page.locator(".chart-legend-note").first).to_contain_text("no reading in that hour (23 of 24)")
     screenshot(page, "client-device-day")
 
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    csv_path = download.value.path()
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "hour_start_local,hour_start_utc,kwh,readings"
+    assert any(line.endswith(",0.75,2") for line in lines[1:]), lines[-30:]
+
     # Another day through the date input: nothing was sent then, so every hour is missing.
     page.get_by_role("textbox", name="Day").fill((now.date() - dt.timedelta(days=3)).isoformat())
     expect(page.get_by_test_id("day-total")).to_have_text(re.compile(r"^0 kWh"))
