@@ -14,8 +14,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.conftest import FAST_HASHING
-from tests.harness import PROJECT_DIR, RuntimeProcess, wait_for
+from tests.harness import FAST_HASHING, PROJECT_DIR, RuntimeProcess, wait_for
 
 FRONTEND_DIST = PROJECT_DIR / "frontend" / "dist"
 CHROMIUM = Path("/usr/bin/chromium")
