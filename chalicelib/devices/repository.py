@@ -7,7 +7,7 @@ device, one per (device, user), with an index by user for "my devices".
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -38,6 +38,9 @@ class DeviceItem(Model):
     # A deleted device stays as a tombstone with its last version, so that a device created
     # again with the same id continues the version sequence its consumers compare against.
     deleted = BooleanAttribute(default=False)
+    # The owners, kept on the device too (changed in the same transactions as the owner
+    # items) so that reading a device or a list of them needs no query per device.
+    owner_ids = UnicodeSetAttribute(null=True)
 
 
 class ByUser(GlobalSecondaryIndex["OwnerItem"]):
@@ -82,12 +85,12 @@ def _transaction() -> TransactWrite:
     return TransactWrite(connection=Connection(region=get_settings().region))
 
 
-def out(item: DeviceItem, owner_ids: list[str]) -> DeviceOut:
+def out(item: DeviceItem) -> DeviceOut:
     return DeviceOut(
         id=item.id, name=item.name, description=item.description, address=item.address,
         max_hourly_kwh=float(item.max_hourly_kwh), timezone=item.timezone,
         tariff_per_kwh=None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
-        currency=item.currency, owner_ids=sorted(owner_ids), created_at=item.created_at,
+        currency=item.currency, owner_ids=sorted(item.owner_ids or ()), created_at=item.created_at,
     )
 
 
@@ -134,6 +137,7 @@ def create(item: DeviceItem, owner_ids: list[str]) -> None:
     if tombstone is not None and tombstone.deleted:
         item.version = int(tombstone.version) + 1
         free = DeviceItem.version == tombstone.version
+    item.owner_ids = set(owner_ids) or None
     try:
         with _transaction() as tx:
             tx.save(item, condition=free)
@@ -158,9 +162,10 @@ def replace(old: DeviceItem, new: DeviceItem) -> None:
 
 def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
     """Add or remove one owner and bump the device's version, in one transaction."""
+    change = DeviceItem.owner_ids.add({user_id}) if owned else DeviceItem.owner_ids.delete({user_id})
     try:
         with _transaction() as tx:
-            tx.update(device, actions=[DeviceItem.version.set(device.version + 1)],
+            tx.update(device, actions=[DeviceItem.version.set(device.version + 1), change],
                       condition=DeviceItem.version == device.version)
             if owned:
                 tx.save(OwnerItem(device.id, user_id))
@@ -171,6 +176,8 @@ def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
             raise errors.ConflictError("The device changed meanwhile; try again.") from exc
         raise
     device.version = device.version + 1
+    owners_now = set(device.owner_ids or ())
+    device.owner_ids = (owners_now | {user_id} if owned else owners_now - {user_id}) or None
 
 
 def delete(device: DeviceItem) -> list[str]:

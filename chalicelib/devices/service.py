@@ -46,12 +46,12 @@ class DeviceService:
     def get(self, principal: Principal, device_id: str) -> DeviceOut:
         """A device its caller may see: admins any, clients their own (others: 404)."""
         item = self._visible(principal, device_id)
-        return repository.out(item, repository.owners(item.id))
+        return repository.out(item)
 
     def list_for(self, principal: Principal, limit: int, cursor: str | None) -> DevicePage:
         if principal.is_admin:
             items, next_cursor = repository.list_page(limit, cursor)
-            return DevicePage(items=[repository.out(i, repository.owners(i.id)) for i in items],
+            return DevicePage(items=[repository.out(i) for i in items],
                               next_cursor=next_cursor)
         return self.of_user(principal, principal.user_id)
 
@@ -60,12 +60,12 @@ class DeviceService:
         if not principal.is_admin and principal.user_id != user_id:
             raise errors.NotFoundError("No such user.")
         items = repository.batch_get(repository.devices_of(user_id))
-        return DevicePage(items=[repository.out(i, repository.owners(i.id)) for i in items], next_cursor=None)
+        return DevicePage(items=[repository.out(i) for i in items], next_cursor=None)
 
     def of_user_devices(self, user_id: str) -> list[DeviceOut]:
         """A user's devices, for other contexts of the same user (no caller check)."""
         items = repository.batch_get(repository.devices_of(user_id))
-        return [repository.out(i, repository.owners(i.id)) for i in items]
+        return [repository.out(i) for i in items]
 
     def can_see(self, principal: Principal, device_id: str) -> bool:
         """Whether the caller may read this device's data (admins, owners)."""
@@ -96,7 +96,7 @@ class DeviceService:
             version=1,
         )
         repository.create(item, owner_ids)
-        device = repository.out(item, owner_ids)
+        device = repository.out(item)
         publish_or_undo(self._publisher, TOPIC, _event("device.created", device, int(item.version)),
                         lambda: repository.delete(item))
         logger.info("device created", extra={"device_id": device.id})
@@ -106,7 +106,7 @@ class DeviceService:
         old = self._item(device_id)
         changes = request.model_dump(exclude_unset=True)
         if not changes:
-            return repository.out(old, repository.owners(device_id))
+            return repository.out(old)
         new = DeviceItem(**old.attribute_values)
         for name, value in changes.items():
             if value is None and name in ("name", "max_hourly_kwh", "timezone"):
@@ -115,14 +115,14 @@ class DeviceService:
             setattr(new, name, value)
         new.version = int(old.version) + 1
         repository.replace(old, new)
-        device = repository.out(new, repository.owners(device_id))
+        device = repository.out(new)
         publish_or_undo(self._publisher, TOPIC, _event("device.updated", device, new.version),
                         lambda: repository.replace(new, old))
         return device
 
     def delete(self, device_id: str) -> None:
         item = self._item(device_id)
-        snapshot = repository.out(item, repository.owners(device_id))
+        snapshot = repository.out(item)
         former = repository.delete(item)
         publish_or_undo(self._publisher, TOPIC, _event("device.deleted", snapshot, int(item.version) + 1),
                         lambda: repository.restore(item, former))
@@ -131,7 +131,7 @@ class DeviceService:
         """Idempotent: an existing owner changes nothing and publishes nothing."""
         item = self._item(device_id)
         if repository.is_owner(device_id, user_id):
-            return repository.out(item, repository.owners(device_id))
+            return repository.out(item)
         if not self._user_exists(user_id):
             raise errors.NotFoundError("No such user.", [errors.FieldError("user_id", "no such user")])
         return self._set_owner(item, user_id, owned=True)
@@ -140,7 +140,7 @@ class DeviceService:
         """Idempotent: removing a non-owner changes nothing and publishes nothing."""
         item = self._item(device_id)
         if not repository.is_owner(device_id, user_id):
-            return repository.out(item, repository.owners(device_id))
+            return repository.out(item)
         return self._set_owner(item, user_id, owned=False)
 
     def forget_user(self, user_id: str) -> int:
@@ -188,7 +188,7 @@ class DeviceService:
 
     def _set_owner(self, item: DeviceItem, user_id: str, owned: bool) -> DeviceOut:
         repository.set_owner(item, user_id, owned)
-        device = repository.out(item, repository.owners(item.id))
+        device = repository.out(item)
         kind = "device.owner_added" if owned else "device.owner_removed"
         undo_item = DeviceItem(**item.attribute_values)
 
