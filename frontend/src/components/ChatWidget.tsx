@@ -53,7 +53,7 @@ export function ChatWidget() {
             onSeen={onSeen}
             placeholder="Ask a question"
           />
-          {conversation && status === "bot" && (
+          {(!conversation || status === "bot") && (
             <button type="button" className="link-button" onClick={() => chat.escalate()}>Talk to a person</button>
           )}
         </section>

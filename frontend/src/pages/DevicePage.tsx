@@ -154,7 +154,7 @@ export default function DevicePage() {
         <div>
           <h1>{d.name}</h1>
           <p className="muted">
-            {d.address || d.description || d.id} · limit {formatKwh(d.max_hourly_kwh)} per hour · {d.timezone}
+            {d.address || d.description || `Meter ${d.id}`} · limit {formatKwh(d.max_hourly_kwh)} per hour · {d.timezone}
             {d.tariff_per_kwh !== null && ` · ${formatMoney(d.tariff_per_kwh, d.currency)} per kWh`}
           </p>
         </div>
