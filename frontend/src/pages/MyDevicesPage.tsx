@@ -30,7 +30,7 @@ function DeviceCard({ device }: { device: Device }) {
         <h2><Link to={`/devices/${encodeURIComponent(device.id)}`}>{device.name}</Link></h2>
         {overHours > 0 && <span className="pill danger">{overHours} h over limit</span>}
       </div>
-      <p className="muted small-text">{device.address || device.description || device.id}</p>
+      <p className="muted small-text">{device.address || device.description || `Meter ${device.id}`}</p>
       {day.loading && !d && <Spinner label="Loading today…" />}
       <ErrorBox error={day.error} />
       {d && (
