@@ -1,0 +1,422 @@
+"""Real time over a real WebSocket: the handshake, client frames, alerts and live readings to every
+socket of the right users, alert inboxes, redelivered notifications, sockets closed by the server,
+and gone connections pruned.
+
+Given the product app under the local runtime (`ems`), clients connect to its WebSocket gateway
+with `websockets`' sync client, readings and notifications go through its real SQS queues, and
+what each socket received is read back with a timeout. Tests poll up to deadlines; a frame that
+must not arrive is checked after every expected frame has arrived and a ping has come back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import jwt
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.accounts import Account, api, new_admin, new_client
+from tests.harness import RuntimeProcess, wait_for
+
+DEADLINE_S = 30.0
+Frame = dict[str, Any]
+
+
+# --- helpers (also used by the chat and Gemini tests) -----------------------------------------
+
+
+class Socket:
+    """A real WebSocket client that keeps every frame it received, in order."""
+
+    def __init__(self, ws: ClientConnection, name: str = "socket") -> None:
+        self.name = name
+        self.frames: list[Frame] = []
+        self.closed = False
+        self._ws = ws
+
+    def send(self, frame: Frame | str) -> None:
+        self._ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    def _read(self, timeout_s: float) -> Frame | None:
+        """One more frame, or None when none came in time (or the socket is closed)."""
+        if self.closed:
+            return None
+        try:
+            raw = self._ws.recv(timeout=timeout_s)
+        except TimeoutError:
+            return None
+        except ConnectionClosed:
+            self.closed = True
+            return None
+        frame = json.loads(raw)
+        self.frames.append(frame)
+        return frame
+
+    def expect(self, match: Callable[[Frame], bool], what: str = "a frame", timeout_s: float = DEADLINE_S,
+               count: int = 1) -> list[Frame]:
+        """Wait until `count` received frames match; returns the matches."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [f for f in self.frames if match(f)]
+            if len(found) >= count:
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed:
+                raise AssertionError(f"{self.name}: no {what} within {timeout_s} s; got {self.frames!r}")
+            self._read(min(left, 1.0))
+
+    def settle(self, quiet_s: float = 0.5) -> None:
+        """A round trip through the gateway, then read whatever else arrives in a quiet moment."""
+        pongs = len(self.matching(lambda f: f.get("type") == "pong"))
+        self.send({"action": "ping"})
+        self.expect(lambda f: f.get("type") == "pong", "pong", count=pongs + 1)
+        deadline = time.monotonic() + quiet_s
+        while (left := deadline - time.monotonic()) > 0 and not self.closed:
+            self._read(left)
+
+    def matching(self, match: Callable[[Frame], bool]) -> list[Frame]:
+        return [f for f in self.frames if match(f)]
+
+    def request(self, frame: Frame | str, match: Callable[[Frame], bool], what: str = "an answer") -> Frame:
+        """Send a frame and wait for the first new frame that matches."""
+        before = len(self.matching(match))
+        self.send(frame)
+        return self.expect(match, what, count=before + 1)[-1]
+
+    @property
+    def closed_by_server(self) -> bool:
+        """Closed with a close frame from the server (not by this client)."""
+        return self.closed and self._ws.protocol.close_rcvd is not None
+
+    def wait_closed(self, timeout_s: float = DEADLINE_S) -> None:
+        """Read until the server closes the socket."""
+        deadline = time.monotonic() + timeout_s
+        while not self.closed and time.monotonic() < deadline:
+            self._read(min(1.0, max(deadline - time.monotonic(), 0.01)))
+        assert self.closed_by_server, f"{self.name} was not closed by the server within {timeout_s} s"
+
+
+def connect_to(runtime: RuntimeProcess, query: str) -> ClientConnection:
+    """An unopened client connection to the gateway: `with connect_to(...) as ws:` opens it."""
+    return connect(f"{runtime.ws_url}/{query}", open_timeout=DEADLINE_S, proxy=None, compression=None)
+
+
+@contextmanager
+def sockets(runtime: RuntimeProcess, *accounts: Account) -> Iterator[list[Socket]]:
+    """One open socket per account (an account may appear more than once); all closed after."""
+    with ExitStack() as stack:
+        yield [Socket(stack.enter_context(connect_to(runtime, f"?token={account.token}")), f"{account.username}#{i}")
+               for i, account in enumerate(accounts)]
+
+
+def make_device(runtime: RuntimeProcess, admin: Account, owners: list[Account], limit: float = 1000.0) -> str:
+    """A device created over HTTP, once monitoring's replica knows it (with its owners)."""
+    device_id = f"m-{uuid.uuid4().hex[:10]}"
+    body = {"id": device_id, "name": f"Meter {device_id}", "max_hourly_kwh": limit, "timezone": "UTC",
+            "owner_ids": [o.id for o in owners]}
+    response = api(runtime, "POST", "/devices", admin, json=body)
+    assert response.status_code == 201, response.text
+    meters = runtime.client("dynamodb")
+    wait_for(lambda: meters.get_item(TableName=runtime.name("meters"), Key={"device_id": {"S": device_id}},
+                                     ConsistentRead=True).get("Item"),
+             timeout_s=DEADLINE_S, what="the device in monitoring's replica")
+    return device_id
+
+
+def send_readings(runtime: RuntimeProcess, readings: list[dict[str, Any]]) -> None:
+    sqs = runtime.client("sqs")
+    url = runtime.queue_url("readings")
+    for start in range(0, len(readings), 10):
+        entries = [{"Id": str(i), "MessageBody": json.dumps(r)} for i, r in enumerate(readings[start:start + 10])]
+        assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+
+def hour_readings(device_id: str, hour: dt.datetime, kwh_each: float, count: int = 6) -> list[dict[str, Any]]:
+    return [{"timestamp": (hour + dt.timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "device_id": device_id, "measurement_value": kwh_each} for i in range(count)]
+
+
+def hour_key(hour: dt.datetime) -> str:
+    return hour.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_alert(alert_id: str) -> Callable[[Frame], bool]:
+    return lambda f: f.get("type") == "alert" and f.get("alert", {}).get("id") == alert_id
+
+
+def mentions(device_id: str) -> Callable[[Frame], bool]:
+    return lambda f: device_id in json.dumps(f)
+
+
+def alerts_of(runtime: RuntimeProcess, account: Account, query: str = "") -> list[dict[str, Any]]:
+    response = api(runtime, "GET", f"/alerts{query}", account)
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def queue_drained(runtime: RuntimeProcess, logical: str) -> bool:
+    attributes = runtime.client("sqs").get_queue_attributes(
+        QueueUrl=runtime.queue_url(logical),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def refused_status(runtime: RuntimeProcess, query: str) -> int | None:
+    """The HTTP status of a refused handshake, or None if it was accepted."""
+    try:
+        with connect_to(runtime, query):
+            return None
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def admin(ems: RuntimeProcess) -> Account:
+    return new_admin(ems)
+
+
+@pytest.fixture(scope="module")
+def second_admin(ems: RuntimeProcess) -> Account:
+    return new_admin(ems)
+
+
+# --- the handshake ------------------------------------------------------------------------
+
+
+def _token(secret: str, account: Account, **overrides: Any) -> str:
+    now = time.time()
+    claims = {"sub": account.id, "username": account.username, "role": "client", "iat": round(now, 3),
+              "exp": int(now) + 600, "iss": "ems", "aud": "ems-api", **overrides}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def test_a_connection_without_a_valid_token_is_refused_with_401_at_the_handshake(ems: RuntimeProcess) -> None:
+    # Given a client and the runtime's signing secret (to forge an expired but well-signed token)
+    client = new_client(ems)
+    secret = (ems.data_dir / "jwt-secret").read_text().strip()
+    expired = _token(secret, client, iat=time.time() - 7200, exp=int(time.time()) - 3600)
+    tampered = client.token[:-4] + ("AAAA" if not client.token.endswith("AAAA") else "BBBB")
+    # When each bad token (or none) is offered, Then the handshake is refused with 401
+    for query in ("", "?token=", "?token=garbage", "?token=a.b.c", f"?token={expired}", f"?token={tampered}",
+                  f"?token={_token('another-secret-' * 4, client)}"):
+        assert refused_status(ems, query) == 401, query
+    # And the control: a current token signed with the secret is accepted
+    assert refused_status(ems, f"?token={_token(secret, client)}") is None
+
+
+def test_a_valid_token_connects_and_ping_gets_pong(ems: RuntimeProcess) -> None:
+    client = new_client(ems)
+    with sockets(ems, client) as (socket,):
+        assert socket.request({"action": "ping"}, lambda f: f.get("type") == "pong", "pong") == {"type": "pong"}
+
+
+# --- bad frames ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("frame", "action", "code"), [
+    ({"action": "dance"}, "dance", "validation_error"),
+    ("{not json", None, "invalid_json"),
+    ("[1, 2]", None, "validation_error"),
+    ({"text": "no action"}, None, "validation_error"),
+    (json.dumps({"action": "ping", "padding": "x" * (33 * 1024)}), None, "payload_too_large"),
+    # 11 000 characters, but 33 KB in UTF-8: the limit is on bytes
+    (json.dumps({"action": "ping", "padding": "€" * 11_000}, ensure_ascii=False), None, "payload_too_large"),
+    ({"action": "chat.send"}, "chat.send", "validation_error"),
+    ({"action": "chat.send", "text": "hi", "extra": 1}, "chat.send", "validation_error"),
+], ids=["unknown action", "malformed JSON", "not an object", "no action", "over 32 KB", "over 32 KB in UTF-8",
+        "missing field", "unknown field"])
+def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
+    ems: RuntimeProcess, frame: Frame | str, action: str | None, code: str
+) -> None:
+    client = new_client(ems)
+    with sockets(ems, client) as (socket,):
+        error = socket.request(frame, lambda f: f.get("type") == "error", "an error frame")
+        assert error["action"] == action
+        assert error["error"]["code"] == code and error["error"]["message"]
+        # Then the same socket still works
+        socket.request({"action": "ping"}, lambda f: f.get("type") == "pong", "pong")
+
+
+def test_every_connection_of_a_user_gets_every_frame(ems: RuntimeProcess, admin: Account) -> None:
+    # Given a client with three sockets and its device
+    client = new_client(ems)
+    device_id = make_device(ems, admin, [client])
+    with sockets(ems, client, client, client) as opened:
+        # When a live reading update is announced
+        send_notification(ems, {"type": "readings.updated",
+                                "readings": [{"device_id": device_id, "hour_start": "2026-06-15T10:00:00Z",
+                                              "kwh": 0.25}]})
+        # Then every socket gets it
+        for socket in opened:
+            frame = socket.expect(lambda f: f.get("type") == "reading" and f.get("device_id") == device_id,
+                                  "the reading frame")[0]
+            assert frame == {"type": "reading", "device_id": device_id, "hour_start": "2026-06-15T10:00:00Z",
+                             "kwh": 0.25}
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+def send_notification(runtime: RuntimeProcess, message: Frame) -> None:
+    runtime.client("sqs").send_message(QueueUrl=runtime.queue_url("notifications"), MessageBody=json.dumps(message))
+
+
+def test_an_alert_reaches_every_socket_of_every_owner_and_every_admin_and_no_other_client(
+    ems: RuntimeProcess, admin: Account, second_admin: Account
+) -> None:
+    # Given two owners (one with two sockets), two admins and a stranger, all connected
+    owner_a, owner_b, stranger = new_client(ems, "owner"), new_client(ems, "owner"), new_client(ems, "stranger")
+    device_id = make_device(ems, admin, [owner_a, owner_b], limit=1.0)
+    hour = dt.datetime(2026, 6, 15, 18, tzinfo=dt.UTC)
+    alert_id = f"{device_id}:{hour_key(hour)}"
+    with sockets(ems, owner_a, owner_a, owner_b, admin, second_admin, stranger) as opened:
+        a1, a2, b1, admin_1, admin_2, outsider = opened
+        # When an hour's readings (6 readings of 0.3 kWh) cross the 1 kWh limit
+        send_readings(ems, hour_readings(device_id, hour, 0.3))
+        # Then each socket of each owner and of each admin gets the alert, once
+        for socket in (a1, a2, b1, admin_1, admin_2):
+            frame = socket.expect(is_alert(alert_id), "the alert")[0]
+            assert frame["alert"] | {"created_at": "-", "total_kwh": "-"} == {
+                "id": alert_id, "kind": "over_consumption", "device_id": device_id, "device_name": f"Meter {device_id}",
+                "hour_start": hour_key(hour), "total_kwh": "-", "max_hourly_kwh": 1.0, "created_at": "-",
+                "acknowledged_at": None}
+            assert frame["alert"]["total_kwh"] > 1.0
+        # And each owner's socket gets the hour's live total for the chart, up to the full 1.8 kWh
+        for socket in (a1, a2, b1):
+            socket.expect(lambda f: f.get("type") == "reading" and f.get("device_id") == device_id
+                          and f.get("hour_start") == hour_key(hour) and f.get("kwh") == pytest.approx(1.8),
+                          "the hour's full total")
+        for socket in opened:
+            socket.settle()
+        assert all(len(s.matching(is_alert(alert_id))) == 1 for s in (a1, a2, b1, admin_1, admin_2))
+        # And the stranger got nothing about that device
+        assert outsider.matching(mentions(device_id)) == []
+
+
+def test_an_offline_owner_finds_the_alert_in_the_inbox_and_acknowledges_it_for_itself(
+    ems: RuntimeProcess, admin: Account
+) -> None:
+    # Given two owners, both offline, and two hours of their device over the limit
+    owner, co_owner, stranger = new_client(ems, "owner"), new_client(ems, "owner"), new_client(ems, "stranger")
+    device_id = make_device(ems, admin, [owner, co_owner], limit=1.0)
+    hours = [dt.datetime(2026, 6, 16, h, tzinfo=dt.UTC) for h in (7, 8)]
+    send_readings(ems, [r for h in hours for r in hour_readings(device_id, h, 0.5)])
+    ids = {f"{device_id}:{hour_key(h)}" for h in hours}
+    # When the owner opens the inbox, Then both alerts are there, unacknowledged
+
+    def both_listed() -> list[dict[str, Any]] | None:
+        found = [a for a in alerts_of(ems, owner) if a["id"] in ids]
+        return found if len(found) == 2 else None
+
+    mine = wait_for(both_listed, timeout_s=DEADLINE_S, what="both alerts in the owner's inbox")
+    assert all(a["acknowledged_at"] is None and a["device_id"] == device_id for a in mine)
+    # When the owner acknowledges the one listed first
+    first = mine[0]["id"]
+    acked = api(ems, "POST", f"/alerts/{first}/ack", owner)
+    assert acked.status_code == 200, acked.text
+    stamp = acked.json()["acknowledged_at"]
+    assert acked.json()["id"] == first and stamp
+    # Then doing it again changes nothing
+    again = api(ems, "POST", f"/alerts/{first}/ack", owner)
+    assert again.status_code == 200 and again.json()["acknowledged_at"] == stamp
+    # And the unacknowledged one now comes first, the acknowledged one after it
+    after = [a for a in alerts_of(ems, owner) if a["id"] in ids]
+    assert [a["id"] for a in after] == [(ids - {first}).pop(), first]
+    assert after[0]["acknowledged_at"] is None and after[1]["acknowledged_at"] == stamp
+    assert [a["id"] for a in alerts_of(ems, owner, "?unacknowledged=true") if a["id"] in ids] == [after[0]["id"]]
+    # And the co-owner's and the admins' copies are still unacknowledged
+    assert all(a["acknowledged_at"] is None for a in alerts_of(ems, co_owner) if a["id"] in ids)
+    assert {a["id"] for a in alerts_of(ems, co_owner)} >= ids
+    assert all(a["acknowledged_at"] is None for a in alerts_of(ems, admin, "?limit=500") if a["id"] in ids)
+    # And a client who does not own the device cannot see or acknowledge it
+    assert not any(a["id"] in ids for a in alerts_of(ems, stranger))
+    refused = api(ems, "POST", f"/alerts/{first}/ack", stranger)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+    assert api(ems, "POST", f"/alerts/{device_id}:2000-01-01T00:00:00Z/ack", owner).status_code == 404
+
+
+def test_a_redelivered_alert_event_makes_no_duplicate_inbox_item_or_frame(
+    ems: RuntimeProcess, admin: Account
+) -> None:
+    # Given an owner with an open socket, and an admin's socket
+    owner = new_client(ems, "owner")
+    device_id = make_device(ems, admin, [owner], limit=1.0)
+    alert_id = f"{device_id}:2026-06-17T05:00:00Z"
+    message = {"type": "alert.raised", "alert": {
+        "id": alert_id, "kind": "over_consumption", "device_id": device_id, "device_name": f"Meter {device_id}",
+        "hour_start": "2026-06-17T05:00:00Z", "total_kwh": 1.5, "max_hourly_kwh": 1.0,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "acknowledged_at": None}}
+    with sockets(ems, owner, admin) as (owned, admins):
+        # When the same alert.raised message arrives, and then arrives again
+        send_notification(ems, message)
+        owned.expect(is_alert(alert_id), "the alert")
+        admins.expect(is_alert(alert_id), "the alert")
+        send_notification(ems, message)
+        wait_for(lambda: queue_drained(ems, "notifications"), timeout_s=DEADLINE_S, what="the repeat consumed")
+        owned.settle()
+        admins.settle()
+        # Then each socket saw it once, and the inbox holds one copy
+        assert len(owned.matching(is_alert(alert_id))) == 1
+        assert len(admins.matching(is_alert(alert_id))) == 1
+    assert [a["id"] for a in alerts_of(ems, owner)].count(alert_id) == 1
+    assert [a["id"] for a in alerts_of(ems, admin, "?limit=500")].count(alert_id) == 1
+
+
+# --- sockets the server closes, connections it prunes ----------------------------------------
+
+
+def test_a_deleted_users_open_sockets_are_closed_by_the_server(ems: RuntimeProcess, admin: Account) -> None:
+    client = new_client(ems)
+    with sockets(ems, client, client) as opened:
+        for socket in opened:
+            socket.settle(0)
+        assert api(ems, "DELETE", f"/users/{client.id}", admin).status_code == 204
+        for socket in opened:
+            socket.wait_closed()
+
+
+def test_a_logged_out_users_open_sockets_are_closed_and_its_token_refused(ems: RuntimeProcess) -> None:
+    client, bystander = new_client(ems), new_client(ems)
+    with sockets(ems, client, client, bystander) as (first, second, other):
+        for socket in (first, second, other):
+            socket.settle(0)
+        assert api(ems, "POST", "/auth/logout", client).status_code == 204
+        first.wait_closed()
+        second.wait_closed()
+        # And another user's socket stays open
+        other.settle(0)
+        assert not other.closed
+    assert refused_status(ems, f"?token={client.token}") == 401
+
+
+def test_a_push_to_a_connection_that_vanished_prunes_it(ems: RuntimeProcess, admin: Account) -> None:
+    # Given a registered connection the gateway no longer has (its $disconnect was lost), beside a live one
+    owner = new_client(ems, "owner")
+    device_id = make_device(ems, admin, [owner])
+    table = ems.client("dynamodb")
+    gone_id = f"Z29uZQ{uuid.uuid4().hex[:10]}="
+    now = int(time.time())
+    table.put_item(TableName=ems.name("connections"), Item={
+        "connection_id": {"S": gone_id}, "user_id": {"S": owner.id}, "role": {"S": "client"},
+        "connected_at": {"N": str(now)}, "expires_at": {"N": str(now + 3600)}})
+    with sockets(ems, owner) as (live,):
+        # When a frame is pushed to the owner
+        send_notification(ems, {"type": "readings.updated", "readings": [
+            {"device_id": device_id, "hour_start": "2026-06-18T10:00:00Z", "kwh": 0.5}]})
+        # Then the live socket gets it and the vanished connection is removed from the registry
+        live.expect(lambda f: f.get("type") == "reading" and f.get("device_id") == device_id, "the reading")
+        wait_for(lambda: "Item" not in table.get_item(TableName=ems.name("connections"),
+                                                      Key={"connection_id": {"S": gone_id}}, ConsistentRead=True),
+                 timeout_s=DEADLINE_S, what="the vanished connection pruned")
