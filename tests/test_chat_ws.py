@@ -14,17 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.accounts import Account, api, new_admin, new_client
+from tests.accounts import Account, api, new_client
 from tests.harness import RuntimeProcess
-from tests.test_realtime_ws import Frame, Socket, sockets
+from tests.sockets import Frame, Socket, sockets
 
 FALLBACK_START = "Sorry, I don't have an answer to that right now."
 UNMATCHED_QUESTION = "Why is the sky purple on Tuesdays?"
-
-
-@pytest.fixture(scope="module")
-def admin(ems: RuntimeProcess) -> Account:
-    return new_admin(ems)
 
 
 def chat_message(kind: str | None = None, conversation_id: str | None = None, text: str | None = None

@@ -23,7 +23,7 @@ from tests.accounts import Account, api, new_admin, new_client
 from tests.conftest import FAST_HASHING
 from tests.fake_gemini import FakeGemini, Mode
 from tests.harness import RuntimeProcess
-from tests.test_realtime_ws import Socket, make_device, sockets
+from tests.sockets import Socket, make_device, sockets
 
 MODEL = "gemini-test-model"
 TIMEOUT_S = 1.0
