@@ -51,6 +51,7 @@ run: setup frontend-build
 
 lint: setup
 	$(PY) -m ruff check --line-length 120 --target-version py311 $(LINT_PATHS)
+	$(PY) -m mypy --ignore-missing-imports --python-version 3.11 app.py chalicelib infra
 	$(PY) -m infra lint
 
 test: setup lint frontend-test frontend-build chromium
