@@ -84,3 +84,18 @@ def api(runtime: RuntimeProcess, method: str, path: str, account: Account | None
     if account is not None:
         headers.update(account.headers)
     return requests.request(method, f"{runtime.rest_url}{path}", headers=headers, timeout=30, **kwargs)
+
+
+def assert_error(response: requests.Response, status: int, code: str, fields: set[str] | None = None) -> dict:
+    """The response is the contract's error body with this status and code (and these detail fields)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert error["code"] == code, body
+    assert isinstance(error["message"], str) and error["message"], body
+    assert set(error) <= {"code", "message", "details"}, body
+    if fields is not None:
+        named = {detail["field"] for detail in error.get("details", [])}
+        assert fields <= named, f"expected details for {fields}, got {body}"
+    return error

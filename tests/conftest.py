@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from tests.accounts import Account, new_admin
 from tests.harness import FAST_HASHING, RuntimeProcess
@@ -36,3 +37,13 @@ def admin(ems: RuntimeProcess) -> Account:
     Tests must not log it out, delete it or change its password.
     """
     return new_admin(ems)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A moto server of the module's own on a free loopback port (no runtime around it)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

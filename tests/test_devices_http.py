@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.accounts import Account, new_client
+from tests.accounts import Account, assert_error, new_client
 from tests.harness import RuntimeProcess
 
 TIMEOUT_S = 30
@@ -38,21 +38,6 @@ def call(ems: RuntimeProcess, method: str, path: str, *, token: str | None = Non
         all_headers["Content-Type"] = "application/json"
     return requests.request(method, f"{ems.rest_url}{path}", json=json_body, data=data, params=params,
                             headers=all_headers, timeout=TIMEOUT_S)
-
-
-def assert_error(response: requests.Response, status: int, code: str, fields: set[str] | None = None) -> dict:
-    """The response is the contract's error body with this status and code (and these detail fields)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert error["code"] == code, body
-    assert isinstance(error["message"], str) and error["message"], body
-    assert set(error) <= {"code", "message", "details"}, body
-    if fields is not None:
-        named = {detail["field"] for detail in error.get("details", [])}
-        assert fields <= named, f"expected details for {fields}, got {body}"
-    return error
 
 
 def new_device_id() -> str:

@@ -11,13 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from infra.__main__ import main
 from infra.dlq import queue_pair
@@ -33,15 +31,6 @@ BODIES = [
     "not json at all",
 ]
 REASONS = ["measurement_value must be >= 0", "measurement_value is not a number", "invalid JSON"]
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 class Queues:

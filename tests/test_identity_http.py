@@ -22,7 +22,7 @@ import jwt
 import pytest
 import requests
 
-from tests.accounts import PASSWORD, Account, new_client, sign_in, unique_name
+from tests.accounts import PASSWORD, Account, assert_error, new_client, sign_in, unique_name
 from tests.harness import RuntimeProcess, wait_for
 
 NEW_PASSWORD = "battery staple 2"
@@ -40,21 +40,6 @@ def call(ems: RuntimeProcess, method: str, path: str, *, token: str | None = Non
         all_headers["Authorization"] = f"Bearer {token}"
     return requests.request(method, f"{ems.rest_url}{path}", json=json_body, data=data, headers=all_headers,
                             timeout=TIMEOUT_S)
-
-
-def assert_error(response: requests.Response, status: int, code: str, fields: set[str] | None = None) -> dict:
-    """The response is the contract's error body with this status and code (and these detail fields)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert error["code"] == code, body
-    assert isinstance(error["message"], str) and error["message"], body
-    assert set(error) <= {"code", "message", "details"}, body
-    if fields is not None:
-        named = {detail["field"] for detail in error.get("details", [])}
-        assert fields <= named, f"expected details for {fields}, got {body}"
-    return error
 
 
 def login(ems: RuntimeProcess, username: str, password: str) -> requests.Response:
