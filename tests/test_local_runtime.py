@@ -250,6 +250,9 @@ def test_rest_routes_answer_under_api_and_unknown_ones_get_the_error_body(runtim
     assert missing.json()["error"]["code"] == "not_found"
     frontend = requests.get(f"http://127.0.0.1:{runtime.rest_port}/", timeout=10)
     assert frontend.status_code == 200
+    # API Gateway URL-decodes path parameters before the function sees them.
+    decoded = requests.get(f"{runtime.rest_url}/echo/m1%3A2026-01-01T00%3A00%3A00Z", timeout=10)
+    assert decoded.json() == {"value": "m1:2026-01-01T00:00:00Z"}
 
 
 def test_logs_are_json_lines_with_a_request_or_message_id(runtime: RuntimeProcess) -> None:

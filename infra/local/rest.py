@@ -17,7 +17,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from chalice import Chalice
 from chalice.local import RouteMatcher
@@ -92,7 +92,8 @@ class RestGateway:
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
             "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
             "multiValueQueryStringParameters": query or None,
-            "pathParameters": match.captured or None,
+            # API Gateway hands path parameters to the function URL-decoded.
+            "pathParameters": {k: unquote(v) for k, v in match.captured.items()} or None,
             "stageVariables": None,
             "requestContext": {
                 "resourcePath": match.route,

@@ -35,6 +35,11 @@ def ping() -> dict:
     return {"pong": True, "stage": app.current_request.context.get("stage")}
 
 
+@app.route("/echo/{value}")
+def echo(value: str) -> dict:
+    return {"value": value}
+
+
 @app.on_ws_connect()
 def connect(event):
     query = event.to_dict().get("queryStringParameters") or {}
