@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -18,8 +20,8 @@ from typing import Any
 import pytest
 
 from chalicelib.monitoring.readings import hour_key
-from tests.accounts import Account, api, new_client
-from tests.harness import RuntimeProcess, wait_for
+from tests.accounts import Account, api, new_client, runtime_env
+from tests.harness import PROJECT_DIR, RuntimeProcess, wait_for
 
 UTC = dt.UTC
 DAY = dt.date(2026, 6, 15)  # a day without a clock change in Europe/Bucharest
@@ -250,3 +252,29 @@ def test_history_is_only_for_owners_and_admins_and_missing_hours_are_null(
     too_long = api(ems, "GET", f"/devices/{device_id}/consumption?from=2026-01-01&to=2026-12-31&granularity=hour",
                    owner)
     assert too_long.status_code == 422
+
+
+def test_a_meter_silent_for_three_intervals_gets_one_silent_meter_alert(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    """The scheduled check, run as the schedule runs it, over a meter last heard 40 minutes ago."""
+    device_id = make_device(ems, admin, owner)
+    last = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(minutes=40)
+    send(ems, [{"timestamp": last.isoformat(), "device_id": device_id, "measurement_value": 0.2}])
+    wait_for(lambda: stored_hours(ems, device_id), what="the last reading counted")
+    for _ in range(2):  # a second run raises nothing new for the same silence
+        run_silent_check(ems)
+    silent = [a for a in alerts_of(ems, device_id) if a["kind"]["S"] == "silent_meter"]
+    assert len(silent) == 1
+    assert silent[0]["id"]["S"] == f"{device_id}:silent:{last.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    inbox = wait_for(lambda: [a for a in api(ems, "GET", "/alerts", owner).json()["items"]
+                              if a["device_id"] == device_id], what="the alert in the owner's inbox")
+    assert [a["kind"] for a in inbox] == ["silent_meter"]
+
+
+def run_silent_check(ems: RuntimeProcess) -> None:
+    snippet = ("import datetime as dt; from chalicelib.monitoring import silent; "
+               "print(silent.check(dt.datetime.now(dt.UTC)))")
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=PROJECT_DIR, env=runtime_env(ems),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
