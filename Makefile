@@ -60,5 +60,9 @@ test: setup lint frontend-test frontend-build chromium
 package: setup
 	$(PY) -m infra package --stage $(STAGE)
 
+# The benchmarks against the local runtime: a table, and JSON in bench/results/ (BENCH_ARGS="--quick": a short run).
+bench: setup
+	$(PY) -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build .data frontend/dist frontend/node_modules
