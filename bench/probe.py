@@ -18,8 +18,9 @@ as API Gateway's proxy event, with the calls it made and the time it took.
 
 Every botocore call is counted through `before-call` events, registered on the app's boto3
 session and on each botocore session pynamodb makes, and attributed to the phase of the
-thread that made it (`ingest-poller`, `ingest`, `notify-poller`, `notify`); calls from threads the app starts itself
-(the pusher's parallel sends) belong to the function running at the time. Read request units
+thread that made it (`ingest-poller`, `ingest`, `notify-poller`, `notify`); calls from
+threads the app starts itself (the pusher's parallel sends) belong to the function running
+at the time. Read request units
 are computed from the items each read returned, by DynamoDB's rules (4 KB steps; half for an
 eventually consistent read), since moto reports a constant.
 """

@@ -26,6 +26,7 @@ class Figure:
     target_op: str | None = None  # "<=" or ">="
     target: float | None = None
     on_ratio: bool = False
+    decimals: int | None = None  # shown with this many decimals (where the third one matters)
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -93,7 +94,8 @@ def table(figures: Sequence[Figure]) -> str:
     header = ("figure", "value", "baseline", "ratio", "target", "")
     rows: list[tuple[str, ...]] = []
     for f in figures:
-        value = f"{_number(f.value)} {f.unit}".rstrip() if f.value is not None else "n/a"
+        shown = f"{f.value:.{f.decimals}f}" if f.value is not None and f.decimals is not None else _number(f.value)
+        value = f"{shown} {f.unit}".rstrip() if f.value is not None else "n/a"
         baseline = ""
         if f.baseline is not None:
             baseline = f"{_number(f.baseline)} {f.unit}".rstrip() + (f" ({f.baseline_name})" if f.baseline_name else "")

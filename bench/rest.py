@@ -137,6 +137,10 @@ def run(runtime: BenchRuntime, options: Options, log: Any = print) -> tuple[list
          "headers": client.headers},
     ])
     figures: list[Figure] = []
+    first = min(options.levels)
+    figures.append(Figure(GROUP, f"static file (gateway only), {first} client{'s' if first > 1 else ''} p50",
+                          results[f"static@{first}"]["p50_ms"], "ms", baseline=results[f"trivial@{first}"]["p50_ms"],
+                          baseline_name="trivial route"))
     for name in ("device list", "day view"):
         made = calls[name]
         figures.append(Figure(GROUP, f"{name}, AWS calls/request", sum(made["calls_per_request"].values()),

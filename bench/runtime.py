@@ -218,6 +218,12 @@ class BenchRuntime:
         """Error lines after `since` (a benchmark that saw any says so)."""
         return [str(r.get("message")) for r in self.records(since) if r.get("level") == "ERROR"]
 
+    def warnings(self, since: int = 0, limit: int = 50) -> list[str]:
+        """Warning lines after `since`, with the error they carry (the first `limit`)."""
+        found = [f"{r.get('message')}: {r.get('error') or r.get('reason') or ''}".rstrip(": ")
+                 for r in self.records(since) if r.get("level") == "WARNING"]
+        return found[:limit]
+
     def connection_ids(self, user_id: str) -> list[str]:
         """The user's open WebSocket connections, as the app registered them."""
         dynamodb = self.client("dynamodb")
