@@ -21,7 +21,15 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The embedded AWS endpoint (ministack) runs with its own interpreter: its pins differ from the app's.
+ENDPOINT_VENV := $(VENV)/endpoint
+ENDPOINT_STAMP := $(ENDPOINT_VENV)/.installed
+$(ENDPOINT_STAMP): infra/local/endpoint-requirements.txt
+	$(PYTHON) -m venv $(ENDPOINT_VENV)
+	$(ENDPOINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/local/endpoint-requirements.txt
+	touch $(ENDPOINT_STAMP)
+
+setup: $(STAMP) $(ENDPOINT_STAMP)
 
 $(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
 	cd frontend && $(NPM) ci --no-audit --no-fund

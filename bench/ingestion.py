@@ -291,7 +291,7 @@ def run(options: Options, log: Any = print) -> tuple[list[Figure], dict[str, Any
                               result["write_units_per_reading"],
                               note="a constant per request; see cost for units by item size"))
         figures.append(Figure(GROUP, f"endpoint CPU while ingesting, {name}",
-                              result["cpu"]["cores_used"].get("endpoint (moto)"), "cores", baseline=1.0,
+                              result["cpu"]["cores_used"].get("endpoint (ministack)"), "cores", baseline=1.0,
                               baseline_name="one core: one process, one GIL"))
         if "probe" in result:
             summary = result["probe"]["summary"]

@@ -28,6 +28,7 @@ import boto3
 import requests
 from botocore.config import Config
 
+from infra.local.endpoint import stage_credentials
 from tests.harness import PROJECT_DIR, RuntimeProcess, unique_stage
 
 # argon2id at its production size costs 64 MiB and ~0.1 s per hash; sign-ups are set-up here, not measured.
@@ -85,7 +86,7 @@ class BenchRuntime:
             self.data_dir / "state",
             stage=unique_stage("bench"),
             extra_args=[
-                "--no-demo", "--no-simulator", "--no-snapshots", "--log-format", "json",
+                "--no-demo", "--no-simulator", "--no-persist", "--log-format", "json",
                 "--sqs-concurrency", str(sqs_concurrency), "--concurrency", str(rest_concurrency),
                 "--frontend-dir", str(empty_frontend),
             ],
@@ -154,8 +155,9 @@ class BenchRuntime:
 
     def own_client(self, service: str) -> Any:
         """A client of its own, for a thread that must not share a connection pool."""
+        keys = stage_credentials(self.process.data_dir)
         return boto3.session.Session(
-            region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
+            region_name=REGION, aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key
         ).client(service, endpoint_url=self.endpoint_url,
                  config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=64))
 
@@ -184,7 +186,7 @@ class BenchRuntime:
         env.update({
             "AWS_ENDPOINT_URL": self.endpoint_url, "EMS_STAGE": self.stage,
             "EMS_DATA_DIR": str(self.process.data_dir), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            **stage_credentials(self.process.data_dir).env(),
             "EMS_WEBSOCKET_API_ID": "local", "EMS_WEBSOCKET_STAGE": "api",
             "EMS_WEBSOCKET_MANAGEMENT_URL": f"http://127.0.0.1:{self.process.ws_port}/api",
             "POWERTOOLS_SERVICE_NAME": "ems", "PYTHONUNBUFFERED": "1",
@@ -346,8 +348,8 @@ def _role(pid: int, root: int, parents: dict[int, int]) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return "other"
-    if "moto.server" in command:
-        return "endpoint (moto)"
+    if "endpoint_server.py" in command:
+        return "endpoint (ministack)"
     if "forkserver" in command and "resource_tracker" not in command:
         parent = parents.get(pid)
         parent_command = ""

@@ -40,7 +40,7 @@ def runtime_env(runtime: RuntimeProcess) -> dict[str, str]:
     env.update(FAST_HASHING)
     env.update({
         "AWS_ENDPOINT_URL": runtime.endpoint_url, "EMS_STAGE": runtime.stage, "EMS_DATA_DIR": str(runtime.data_dir),
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1", **runtime.aws_env(),
     })
     return env
 

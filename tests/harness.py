@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 
+from infra.local.endpoint import stage_credentials
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 # argon2id at its production size costs 64 MiB and ~0.1 s per hash; tests use a light one.
 FAST_HASHING = {"EMS_ARGON2_MEMORY_KIB": "1024", "EMS_ARGON2_TIME_COST": "1", "EMS_ARGON2_PARALLELISM": "1"}
@@ -148,9 +150,14 @@ class RuntimeProcess:
             self._reader.join(5)
         return self.process.returncode
 
+    def aws_env(self) -> dict[str, str]:
+        """The keys of the runtime's embedded endpoint (made at random in its data folder)."""
+        return stage_credentials(self.data_dir).env()
+
     def client(self, service: str) -> Any:
+        keys = stage_credentials(self.data_dir)
         return boto3.session.Session(
-            region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+            region_name="us-east-1", aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key
         ).client(service, endpoint_url=self.endpoint_url, config=Config(retries={"max_attempts": 2}))
 
     def name(self, logical: str) -> str:

@@ -633,7 +633,7 @@ def identity_events(ems: RuntimeProcess) -> Iterator[Callable[[], list[dict]]]:
     sqs, sns = ems.client("sqs"), ems.client("sns")
     queue_url = sqs.create_queue(QueueName=ems.name(f"test-{uuid.uuid4().hex[:8]}"))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    topic_arn = f"arn:aws:sns:us-east-1:123456789012:{ems.name('identity-events')}"
+    topic_arn = sns.create_topic(Name=ems.name('identity-events'))["TopicArn"]  # the stage's own (idempotent)
     subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
                                  Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True)
     received: list[dict] = []

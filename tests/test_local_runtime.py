@@ -277,7 +277,7 @@ def test_logs_are_json_lines_with_a_request_or_message_id(runtime: RuntimeProces
 
 
 def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> None:
-    first = RuntimeProcess(tmp_path, app_dir=APP_DIR, extra_args=["--snapshot-interval", "0"]).start()
+    first = RuntimeProcess(tmp_path, app_dir=APP_DIR, extra_args=["--save-interval", "0"]).start()
     table = first.name("idempotency")
     first.client("dynamodb").put_item(TableName=table, Item={"id": {"S": "kept"}, "kind": {"S": "kept"}})
     first.client("sqs").send_message(QueueUrl=first.queue_url("readings-dlq"), MessageBody='{"kept": 1}')

@@ -16,7 +16,7 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
     parser = argparse.ArgumentParser(
         prog="python -m infra.local",
         description="Run the Chalice app locally: REST, WebSocket, SQS consumers, schedules "
-        "and an AWS endpoint (embedded moto unless AWS_ENDPOINT_URL is set).",
+        "and an AWS endpoint (embedded ministack unless AWS_ENDPOINT_URL is set).",
     )
     parser.add_argument("--app-dir", type=Path, default=PROJECT_DIR, help="folder with app.py")
     parser.add_argument("--stage", default=env.get("EMS_STAGE", "local"))
@@ -25,9 +25,9 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
     parser.add_argument("--rest-port", type=int, default=int(env.get("EMS_LOCAL_REST_PORT", 8000)))
     parser.add_argument("--ws-port", type=int, default=int(env.get("EMS_LOCAL_WS_PORT", 8001)))
     parser.add_argument("--endpoint-port", type=int, default=int(env.get("EMS_LOCAL_ENDPOINT_PORT", 4566)),
-                        help="port of the embedded moto server")
+                        help="port of the embedded AWS endpoint")
     parser.add_argument("--endpoint-url", default=env.get("AWS_ENDPOINT_URL"),
-                        help="use this AWS endpoint (e.g. LocalStack) instead of embedded moto")
+                        help="use this AWS endpoint (e.g. LocalStack) instead of the embedded one")
     parser.add_argument("--data-dir", type=Path, help="state folder (default .data/STAGE)")
     parser.add_argument("--frontend-dir", type=Path, default=PROJECT_DIR / "frontend" / "dist")
     parser.add_argument("--concurrency", type=int, default=int(env.get("EMS_LOCAL_CONCURRENCY", 4)),
@@ -36,8 +36,9 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
                         help="pollers per SQS event source without maximum_concurrency")
     parser.add_argument("--schedule-time-scale", type=float, default=1.0,
                         help="run schedules this many times faster than the clock")
-    parser.add_argument("--snapshot-interval", type=float, default=30.0, help="seconds; 0 turns periodic snapshots off")
-    parser.add_argument("--no-snapshots", action="store_true", help="start empty and save nothing")
+    parser.add_argument("--save-interval", type=float, default=30.0,
+                        help="seconds after a change until the embedded endpoint saves its state; 0: only on stop")
+    parser.add_argument("--no-persist", action="store_true", help="start empty and save nothing")
     parser.add_argument("--visibility-timeout", type=int, default=10, help="queues' visibility timeout, seconds")
     parser.add_argument("--max-receive-count", type=int, default=3, help="deliveries before a message is dead-lettered")
     parser.add_argument("--ws-idle-timeout", type=float, default=600.0)
@@ -67,8 +68,8 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
         rest_concurrency=args.concurrency,
         sqs_concurrency=args.sqs_concurrency,
         schedule_time_scale=args.schedule_time_scale,
-        snapshot_interval_s=args.snapshot_interval,
-        snapshots=not args.no_snapshots,
+        save_interval_s=args.save_interval,
+        persist=not args.no_persist,
         queue_visibility_timeout_s=args.visibility_timeout,
         queue_max_receive_count=args.max_receive_count,
         ws_idle_timeout_s=args.ws_idle_timeout,

@@ -26,7 +26,7 @@ from chalice import Chalice
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from infra.local import lambdas
-from infra.local.endpoint import EmbeddedEndpoint, Snapshotter, aws_client
+from infra.local.endpoint import EmbeddedEndpoint, aws_client, stage_credentials
 from infra.local.logs import LogCollector, LogRenderer, RuntimeLogHandler
 from infra.local.rest import RestGateway
 from infra.local.scheduler import Schedule, ScheduleError, Scheduler
@@ -54,15 +54,15 @@ class RuntimeConfig:
     rest_port: int = 8000
     ws_port: int = 8001
     endpoint_port: int = 4566
-    endpoint_url: str | None = None  # None: embedded moto on endpoint_port
+    endpoint_url: str | None = None  # None: the embedded endpoint on endpoint_port
     data_dir: Path = PROJECT_DIR / ".data" / "local"
     frontend_dir: Path | None = PROJECT_DIR / "frontend" / "dist"
     rest_concurrency: int = 4
     websocket_concurrency: int = 2
     sqs_concurrency: int = 2
     schedule_time_scale: float = 1.0
-    snapshot_interval_s: float = 30.0
-    snapshots: bool = True
+    save_interval_s: float = 30.0  # the embedded endpoint saves its state this often after a change
+    persist: bool = True  # False: the embedded endpoint starts empty and saves nothing
     queue_visibility_timeout_s: int = 10
     queue_max_receive_count: int = 3
     ws_idle_timeout_s: float = 600.0
@@ -102,7 +102,6 @@ class LocalRuntime:
         self.stop_event = threading.Event()
         self.endpoint: EmbeddedEndpoint | None = None
         self.endpoint_url = config.endpoint_url or f"http://{config.host}:{config.endpoint_port}"
-        self.snapshotter: Snapshotter | None = None
         self.pools: dict[str, lambdas.FunctionPool] = {}
         self.pollers: list[SqsPoller] = []
         self.scheduler: Scheduler | None = None
@@ -131,13 +130,17 @@ class LocalRuntime:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self._set_environment()
         if cfg.endpoint_url is None:
-            self.endpoint = EmbeddedEndpoint(cfg.host, cfg.endpoint_port, cfg.data_dir / "endpoint.log")
+            credentials = stage_credentials(cfg.data_dir)
+            os.environ.update(credentials.env())
+            self.endpoint = EmbeddedEndpoint(
+                cfg.host, cfg.endpoint_port, cfg.data_dir / "endpoint.log", credentials,
+                state_dir=cfg.data_dir / "endpoint" if cfg.persist else None,
+                save_interval_s=cfg.save_interval_s,
+            )
             self.endpoint.start()
         else:
             self._check_endpoint()
         self._apply_template()
-        if self.endpoint is not None and cfg.snapshots:
-            self._restore_snapshot()
         app = self._load_app()
         self._start_functions(app)
         if cfg.seed:
@@ -164,7 +167,8 @@ class LocalRuntime:
         )
         env.update(cfg.extra_env)
         os.environ.update(env)
-        # moto and LocalStack accept any credentials; real ones are never needed locally.
+        # An endpoint named by AWS_ENDPOINT_URL (LocalStack) takes any keys unless it checks them;
+        # the embedded one gets the data folder's own keys (see start).
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 
@@ -191,24 +195,6 @@ class LocalRuntime:
             )
         except bootstrap.BootstrapError as exc:
             raise StartupError(f"applying infra/template.yaml failed: {exc}") from exc
-
-    def _restore_snapshot(self) -> None:
-        stack = self._stack
-        self.snapshotter = Snapshotter(
-            self.config.data_dir / "snapshot.json",
-            self.endpoint_url,
-            self.config.region,
-            tables=sorted(stack.tables.values()),
-            queues=sorted(url.rsplit("/", 1)[-1] for url in stack.queues.values()),
-            log=lambda line: log.warning("%s", line),
-            in_flight_wait_s=self.config.queue_visibility_timeout_s + 2,
-        )
-        restored = self.snapshotter.restore()
-        if restored["items"] or restored["messages"]:
-            log.info(
-                "restored %d items and %d queued messages from %s",
-                restored["items"], restored["messages"], self.snapshotter.path,
-            )
 
     def _load_app(self) -> Chalice:
         app_dir = str(self.config.app_dir)
@@ -300,8 +286,6 @@ class LocalRuntime:
             self.scheduler.start()
         for poller in self.pollers:
             poller.start()
-        if self.snapshotter is not None and cfg.snapshot_interval_s > 0:
-            threading.Thread(target=self._snapshot_loop, name="snapshots", daemon=True).start()
 
     def _seed(self, target: str) -> None:
         """Run the seeding function (`module:function`) in a worker, as the app's own code."""
@@ -346,7 +330,8 @@ class LocalRuntime:
         cfg = self.config
         host = cfg.public_host
         lines = [
-            f"AWS endpoint   {self.endpoint_url}" + ("  (embedded moto)" if self.endpoint else ""),
+            f"AWS endpoint   {self.endpoint_url}"
+            + (f"  (embedded ministack; keys in {cfg.data_dir / 'aws-credentials'})" if self.endpoint else ""),
         ]
         if self.rest:
             lines.append(f"REST API       http://{host}:{cfg.rest_port}/api  ({len(app.routes)} routes)")
@@ -363,20 +348,12 @@ class LocalRuntime:
         if self._stack is not None:
             lines.append("Tables         " + ", ".join(sorted(self._stack.tables.values())))
             lines.append("Queues         " + ", ".join(sorted(u.rsplit("/", 1)[-1] for u in self._stack.queues.values())))
-        if self.snapshotter:
+        if self.endpoint and self.endpoint.state_dir:
             lines.append(
-                f"State          {self.snapshotter.path}  (tables every {cfg.snapshot_interval_s:.0f} s; "
-                "tables and queues on Ctrl-C)"
+                f"State          {self.endpoint.state_dir}  (saved {cfg.save_interval_s:.0f} s after a change "
+                "and on Ctrl-C)"
             )
         print("\n".join(lines) + "\nReady. Ctrl-C stops everything.", flush=True)
-
-    def _snapshot_loop(self) -> None:
-        while not self.stop_event.wait(self.config.snapshot_interval_s):
-            try:
-                assert self.snapshotter is not None
-                self.snapshotter.save(include_queues=False)
-            except Exception as exc:  # noqa: BLE001 - a failed snapshot must not stop the runtime
-                log.warning("periodic snapshot failed: %s", exc)
 
     # --- stop ----------------------------------------------------------------------------
 
@@ -407,15 +384,10 @@ class LocalRuntime:
                 self._loop.close()
         for pool in self.pools.values():
             pool.close()
-        if self.snapshotter is not None:
-            try:
-                counts = self.snapshotter.save(include_queues=True)
-                log.info("saved %d items and %d queued messages to %s",
-                         counts["items"], counts["messages"], self.snapshotter.path)
-            except Exception as exc:  # noqa: BLE001
-                log.error("final snapshot failed: %s", exc)
         if self.endpoint:
-            self.endpoint.stop()
+            self.endpoint.stop()  # it saves tables and queues on the way out
+            if self.endpoint.state_dir:
+                log.info("AWS endpoint state saved in %s", self.endpoint.state_dir)
         if self._collector:
             self._collector.stop()
 

@@ -1,0 +1,141 @@
+"""The embedded AWS endpoint: ministack (a LocalStack-compatible emulator) behind a request guard.
+
+Run by the local runtime with the endpoint's own interpreter (`.venv/endpoint`, whose pins
+differ from the app's), as a script: it imports nothing of the project. Settings come from
+the environment:
+
+- `EMS_ENDPOINT_HOST` / `EMS_ENDPOINT_PORT`: where to listen (loopback only by default);
+- `EMS_ENDPOINT_ACCESS_KEY`: the stage's random access key id; a request must be signed with it;
+- `EMS_ENDPOINT_STATE_DIR`: where ministack keeps its state (loaded at start, saved on a clean
+  stop and every `EMS_ENDPOINT_SAVE_INTERVAL_S` seconds after a change, so `kill -9` loses at
+  most that interval).
+
+The guard refuses what a web page could send: any request with an `Origin` or `Sec-Fetch-*`
+header (every current browser adds them; SDKs never do), and any request that does not name
+the access key, which a page cannot know. So no page the user visits can read or write the
+local tables and queues through the browser, although the emulator itself answers CORS with `*`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+HOST = os.environ.get("EMS_ENDPOINT_HOST", "127.0.0.1")
+PORT = int(os.environ.get("EMS_ENDPOINT_PORT", "4566"))
+ACCESS_KEY = os.environ.get("EMS_ENDPOINT_ACCESS_KEY", "")
+STATE_DIR = os.environ.get("EMS_ENDPOINT_STATE_DIR", "")
+SAVE_INTERVAL_S = float(os.environ.get("EMS_ENDPOINT_SAVE_INTERVAL_S", "30"))
+# Liveness probes that reveal nothing and change nothing (LocalStack's own path among them).
+OPEN_PATHS = ("/_localstack/health", "/_ministack/health")
+
+# ministack reads its settings at import time.
+os.environ["GATEWAY_PORT"] = str(PORT)
+os.environ["BIND_HOST"] = HOST
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+if STATE_DIR:
+    os.environ["PERSIST_STATE"] = "1"
+    os.environ["STATE_DIR"] = STATE_DIR
+
+import uvicorn
+from ministack import app as ministack
+
+log = logging.getLogger("ems.endpoint")
+
+
+class Guard:
+    """ASGI middleware: only the stage's own SDK clients get through."""
+
+    def __init__(self, inner: Any, access_key: str) -> None:
+        self.inner = inner
+        self.access_key = access_key.encode()
+        self.changes = 0  # requests that may have changed state since the last save
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            reason = self.refusal(scope)
+            if reason:
+                await self.refuse(scope, send, reason)
+                return
+            if scope.get("method") != "GET":
+                self.changes += 1
+        await self.inner(scope, receive, send)
+
+    def refusal(self, scope: dict[str, Any]) -> str:
+        headers = dict(scope.get("headers") or [])
+        if b"origin" in headers or any(name.startswith(b"sec-fetch-") for name in headers):
+            return "browser requests are not served by the local AWS endpoint"
+        if scope.get("path") in OPEN_PATHS and scope.get("method") == "GET":
+            return ""
+        if not self.access_key:
+            return ""
+        credential = headers.get(b"authorization", b"") + b" " + scope.get("query_string", b"")
+        if b"Credential=" + self.access_key + b"/" in credential or b"Credential=" + self.access_key + b"%2F" in credential:
+            return ""
+        return "requests must be signed with the stage's access key (see the data folder's credentials file)"
+
+    @staticmethod
+    async def refuse(scope: dict[str, Any], send: Any, reason: str) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = ('{"__type": "UnrecognizedClientException", "message": "' + reason + '"}').encode()
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"application/x-amz-json-1.0"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def save_state() -> None:
+    """Write every service's state now (ministack writes each file atomically)."""
+    from ministack.core.persistence import save_all
+
+    save_all(ministack._build_persistence_save_dict())
+
+
+async def save_periodically(guard: Guard, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), SAVE_INTERVAL_S)
+        except TimeoutError:
+            pass
+        if stop.is_set() or guard.changes == 0:
+            continue
+        guard.changes = 0
+        started = time.monotonic()
+        try:
+            save_state()  # on the loop: no request changes state while it runs
+        except Exception as exc:  # noqa: BLE001 - the next interval tries again
+            guard.changes += 1
+            log.warning("periodic state save failed: %s", exc)
+            continue
+        took_s = time.monotonic() - started
+        if took_s > 1:
+            log.warning("periodic state save took %.1f s", took_s)
+
+
+async def main() -> None:
+    guard = Guard(ministack.app, ACCESS_KEY)
+    # uvicorn with httptools and uvloop: about half the per-request cost of the emulator's own server.
+    server = uvicorn.Server(uvicorn.Config(
+        guard, host=HOST, port=PORT, loop="none", http="httptools", lifespan="on",
+        log_level="warning", access_log=False, timeout_keep_alive=75, server_header=False,
+    ))
+    stop = asyncio.Event()
+    saver = asyncio.create_task(save_periodically(guard, stop)) if STATE_DIR and SAVE_INTERVAL_S > 0 else None
+    # uvicorn stops on SIGTERM/SIGINT; the lifespan shutdown that follows saves the state once more.
+    await server.serve()
+    stop.set()
+    if saver is not None:
+        saver.cancel()
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    uvloop.run(main())
