@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--backfill-only", action="store_true", help="stop once the backfill is sent")
     timing.add_argument("--max-queue-depth", type=_non_negative_int, metavar="N",
                         help="wait while the queue holds more messages than this (default 1000; 0: never)")
+    timing.add_argument("--per-message", dest="readings_per_message", type=_positive_int, metavar="N",
+                        help="readings in one queue message (default 100: batch messages; 1: one reading each)")
 
     queue = parser.add_argument_group("queue")
     names = queue.add_mutually_exclusive_group()
@@ -132,8 +134,8 @@ def load_config(args: argparse.Namespace) -> SimulatorConfig:
         **{
             name: getattr(args, name)
             for name in ("base_load_kwh", "source", "csv", "cumulative", "noise", "timezone", "seed",
-                         "interval_minutes", "speed", "max_queue_depth", "endpoint_url", "region",
-                         "stage", "queue_name", "queue_url")
+                         "interval_minutes", "speed", "max_queue_depth", "readings_per_message", "endpoint_url",
+                         "region", "stage", "queue_name", "queue_url")
         },
     )
 
@@ -218,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"sending {len(meters)} device(s) to {queue_url}: {config.interval_minutes}-minute intervals from "
             f"{format_timestamp(plan.first)}, x{config.speed:g}, seed {seed}"
         )
-        sender = Sender(client, queue_url, retrier, max_queue_depth=config.max_queue_depth)
+        sender = Sender(client, queue_url, retrier, max_queue_depth=config.max_queue_depth,
+                        readings_per_message=config.readings_per_message)
         summary = run(plan, meters, sender, stopper, progress)
     except StoppedError:  # while waiting for the endpoint, before anything was sent
         print("summary: sent 0, failed 0; stopped on request", flush=True)

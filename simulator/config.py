@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from simulator.patterns import DEFAULT_NOISE
+from simulator.sender import MAX_READINGS_PER_MESSAGE
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "demo.json"
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # what the backend accepts
@@ -65,6 +66,7 @@ class SimulatorConfig(BaseModel):
     interval_minutes: int = Field(default=10, ge=1, le=1440)
     speed: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     max_queue_depth: int = Field(default=1000, ge=0)
+    readings_per_message: int = Field(default=100, ge=1, le=MAX_READINGS_PER_MESSAGE)
     queue: str = "readings"
     queue_name: str | None = None
     queue_url: str | None = None
@@ -111,7 +113,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 # Flags that set a device property: they win over the file's top-level value and every device's own.
 DEVICE_FLAGS = ("base_load_kwh", "source", "csv", "cumulative", "noise", "timezone")
-RUN_FLAGS = ("interval_minutes", "speed", "max_queue_depth", "endpoint_url", "region")
+RUN_FLAGS = ("interval_minutes", "speed", "max_queue_depth", "readings_per_message", "endpoint_url", "region")
 
 
 def build_config(raw: dict[str, Any], *, device_ids: list[str] | None = None, **flags: Any) -> SimulatorConfig:

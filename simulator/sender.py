@@ -1,4 +1,7 @@
-"""Readings to SQS: batches of ten, retries with exponential backoff, and pacing on queue depth.
+"""Readings to SQS: batches of ten messages, retries with exponential backoff, and pacing on queue depth.
+
+A message holds one reading (the original format) or, with `readings_per_message` above one,
+a batch message `{"readings": [...]}` of up to that many: one message, not one per reading.
 
 The SQS client is injected (boto3's, or a fake in tests). While the endpoint is unreachable or
 throttling, a call is retried until it succeeds or a stop is requested, so no reading is lost;
@@ -20,6 +23,8 @@ from simulator.clock import Stopper
 from simulator.messages import Reading
 
 BATCH_SIZE = 10  # SQS's limit per SendMessageBatch
+# Ten messages of this many readings stay well under SQS's 256 KB per SendMessageBatch (~100 B a reading).
+MAX_READINGS_PER_MESSAGE = 200
 _RETRYABLE_CODES = frozenset(
     {
         "Throttling",
@@ -121,8 +126,15 @@ class SendStats:
     failed: int = 0
 
 
+def message_body(readings: list[Reading]) -> str:
+    """One reading as the original message, several as a batch message."""
+    if len(readings) == 1:
+        return readings[0].to_message()
+    return '{"readings": [' + ", ".join(r.to_message() for r in readings) + "]}"
+
+
 class Sender:
-    """Buffers readings and sends them ten at a time, keeping the queue near `max_queue_depth` at most."""
+    """Buffers readings and sends them ten messages at a time, keeping the queue near `max_queue_depth` at most."""
 
     def __init__(
         self,
@@ -131,6 +143,7 @@ class Sender:
         retrier: Retrier,
         *,
         max_queue_depth: int = 1000,
+        readings_per_message: int = 1,
         max_entry_attempts: int = 5,
         depth_poll_s: float = 0.5,
         depth_check_every: int = 5,
@@ -139,6 +152,9 @@ class Sender:
         self.queue_url = queue_url
         self.retrier = retrier
         self.max_queue_depth = max_queue_depth
+        if not 1 <= readings_per_message <= MAX_READINGS_PER_MESSAGE:
+            raise ValueError(f"readings_per_message must be 1-{MAX_READINGS_PER_MESSAGE}")
+        self.readings_per_message = readings_per_message
         self.max_entry_attempts = max_entry_attempts
         self.depth_poll_s = depth_poll_s
         # Asking for the depth costs a request too (and moto answers slower as a queue deepens):
@@ -162,50 +178,58 @@ class Sender:
         dropped, self._buffer = len(self._buffer), []
         return dropped
 
+    @property
+    def batch_readings(self) -> int:
+        """Readings in one full SendMessageBatch."""
+        return BATCH_SIZE * self.readings_per_message
+
     def add(self, reading: Reading) -> None:
         """Queue one reading; a full batch goes out at once."""
         if not self._buffer:
             self._buffered_since = time.monotonic()
         self._buffer.append(reading)
-        if len(self._buffer) >= BATCH_SIZE:
+        if len(self._buffer) >= self.batch_readings:
             self.flush()
 
     def flush(self) -> None:
         """Send what is buffered (at most one batch)."""
-        batch, self._buffer = self._buffer[:BATCH_SIZE], self._buffer[BATCH_SIZE:]
+        batch, self._buffer = self._buffer[:self.batch_readings], self._buffer[self.batch_readings:]
         self._buffered_since = time.monotonic()
         if batch:
             self._send_batch(batch)
 
     def _send_batch(self, batch: list[Reading]) -> None:
-        pending = {str(index): reading for index, reading in enumerate(batch)}
+        size = self.readings_per_message
+        pending = {str(index): batch[start:start + size] for index, start in enumerate(range(0, len(batch), size))}
         attempt = 0
         try:
             self.wait_for_room()
             while pending:
                 attempt += 1
-                entries = [{"Id": key, "MessageBody": reading.to_message()} for key, reading in pending.items()]
+                entries = [{"Id": key, "MessageBody": message_body(group)} for key, group in pending.items()]
                 response = self.retrier.call(self.client.send_message_batch, QueueUrl=self.queue_url, Entries=entries)
                 for done in response.get("Successful", []):
-                    if pending.pop(done["Id"], None) is not None:
-                        self.stats.sent += 1
+                    group = pending.pop(done["Id"], None)
+                    if group is not None:
+                        self.stats.sent += len(group)
                 if not pending:
                     return
                 reasons = {f"{failure.get('Code', 'error')}: {failure.get('Message', '')}"
                            for failure in response.get("Failed", [])}
+                left = sum(len(group) for group in pending.values())
                 if attempt >= self.max_entry_attempts:
-                    self.retrier.notify(f"gave up on {len(pending)} reading(s): {'; '.join(sorted(reasons))}")
+                    self.retrier.notify(f"gave up on {left} reading(s): {'; '.join(sorted(reasons))}")
                     break
                 delay_s = self.retrier.backoff_s(attempt)
-                self.retrier.notify(f"resending {len(pending)} failed reading(s) in {delay_s:.2f} s")
+                self.retrier.notify(f"resending {left} failed reading(s) in {delay_s:.2f} s")
                 if not self.retrier.stopper.sleep(delay_s):
                     break
         except StoppedError:
             pass
         except SenderError:
-            self.stats.failed += len(pending)
+            self.stats.failed += sum(len(group) for group in pending.values())
             raise
-        self.stats.failed += len(pending)
+        self.stats.failed += sum(len(group) for group in pending.values())
 
     def queue_depth(self) -> int:
         attributes = self.retrier.call(

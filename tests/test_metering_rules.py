@@ -15,6 +15,7 @@ from chalicelib.monitoring.readings import (
     crossed,
     group_by_hour,
     hour_key,
+    parse_message,
     parse_reading,
     timestamp_key,
 )
@@ -71,6 +72,33 @@ def test_an_invalid_reading_is_refused_with_its_reason(body: str, reason: str) -
 
 
 # --- hours and groups ----------------------------------------------------------------------
+
+
+def test_a_batch_message_judges_each_reading_alone() -> None:
+    body = ('{"readings": [{"timestamp": "2026-01-01T00:10:00Z", "device_id": "a", "measurement_value": 0.1},'
+            ' {"timestamp": "2026-01-01T00:20:00Z", "device_id": "a", "measurement_value": -1}, 7]}')
+    entries = parse_message(body, 100.0)
+    assert [e.index for e in entries] == [0, 1, 2]
+    assert entries[0].reading is not None and entries[0].reading.kwh == Decimal("0.1") and entries[0].error is None
+    assert entries[1].reading is None and "negative" in (entries[1].error or "")
+    assert entries[2].reading is None and "object" in (entries[2].error or "") and entries[2].raw == 7
+
+
+def test_a_single_reading_message_is_one_entry_without_an_index() -> None:
+    entries = parse_message('{"timestamp": 1767225600, "device_id": "a", "measurement_value": 1}', 100.0)
+    assert len(entries) == 1 and entries[0].index is None and entries[0].reading is not None
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ('{"readings": "no"}', "must be a list"),
+    ("[" * 20000, "not JSON"),
+    ('{"readings": []' + " " * (1024 * 1024) + "}", "larger than the queue allows"),
+    ('{"timestamp": "x", "device_id": "a", "measurement_value": 1, "pad": "' + "x" * 5000 + '"}', "larger than a"),
+    ('{"timestamp": "never", "device_id": "a", "measurement_value": 1}', "ISO-8601"),
+])
+def test_a_message_that_is_unusable_as_a_whole_is_refused_with_its_reason(body: str, reason: str) -> None:
+    with pytest.raises(InvalidReadingError, match=reason):
+        parse_message(body, 100.0)
 
 
 def test_a_reading_counts_in_the_clock_hour_that_contains_it() -> None:

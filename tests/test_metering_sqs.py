@@ -178,6 +178,55 @@ def test_an_unknown_device_is_retried_then_dead_lettered_with_its_reason(ems: Ru
     assert ghost in message["MessageAttributes"]["error_reason"]["StringValue"]
 
 
+def dead_letters(ems: RuntimeProcess, marker: str, count: int) -> list[dict[str, Any]]:
+    """The `count` messages of the readings DLQ whose body holds `marker`, with their attributes."""
+    sqs = ems.client("sqs")
+    dlq = ems.queue_url("readings-dlq")
+    found: dict[str, dict[str, Any]] = {}
+
+    def collect() -> bool:
+        for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                     VisibilityTimeout=60).get("Messages", []):
+            if marker in m["Body"]:
+                found[m["MessageId"]] = m
+        return len(found) >= count
+
+    wait_for(collect, timeout_s=30, what=f"{count} dead letters")
+    return list(found.values())
+
+
+def test_a_batch_message_counts_its_good_readings_and_dead_letters_each_bad_one_alone(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    # Given one batch message of two devices' hour, with a bad reading and an unknown device inside
+    first, second = make_device(ems, admin, owner), make_device(ems, admin, owner)
+    marker = uuid.uuid4().hex[:8]
+    ghost = f"ghost-{marker}"
+    good = [{"timestamp": f"2026-06-16T07:{m:02d}:00Z", "device_id": device, "measurement_value": 0.125}
+            for m in (0, 10, 20, 30, 40, 50) for device in (first, second)]
+    bad = [{"timestamp": "2026-06-16T07:05:00Z", "device_id": first, "measurement_value": -1, "m": marker},
+           {"timestamp": "2026-06-16T07:05:00Z", "device_id": ghost, "measurement_value": 0.1}]
+    batch = {"readings": good[:5] + [bad[0]] + good[5:] + [bad[1]]}
+    # When it is sent three times (a producer's retries), beside a message whose readings is no list
+    send(ems, [batch, batch, {"readings": f"none {marker}"}, batch])
+    # Then both devices' hour is exact, every reading counted once
+    for device in (first, second):
+        wait_for(lambda d=device: stored_hours(ems, d) == {"2026-06-16T07:00:00Z": Decimal("0.75")}, timeout_s=60,
+                 what="the batch's exact totals")
+    # And each bad reading reached the dead-letter queue alone, with its reason and place in the batch
+    letters = dead_letters(ems, marker, 3 * 2 + 1)
+    bodies = [json.loads(m["Body"]) for m in letters]
+    negative = [m for m, b in zip(letters, bodies, strict=True) if b.get("measurement_value") == -1]
+    unknown = [m for m, b in zip(letters, bodies, strict=True) if b.get("device_id") == ghost]
+    whole = [m for m, b in zip(letters, bodies, strict=True) if "readings" in b]
+    assert len(negative) == 3 and len(unknown) == 3 and len(whole) == 1
+    assert all("negative" in m["MessageAttributes"]["error_reason"]["StringValue"] for m in negative)
+    assert all(m["MessageAttributes"]["reading_index"]["StringValue"] == "5" for m in negative)
+    assert all(ghost in m["MessageAttributes"]["error_reason"]["StringValue"] for m in unknown)
+    assert all(m["MessageAttributes"]["reading_index"]["StringValue"] == "13" for m in unknown)
+    assert "list" in whole[0]["MessageAttributes"]["error_reason"]["StringValue"]
+
+
 def test_two_consumers_in_parallel_give_exact_totals(ems: RuntimeProcess, admin: Account, owner: Account) -> None:
     """The runtime's own pollers and two more consumers in this process share one queue's work."""
     from tests.consumers import run_consumers

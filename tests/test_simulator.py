@@ -351,7 +351,7 @@ def sqs(endpoint: str) -> Any:
     return client
 
 
-def drain(sqs: Any) -> list[dict[str, Any]]:
+def drain_messages(sqs: Any) -> list[dict[str, Any]]:
     """Every message body in the readings queue (they are consumed)."""
     url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
     bodies: list[dict[str, Any]] = []
@@ -360,6 +360,11 @@ def drain(sqs: Any) -> list[dict[str, Any]]:
         if not messages:
             return bodies
         bodies.extend(json.loads(message["Body"]) for message in messages)
+
+
+def drain(sqs: Any) -> list[dict[str, Any]]:
+    """Every reading in the readings queue, whether sent alone or in batch messages (they are consumed)."""
+    return [reading for body in drain_messages(sqs) for reading in body.get("readings", [body])]
 
 
 def queue_depth(sqs: Any) -> int:
@@ -430,6 +435,23 @@ def test_an_hour_in_real_time_sends_every_interval_of_every_device(sqs: Any, end
     for body in bodies:
         meter = SyntheticMeter(body["device_id"], 0.1, seed="1")
         assert body["measurement_value"] == round(meter.kwh_at(at(body["timestamp"])) or 0, 6)
+
+
+def test_readings_due_together_share_one_batch_message_unless_one_per_message_is_asked(
+        sqs: Any, endpoint: str) -> None:
+    # When a backfill of 3 devices x 4 hours is sent with the defaults
+    args = ("--device", "d1", "--device", "d2", "--device", "d3", "--start", "2026-01-01T00:00:00Z",
+            "--duration", "4h", "--interval-minutes", "60", "--speed", "1000000")
+    assert simulate(endpoint, *args, "--max-queue-depth", "0").returncode == 0
+    # Then they travel as batch messages of many readings each
+    messages = drain_messages(sqs)
+    assert all(set(body) == {"readings"} for body in messages) and len(messages) < 12
+    readings = [reading for body in messages for reading in body["readings"]]
+    assert len(readings) == 12 and all(assert_reading_format(r) is None for r in readings)
+    # And with --per-message 1, each reading is a message of its own in the original format
+    assert simulate(endpoint, *args, "--per-message", "1").returncode == 0
+    singles = drain_messages(sqs)
+    assert len(singles) == 12 and all(set(body) == {"timestamp", "device_id", "measurement_value"} for body in singles)
 
 
 def test_a_backfill_sends_the_past_days_up_to_now(sqs: Any, endpoint: str) -> None:
@@ -508,7 +530,7 @@ def test_ctrl_c_stops_cleanly_with_a_summary(sqs: Any, endpoint: str) -> None:
     assert process.returncode == 0, stderr
     assert "summary: sent 48, failed 0" in stdout and "stopped on request" in stdout
     assert "Traceback" not in stderr
-    assert queue_depth(sqs) == 48
+    assert len(drain(sqs)) == 48
 
 
 @pytest.mark.parametrize(

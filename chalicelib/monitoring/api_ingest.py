@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import aws, errors
@@ -29,10 +30,10 @@ class ReadingsAccepted(BaseModel):
 
 
 def accept(device_id: str, request: ReadingsRequest) -> ReadingsAccepted:
-    """Queue every valid reading of the key's device; report the others by index."""
+    """Queue every valid reading of the key's device as one batch message; report the others by index."""
     settings = get_settings()
     rejected: list[Rejected] = []
-    bodies: list[str] = []
+    readings: list[dict[str, Any]] = []
     for index, raw in enumerate(request.readings):
         try:
             reading = parse_reading(raw if isinstance(raw, dict) else json.dumps(raw), settings.max_reading_kwh)
@@ -42,13 +43,12 @@ def accept(device_id: str, request: ReadingsRequest) -> ReadingsAccepted:
         if reading.device_id != device_id:
             rejected.append(Rejected(index=index, error="device_id does not match the API key's device"))
             continue
-        bodies.append(json.dumps({"timestamp": reading.key, "device_id": reading.device_id,
-                                  "measurement_value": float(reading.kwh)}))
-    sqs = aws.client("sqs")
-    for start in range(0, len(bodies), 10):
-        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])]
-        result = sqs.send_message_batch(QueueUrl=queue_url("readings"), Entries=entries)
-        if result.get("Failed"):
-            raise errors.DependencyUnavailableError(
-                f"The readings queue refused {len(result['Failed'])} reading(s); send them again.")
-    return ReadingsAccepted(accepted=len(bodies), rejected=rejected)
+        readings.append({"timestamp": reading.key, "device_id": reading.device_id,
+                         "measurement_value": float(reading.kwh)})
+    if readings:
+        try:
+            aws.client("sqs").send_message(QueueUrl=queue_url("readings"),
+                                           MessageBody=json.dumps({"readings": readings}))
+        except ClientError as exc:
+            raise errors.DependencyUnavailableError("The readings queue refused the readings; send them again.") from exc
+    return ReadingsAccepted(accepted=len(readings), rejected=rejected)

@@ -1,19 +1,20 @@
 """The readings consumer: exact hourly totals, alerts, live updates.
 
 A batch is handled as a whole so that readings of one device and hour cost one write:
-each record is parsed (an invalid one goes to the dead-letter queue with its reason), the
-device is looked up in monitoring's replica (an unknown one is retried, since the replica
-may lag, and dead-lettered with its reason on its last delivery), readings are grouped by
-(device, hour) and each group is added with one conditional UpdateItem. If a group meets a
-reading counted before, its readings are added one by one, so only the new ones count.
-A record fails alone: only the records of a group whose write failed are retried.
+each record (one reading, or a batch message of many) is parsed, and an invalid reading
+goes to the dead-letter queue alone, with its reason; the batch's devices are read from
+monitoring's replica in one request per hundred (an unknown one is retried, since the
+replica may lag, and dead-lettered with its reason on its last delivery); readings are
+grouped by (device, hour) and each group is added with one conditional UpdateItem. If a
+group meets a reading counted before, only the new ones are added. A record fails alone:
+only the records of a group whose write failed are retried.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -21,14 +22,21 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.monitoring import alerts, replica, totals
-from chalicelib.monitoring.readings import InvalidReadingError, Reading, crossed, group_by_hour, parse_reading
+from chalicelib.monitoring.readings import Entry, InvalidReadingError, Reading, crossed, group_by_hour, parse_message
 from chalicelib.monitoring.replica import Meter
 from chalicelib.monitoring.totals import WriteStats
 from chalicelib.observability import logger
-from chalicelib.platform.consumer import dead_letter, queue_url
+from chalicelib.platform.consumer import DeadLetter, dead_letter_many, queue_url
 from chalicelib.settings import get_settings
 
 QUEUE = "readings"
+
+
+def _json_number(value: Any) -> Any:
+    """A reading's numbers were read as Decimal; they go back out as JSON numbers."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @dataclass
@@ -36,6 +44,7 @@ class BatchReport:
     """What one batch did, for the logs and the benchmarks."""
 
     records: int = 0
+    readings: int = 0
     counted: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
@@ -51,6 +60,15 @@ class _Record:
     receive_count: int
 
 
+@dataclass(frozen=True)
+class _Bad:
+    """A reading (or a whole message) to dead-letter once its record is known not to be retried."""
+
+    record: _Record
+    entry: Entry | None  # None: the whole message
+    reason: str
+
+
 @cache
 def max_receive_count(queue: str) -> int:
     """The queue's maxReceiveCount (its redrive policy), read once per process."""
@@ -62,52 +80,63 @@ def max_receive_count(queue: str) -> int:
 class Ingestor:
     """Handles batches of reading messages; the replica lookup and clock are injectable."""
 
-    def __init__(self, lookup: Callable[[str], Meter | None] = replica.get,
+    def __init__(self, lookup: Callable[[Iterable[str]], dict[str, Meter | None]] = replica.get_many,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self._lookup = lookup
         self._clock = clock
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Lambda's SQS records in, `{"batchItemFailures": [...]}` out."""
+        """Lambda's SQS records in, `{"batchItemFailures": [...]}` out.
+
+        A record is a message of one reading or of many (`{"readings": [...]}`). It is retried
+        as a whole when one of its groups could not be written (its counted readings then
+        count nothing the second time); its invalid readings are dead-lettered one by one.
+        """
         report = BatchReport(records=len(records))
         failed: set[str] = set()
-        parsed: list[tuple[str, Reading]] = []
-        items = [_Record(r["messageId"], r["body"], int(r.get("attributes", {}).get("ApproximateReceiveCount", 1)))
-                 for r in records]
-        by_id = {item.message_id: item for item in items}
+        bad: list[_Bad] = []
+        parsed: list[tuple[_Record, Entry]] = []
         settings = get_settings()
-        for item in items:
+        for raw in records:
+            record = _Record(raw["messageId"], raw["body"],
+                             int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1)))
             try:
-                parsed.append((item.message_id, parse_reading(item.body, settings.max_reading_kwh)))
+                entries = parse_message(record.body, settings.max_reading_kwh)
             except InvalidReadingError as exc:
-                self._dead_letter(item, str(exc), report)
-        meters: dict[str, Meter | None] = {}
-        known: list[tuple[str, Reading]] = []
-        for message_id, reading in parsed:
-            if reading.device_id not in meters:
-                meters[reading.device_id] = self._lookup(reading.device_id)
-            if meters[reading.device_id] is not None:
-                known.append((message_id, reading))
+                bad.append(_Bad(record, None, str(exc)))
                 continue
-            record = by_id[message_id]
-            if record.receive_count >= max_receive_count(QUEUE):
-                self._dead_letter(record, f"unknown device {reading.device_id!r}", report)
+            for entry in entries:
+                if entry.reading is None:
+                    bad.append(_Bad(record, entry, entry.error or "invalid reading"))
+                else:
+                    parsed.append((record, entry))
+        report.readings = len(parsed) + len(bad)
+        meters = self._lookup({entry.reading.device_id for _, entry in parsed if entry.reading}) if parsed else {}
+        known: list[tuple[str, Reading]] = []
+        for record, entry in parsed:
+            assert entry.reading is not None
+            if meters.get(entry.reading.device_id) is not None:
+                known.append((record.message_id, entry.reading))
+            elif record.receive_count >= max_receive_count(QUEUE):
+                bad.append(_Bad(record, entry, f"unknown device {entry.reading.device_id!r}"))
             else:
-                failed.add(message_id)
+                failed.add(record.message_id)  # the replica may lag behind the device's creation
         updates: list[dict[str, Any]] = []
         for (device_id, hour), group in group_by_hour(known).items():
             meter = meters[device_id]
             assert meter is not None
             try:
                 self._add_group(meter, hour, group, report, updates)
-            except Exception as exc:  # noqa: BLE001 - any failure: this group alone is retried
+            except Exception as exc:  # noqa: BLE001 - any failure: the records of this group are retried
                 logger.warning("a group of readings failed; its records will be retried",
                                extra={"device_id": device_id, "hour": hour, "error": f"{type(exc).__name__}: {exc}"})
                 failed.update(message_id for message_id, _ in group)
+        # A record that comes back dead-letters its bad readings on its last successful delivery.
+        self._dead_letter([b for b in bad if b.record.message_id not in failed], report, failed)
         report.retried = len(failed)
         self._send_updates(updates)
         logger.info("readings batch", extra={
-            "records": report.records, "counted": report.counted, "duplicates": report.duplicates,
+            "records": report.records, "readings": report.readings, "counted": report.counted, "duplicates": report.duplicates,
             "dead_lettered": report.dead_lettered, "retried": report.retried, "alerts": report.alerts,
             "write_requests": report.writes.requests, "write_units": report.writes.units,
         })
@@ -145,8 +174,9 @@ class Ingestor:
                 report.alerts += 1
                 logger.info("over-consumption alert raised", extra={"alert_id": alert.id})
         if steps:
+            # The owners go with it: the notifications consumer then reads no replica.
             updates.append({"device_id": meter.device_id, "hour_start": hour,
-                            "kwh": round(float(steps[-1].total_after), 6)})
+                            "kwh": round(float(steps[-1].total_after), 6), "owner_ids": sorted(meter.owner_ids)})
 
     def _repair_alert(self, meter: Meter, hour: str, total: Decimal) -> None:
         """A redelivered reading: if its hour is over the limit, make sure the alert went out."""
@@ -156,12 +186,28 @@ class Ingestor:
                                         self._clock())
         alerts.announce(alert, self._clock())
 
-    def _dead_letter(self, record: _Record, reason: str, report: BatchReport) -> None:
-        from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-        dead_letter(QUEUE, SQSRecord({"messageId": record.message_id, "body": record.body}), reason)
-        report.dead_lettered += 1
-        logger.warning("reading dead-lettered", extra={"message_id": record.message_id, "reason": reason})
+    @staticmethod
+    def _dead_letter(bad: list[_Bad], report: BatchReport, failed: set[str]) -> None:
+        """Each bad reading alone (a whole message when it is unusable), with its reason."""
+        if not bad:
+            return
+        letters = [
+            DeadLetter(b.record.body, b.reason, b.record.message_id) if b.entry is None or b.entry.index is None
+            else DeadLetter(json.dumps(b.entry.raw, default=_json_number), b.reason, b.record.message_id,
+                            {"reading_index": str(b.entry.index)})
+            for b in bad
+        ]
+        try:
+            dead_letter_many(QUEUE, letters)
+        except Exception as exc:  # noqa: BLE001 - their records come back and try again
+            logger.warning("dead-lettering failed; the records will be retried", extra={"error": str(exc)})
+            failed.update(b.record.message_id for b in bad)
+            return
+        report.dead_lettered += len(bad)
+        for b in bad:
+            logger.warning("reading dead-lettered", extra={
+                "message_id": b.record.message_id, "reason": b.reason,
+                "reading_index": None if b.entry is None else b.entry.index})
 
     @staticmethod
     def _send_updates(updates: list[dict[str, Any]]) -> None:

@@ -127,6 +127,49 @@ def parse_reading(body: str | dict[str, Any], max_reading_kwh: float) -> Reading
                    parse_value(data["measurement_value"], max_reading_kwh))
 
 
+# SQS takes messages up to 1 MiB; a reading alone is never near 4 KB.
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_READING_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One reading of a message: valid (`reading`) or not (`error`), with what was sent."""
+
+    index: int | None  # its place in a batch message; None for a message of one reading
+    raw: Any
+    reading: Reading | None = None
+    error: str | None = None
+
+
+def parse_message(body: str, max_reading_kwh: float) -> list[Entry]:
+    """A readings-queue message: one reading, or `{"readings": [...]}`, each entry judged alone.
+
+    Raises InvalidReadingError only when the message as a whole is unusable (not JSON, too
+    large, a batch whose `readings` is not a list, a single reading that is invalid).
+    """
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise InvalidReadingError("the message is larger than the queue allows")
+    try:
+        data = json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidReadingError(f"the message is not JSON: {str(exc)[:200]}") from exc
+    if isinstance(data, dict) and "readings" in data and "device_id" not in data:
+        readings = data["readings"]
+        if not isinstance(readings, list):
+            raise InvalidReadingError("`readings` must be a list of readings")
+        entries: list[Entry] = []
+        for index, raw in enumerate(readings):
+            try:
+                entries.append(Entry(index, raw, reading=parse_reading(raw, max_reading_kwh)))
+            except InvalidReadingError as exc:
+                entries.append(Entry(index, raw, error=str(exc)))
+        return entries
+    if len(body) > MAX_READING_BYTES:
+        raise InvalidReadingError("the message is larger than a reading can be")
+    return [Entry(None, data, reading=parse_reading(data, max_reading_kwh))]
+
+
 def group_by_hour(readings: list[tuple[str, Reading]]) -> OrderedDict[tuple[str, str], list[tuple[str, Reading]]]:
     """(message id, reading) pairs grouped by (device, hour); a repeated timestamp keeps the first."""
     groups: OrderedDict[tuple[str, str], list[tuple[str, Reading]]] = OrderedDict()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -92,6 +93,19 @@ def get(device_id: str) -> Meter | None:
         item = MeterItem.get(device_id, consistent_read=True)
     except DoesNotExist:
         return None
+    return _meter(item)
+
+
+def get_many(device_ids: Iterable[str]) -> dict[str, Meter | None]:
+    """Each device's meter (None: unknown or deleted), read consistently, a hundred to a request."""
+    found: dict[str, Meter | None] = dict.fromkeys(device_ids)
+    if found:
+        for item in MeterItem.batch_get(list(found), consistent_read=True):
+            found[item.device_id] = _meter(item)
+    return found
+
+
+def _meter(item: MeterItem) -> Meter | None:
     if item.deleted:
         return None
     return Meter(item.device_id, item.name, float(item.max_hourly_kwh), item.timezone,

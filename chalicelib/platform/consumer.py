@@ -9,7 +9,8 @@ queue through the redrive policy once it has failed `maxReceiveCount` times.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -34,16 +35,39 @@ def queue_url(logical_name: str) -> str:
     return str(aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message body for a dead-letter queue, with why and where from."""
+
+    body: str
+    reason: str
+    source_message_id: str
+    extra: dict[str, str] = field(default_factory=dict)  # more string attributes (e.g. reading_index)
+
+
 def dead_letter(queue: str, record: SQSRecord, reason: str) -> None:
     """Move one record to `queue`'s dead-letter queue with the reason attached."""
-    attributes: dict[str, Any] = {
-        "error_reason": {"DataType": "String", "StringValue": reason[:_MAX_REASON] or "unknown"},
-        "source_queue": {"DataType": "String", "StringValue": get_settings().resource_name(queue)},
-        "source_message_id": {"DataType": "String", "StringValue": record.message_id},
-    }
-    aws.client("sqs").send_message(
-        QueueUrl=queue_url(names.dead_letter_queue(queue)), MessageBody=record.body, MessageAttributes=attributes
-    )
+    dead_letter_many(queue, [DeadLetter(record.body, reason, record.message_id)])
+
+
+def dead_letter_many(queue: str, letters: Sequence[DeadLetter]) -> None:
+    """Put these on `queue`'s dead-letter queue, ten to a request; raises if any was refused."""
+    source = get_settings().resource_name(queue)
+    url = queue_url(names.dead_letter_queue(queue))
+    for start in range(0, len(letters), 10):
+        entries = []
+        for i, letter in enumerate(letters[start:start + 10]):
+            attributes: dict[str, Any] = {
+                "error_reason": {"DataType": "String", "StringValue": letter.reason[:_MAX_REASON] or "unknown"},
+                "source_queue": {"DataType": "String", "StringValue": source},
+                "source_message_id": {"DataType": "String", "StringValue": letter.source_message_id},
+            }
+            for name, value in letter.extra.items():
+                attributes[name] = {"DataType": "String", "StringValue": value}
+            entries.append({"Id": str(i), "MessageBody": letter.body, "MessageAttributes": attributes})
+        refused = aws.client("sqs").send_message_batch(QueueUrl=url, Entries=entries).get("Failed") or []
+        if refused:
+            raise RuntimeError(f"the dead-letter queue refused {len(refused)} message(s): {refused[0].get('Message')}")
 
 
 def consume(queue: str, event: Any, handle: RecordHandler) -> dict[str, Any]:

@@ -8,6 +8,7 @@ DynamoDB deletes them up to two days late.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -78,6 +79,11 @@ def of_user(user_id: str, now: float | None = None) -> list[Connection]:
         for item in ConnectionItem.by_user.query(user_id)
         if item.expires_at >= now
     ]
+
+
+def of_users(user_ids: Iterable[str], now: float | None = None) -> dict[str, list[Connection]]:
+    """The live connections of each of these users (an empty list for one with none)."""
+    return {user_id: of_user(user_id, now) for user_id in set(user_ids)}
 
 
 def of_admins(now: float | None = None) -> list[Connection]:

@@ -26,6 +26,7 @@ class _ReadingUpdate(BaseModel):
     device_id: str
     hour_start: str
     kwh: float
+    owner_ids: list[str] | None = None  # sent by ingestion; looked up when absent (older messages)
 
 
 class NotificationHandler:
@@ -56,6 +57,10 @@ class NotificationHandler:
             raise PermanentError(f"unknown notification type {kind!r}")
 
     def _push_readings(self, updates: list[_ReadingUpdate]) -> None:
+        """Each update to its owners' sockets; each owner's connections are looked up once."""
+        owners = {u.device_id: frozenset(u.owner_ids) if u.owner_ids is not None else self._owners_of(u.device_id)
+                  for u in updates}
+        sockets = self._pusher.connections_of(set().union(*owners.values()))
         for update in updates:
-            frame: dict[str, Any] = {"type": "reading", **update.model_dump()}
-            self._pusher.to_users(self._owners_of(update.device_id), frame)
+            frame: dict[str, Any] = {"type": "reading", **update.model_dump(exclude={"owner_ids"})}
+            self._pusher.to_connections([c for user in owners[update.device_id] for c in sockets.get(user, [])], frame)

@@ -44,6 +44,11 @@ class Pusher:
         with ThreadPoolExecutor(max_workers=min(_PARALLEL_SENDS, len(unique))) as pool:
             return sum(pool.map(lambda cid: self.send(cid, frame), unique))
 
+    @staticmethod
+    def connections_of(user_ids: Iterable[str]) -> dict[str, list[Connection]]:
+        """The open connections of each of these users."""
+        return connections.of_users(user_ids)
+
     def to_users(self, user_ids: Iterable[str], frame: dict[str, Any], *, admins: bool = False) -> int:
         """The frame to every open connection of these users (and of every admin, if asked)."""
         targets = [c for user_id in set(user_ids) for c in connections.of_user(user_id)]
