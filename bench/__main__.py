@@ -33,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes everywhere, for a check in a few minutes")
     parser.add_argument("--devices", type=int, help="ingestion: devices (default 200; quick 20)")
     parser.add_argument("--readings-per-device", type=int, help="ingestion: readings each (default 144, a day)")
-    parser.add_argument("--consumers", default="1,2,4", help="ingestion: consumer concurrencies to run")
+    parser.add_argument("--consumers", default="2",
+                        help="ingestion: consumer concurrencies to run (default 2, the runtime's own; e.g. 1,2,4)")
     parser.add_argument("--alerts", type=int, help="alert latency: alerts per condition (default 200)")
     parser.add_argument("--background-rate", type=float,
                         help="alert latency: background readings/s (default: half of what ingestion sustained "
@@ -103,7 +104,7 @@ class LoadSampler:
 def background_rate(ingestion_details: dict[str, Any] | None) -> float:
     """Half of what the pipeline sustained in this run with the shared runtime's consumers (a load it can carry)."""
     settings = (ingestion_details or {}).get("settings", {})
-    measured = settings.get(str(SHARED_CONSUMERS)) or next(iter(settings.values()), None)
+    measured = settings.get(f"interleaved/{SHARED_CONSUMERS}") or next(iter(settings.values()), None)
     if not measured:
         return DEFAULT_BACKGROUND_RATE
     return round(0.5 * float(measured["readings_per_s"]), 1)

@@ -8,6 +8,7 @@ interval's, so a batch of ten holds ten devices (the consumer's worst case for g
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -22,16 +23,43 @@ READINGS_PER_DAY = 24 * 6
 BASE_LOAD_KWH = 0.08  # per 10 minutes: ~0.5 kWh an hour, a household
 
 
-def interval_readings(device_ids: Sequence[str], first: dt.datetime, intervals: int, seed: str = "bench") -> list[str]:
-    """Message bodies for `intervals` consecutive 10-minute intervals of every device, interval by interval."""
+def interval_readings(device_ids: Sequence[str], first: dt.datetime, intervals: int, seed: str = "bench",
+                      every: dt.timedelta = INTERVAL) -> list[str]:
+    """Message bodies for `intervals` consecutive intervals of every device (`every` apart), interval by interval."""
     meters = [SyntheticMeter(device_id, BASE_LOAD_KWH, seed) for device_id in device_ids]
     bodies: list[str] = []
     for step in range(intervals):
-        start = first + step * INTERVAL
+        start = first + step * every
         for meter in meters:
             kwh = meter.kwh_at(start) or 0.0
             bodies.append(Reading(start, meter.device_id, kwh).to_message())
     return bodies
+
+
+SHAPES = ("interleaved", "device-ordered")
+
+
+def batch_messages(bodies: Sequence[str], per_message: int, shape: str) -> list[str]:
+    """Reading bodies (interval by interval) as batch messages `{"readings": [...]}` of `per_message` each.
+
+    interleaved: a message holds consecutive readings as meters send them live, many devices
+    each (the real-time shape); device-ordered: consecutive readings of one device (backfills, CSV).
+    """
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}")
+    if per_message <= 1:
+        return list(bodies)
+    ordered = list(bodies)
+    if shape == "device-ordered":
+        ordered.sort(key=lambda body: json.loads(body)["device_id"])  # stable: time order within a device
+    return ['{"readings": [' + ", ".join(ordered[i:i + per_message]) + "]}"
+            for i in range(0, len(ordered), per_message)]
+
+
+def readings_in(body: str) -> int:
+    """Readings a message carries."""
+    data = json.loads(body)
+    return len(data["readings"]) if isinstance(data, dict) and "readings" in data else 1
 
 
 @dataclass

@@ -240,7 +240,7 @@ def main() -> None:
 
     import boto3
 
-    from bench.load import ProducerStats, SteadyProducer, produce_paced
+    from bench.load import ProducerStats, SteadyProducer, produce_paced, readings_in
     from chalicelib.settings import get_settings
 
     settings = get_settings()
@@ -257,7 +257,7 @@ def main() -> None:
     readings_queue = setup.create_queue(QueueName=f"{prefix}-readings",
                                         Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     notify_queue = setup.create_queue(QueueName=f"{prefix}-notify", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
-    bodies: list[str] = job["readings"]
+    bodies: list[str] = job["messages"]
     rate = float(job.get("rate_per_s") or 0)
     pollers = int(job.get("pollers", 1))
     timeout_s = float(job.get("timeout_s", 600))
@@ -314,7 +314,8 @@ def main() -> None:
             except Exception:  # noqa: BLE001, S110 - a leftover probe queue harms nothing
                 pass
     print(RESULT_MARK + json.dumps({
-        "readings": len(bodies),
+        "readings": sum(readings_in(body) for body in bodies),
+        "messages": len(bodies),
         "handled": handled,
         "ingest_s": ingest_s,
         "notifications": len(captured),
@@ -387,8 +388,8 @@ def largest_items(dynamodb: Any, tables: list[str], sample: int = 300) -> dict[s
 
 def run(runtime: BenchRuntime, bodies: list[str], *, rate_per_s: float = 0.0, pollers: int = 1,
         timeout_s: float = 600.0) -> dict[str, Any]:
-    """Run the probe beside `runtime` over `bodies`; its result (see `main`)."""
-    job = {"readings": bodies, "rate_per_s": rate_per_s, "pollers": pollers, "timeout_s": timeout_s}
+    """Run the probe beside `runtime` over the messages `bodies`; its result (see `main`)."""
+    job = {"messages": bodies, "rate_per_s": rate_per_s, "pollers": pollers, "timeout_s": timeout_s}
     try:
         done = subprocess.run([sys.executable, "-m", "bench.probe"], input=json.dumps(job), cwd=PROJECT_DIR,
                               env=runtime.app_env(), capture_output=True, text=True, timeout=2 * timeout_s + 120,
@@ -399,7 +400,7 @@ def run(runtime: BenchRuntime, bodies: list[str], *, rate_per_s: float = 0.0, po
         if line.startswith(RESULT_MARK):
             result: dict[str, Any] = json.loads(line[len(RESULT_MARK):])
             if result["handled"] < len(bodies):
-                raise BenchError(f"the probe handled {result['handled']} of {len(bodies)} readings")
+                raise BenchError(f"the probe handled {result['handled']} of {len(bodies)} messages")
             return result
     raise BenchError(f"the probe failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
 

@@ -283,16 +283,34 @@ class BenchRuntime:
             raise BenchError(f"sign-up failed: {response.status_code} {response.text[:200]}")
         return self.sign_in(username)
 
+    def register_users(self, count: int, prefix: str = "household") -> list[str]:
+        """`count` clients signed up over REST (four at a time); their ids."""
+        def register(_: int) -> str:
+            username = f"{prefix}_{uuid.uuid4().hex[:10]}"
+            response = requests.post(f"{self.rest_url}/auth/register",
+                                     json={"username": username, "password": PASSWORD}, timeout=60)
+            if response.status_code != 201:
+                raise BenchError(f"sign-up failed: {response.status_code} {response.text[:200]}")
+            return str(response.json()["user"]["id"])
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(register, range(count)))
+
     def create_devices(self, count: int, owner_ids: list[str], limit_kwh: float, prefix: str = "m",
-                       timezone: str = "UTC", timeout_s: float = 300.0) -> list[str]:
-        """`count` devices made by the admin over REST, once monitoring's replica knows them all."""
+                       timezone: str = "UTC", timeout_s: float = 300.0,
+                       owners_by_device: list[list[str]] | None = None) -> list[str]:
+        """`count` devices made by the admin over REST, once monitoring's replica knows them all.
+
+        Each is owned by `owner_ids`, or, with `owners_by_device`, by the owners at its own index.
+        """
         admin = self.admin()
         run = uuid.uuid4().hex[:6]
         ids = [f"{prefix}-{run}-{i:05d}" for i in range(count)]
+        owners = {device_id: owners_by_device[i] if owners_by_device else owner_ids for i, device_id in enumerate(ids)}
 
         def create(device_id: str) -> None:
             body: dict[str, Any] = {"id": device_id, "name": f"Bench {device_id}", "max_hourly_kwh": limit_kwh,
-                    "timezone": timezone, "owner_ids": owner_ids}
+                    "timezone": timezone, "owner_ids": owners[device_id]}
             with requests.Session() as session:
                 for _attempt in range(3):
                     response = session.post(f"{self.rest_url}/devices", json=body, headers=admin.headers, timeout=60)

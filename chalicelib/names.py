@@ -44,6 +44,7 @@ TABLES = (
     "alerts",
     "alert-inbox",
     "connections",
+    "presence",
     "conversations",
     "chat-messages",
     "idempotency",

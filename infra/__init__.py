@@ -14,6 +14,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = Path(__file__).resolve().parent / "template.yaml"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 class InfraError(Exception):
@@ -63,8 +64,9 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return parse_template(path.read_text(encoding="utf-8"))
 
 
-def aws_session(region: str, endpoint_url: str | None) -> boto3.session.Session:
-    """A session in `region`; against a custom endpoint, dummy keys when none are configured."""
+def aws_session(region: str, endpoint_url: str | None, stage: str = "local") -> boto3.session.Session:
+    """A session in `region`; against a custom endpoint with no keys configured, the local
+    runtime's keys for `stage` (its data folder's), else dummy ones."""
     if endpoint_url is None:
         return boto3.session.Session(region_name=region)
     core = botocore.session.Session()
@@ -73,6 +75,10 @@ def aws_session(region: str, endpoint_url: str | None) -> boto3.session.Session:
     resolver = core.get_component("credential_provider")
     for provider in ("iam-role", "container-role"):
         resolver.remove(provider)
+    local_keys = PROJECT_DIR / ".data" / stage / "aws-credentials"
+    if core.get_credentials() is None and local_keys.exists():
+        # The keys of the local runtime's embedded endpoint (made in its data folder).
+        core.set_config_variable("credentials_file", str(local_keys))
     if core.get_credentials() is None:
         return boto3.session.Session(
             region_name=region, aws_access_key_id="test", aws_secret_access_key="test"

@@ -107,7 +107,7 @@ def apply_stack(
         # A local endpoint serves no CloudFront (moto fails on it); the local runtime serves the app.
         parameters = {"FrontendHosting": "disabled", **(parameters or {})}
     values = _stack_parameters(template, stage, parameters)
-    session = aws_session(region, endpoint_url)
+    session = aws_session(region, endpoint_url, stage)
     clients = _Clients(session, endpoint_url)
     name = stack_name(stage)
 

@@ -80,7 +80,7 @@ def configure(
 ) -> Deployed:
     """Apply the settings above to the app Chalice deployed for `stage`."""
     deployed = read_deployed(stage, project_dir)
-    lambda_client = aws_session(region, endpoint_url).client("lambda", endpoint_url=endpoint_url)
+    lambda_client = aws_session(region, endpoint_url, stage).client("lambda", endpoint_url=endpoint_url)
     with _step(stage):
         for uuid, _ in deployed.sqs_event_sources:
             report_batch_item_failures(lambda_client, uuid, log=log)

@@ -107,7 +107,7 @@ class DeadLetters:
     @classmethod
     def connect(cls, stage: str, region: str, endpoint_url: str | None) -> DeadLetters:
         config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-        return cls(aws_session(region, endpoint_url).client("sqs", endpoint_url=endpoint_url, config=config), stage)
+        return cls(aws_session(region, endpoint_url, stage).client("sqs", endpoint_url=endpoint_url, config=config), stage)
 
     def queues(self) -> list[QueueDepth]:
         """Every dead-letter queue of the stage, by name, with its depth."""

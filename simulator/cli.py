@@ -177,8 +177,9 @@ def build_plan(args: argparse.Namespace, config: SimulatorConfig, now: dt.dateti
     return Plan(first, interval, origin, config.speed, end, last_due, args.count)
 
 
-def sqs_client(endpoint_url: str | None, region: str) -> Any:
-    """An SQS client that fails fast (the sender retries), with dummy keys for a local endpoint."""
+def sqs_client(endpoint_url: str | None, region: str, local_keys: Path) -> Any:
+    """An SQS client that fails fast (the sender retries); against a local endpoint with no keys
+    configured, the local runtime's keys (`local_keys`), else dummy ones."""
     config = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=20)
     core = botocore.session.Session()
     if endpoint_url:
@@ -186,6 +187,9 @@ def sqs_client(endpoint_url: str | None, region: str) -> Any:
         resolver = core.get_component("credential_provider")
         for provider in ("iam-role", "container-role"):
             resolver.remove(provider)
+        if core.get_credentials() is None and local_keys.exists():
+            # The keys of the local runtime's embedded endpoint (made in its data folder).
+            core.set_config_variable("credentials_file", str(local_keys))
         if core.get_credentials() is None:
             session = boto3.session.Session(region_name=region, aws_access_key_id="test", aws_secret_access_key="test")
             return session.client("sqs", endpoint_url=endpoint_url, config=config)
@@ -213,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopper = Stopper()
     previous = _on_stop_signals(stopper)
     try:
-        client = sqs_client(config.resolved_endpoint_url(), config.resolved_region())
+        client = sqs_client(config.resolved_endpoint_url(), config.resolved_region(),
+                            Path(".data") / config.resolved_stage() / "aws-credentials")
         retrier = Retrier(stopper, progress.note)
         queue_url = config.queue_url or resolve_queue_url(client, config.resolved_queue_name(), retrier)
         progress.note(

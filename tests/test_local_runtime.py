@@ -285,9 +285,7 @@ def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> 
     assert "Stopped." in first.output
     for port in (first.rest_port, first.ws_port, first.endpoint_port):
         assert port_is_free(port), f"port {port} still taken after Ctrl-C"
-    leftovers = subprocess.run(["pgrep", "-f", f"moto.server -H 127.0.0.1 -p {first.endpoint_port}"],
-                               check=False, capture_output=True, text=True)
-    assert leftovers.stdout == ""
+    assert endpoint_pids(first.endpoint_port) == []
 
     second = RuntimeProcess(
         tmp_path, app_dir=APP_DIR, stage=first.stage,
@@ -302,6 +300,74 @@ def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> 
         assert second.stop() == 0, second.output
 
 
+def endpoint_pids(port: int) -> list[int]:
+    """The embedded endpoints serving `port` (found by the setting the runtime gives them)."""
+    wanted = f"EMS_ENDPOINT_PORT={port}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if wanted in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_after_kill_9_of_the_endpoint_the_last_saved_state_comes_back(tmp_path: Path) -> None:
+    # Given a runtime whose endpoint saves 1 s after a change, and an item written well before
+    first = RuntimeProcess(tmp_path, app_dir=APP_DIR, extra_args=["--save-interval", "1"]).start()
+    table = first.name("idempotency")
+    first.client("dynamodb").put_item(TableName=table, Item={"id": {"S": "saved"}, "kind": {"S": "saved"}})
+    wait_for(lambda: (tmp_path / "endpoint" / "dynamodb.json").exists()
+             and b"saved" in (tmp_path / "endpoint" / "dynamodb.json").read_bytes(), what="the periodic save")
+    # When the endpoint is killed with no chance to save, and the runtime is then stopped and started again
+    [pid] = endpoint_pids(first.endpoint_port)
+    os.kill(pid, 9)
+    first.stop()
+    second = RuntimeProcess(tmp_path, app_dir=APP_DIR, stage=first.stage,
+                            ports=(first.rest_port, first.ws_port, first.endpoint_port)).start()
+    try:
+        # Then what was saved is there
+        item = second.client("dynamodb").get_item(TableName=table, Key={"id": {"S": "saved"}})
+        assert item.get("Item", {}).get("kind") == {"S": "saved"}
+    finally:
+        assert second.stop() == 0, second.output
+
+
+def test_tables_and_messages_saved_by_an_earlier_version_are_imported_once(tmp_path: Path) -> None:
+    stage = "legacy1"
+    item = {"id": {"S": "old"}, "kind": {"S": "old"}}
+    (tmp_path / "snapshot.json").write_text(json.dumps({
+        "version": 1, "tables": {f"ems-{stage}-idempotency": [item]},
+        "queues": {f"ems-{stage}-readings-dlq": [{"body": '{"old": 1}', "attributes": {}}]}}))
+    runtime = RuntimeProcess(tmp_path, app_dir=APP_DIR, stage=stage).start()
+    try:
+        got = runtime.client("dynamodb").get_item(TableName=runtime.name("idempotency"), Key={"id": {"S": "old"}})
+        assert got.get("Item") == item
+        kept = runtime.client("sqs").receive_message(QueueUrl=runtime.queue_url("readings-dlq"), WaitTimeSeconds=1)
+        assert [m["Body"] for m in kept.get("Messages", [])] == ['{"old": 1}']
+        assert not (tmp_path / "snapshot.json").exists() and (tmp_path / "snapshot.json.imported").exists()
+    finally:
+        assert runtime.stop() == 0, runtime.output
+
+
+def test_the_endpoint_serves_only_the_stages_own_signed_requests(runtime: RuntimeProcess) -> None:
+    # A client with other keys, and a browser page (Origin), are refused; the stage's own client is served
+    stranger = boto3.client("sqs", endpoint_url=runtime.endpoint_url, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+    with pytest.raises(stranger.exceptions.ClientError, match="access key"):
+        stranger.list_queues()
+    page = requests.post(runtime.endpoint_url, data="Action=ListQueues", timeout=10,
+                         headers={"Origin": "https://example.org", "Content-Type": "application/x-www-form-urlencoded"})
+    assert page.status_code == 403 and "access-control-allow-origin" not in {k.lower() for k in page.headers}
+    preflight = requests.options(runtime.endpoint_url, timeout=10, headers={
+        "Origin": "https://example.org", "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 403
+    keys = (runtime.data_dir / "aws-credentials")
+    assert keys.stat().st_mode & 0o777 == 0o600
+    assert runtime.client("sqs").list_queues(QueueNamePrefix=runtime.name("readings"))["QueueUrls"]
+
+
 def test_a_second_runtime_on_the_same_ports_fails_with_a_clear_message(runtime: RuntimeProcess, tmp_path: Path) -> None:
     clash = RuntimeProcess(tmp_path, app_dir=APP_DIR,
                            ports=(runtime.rest_port, runtime.ws_port, runtime.endpoint_port))
@@ -309,3 +375,48 @@ def test_a_second_runtime_on_the_same_ports_fails_with_a_clear_message(runtime: 
     assert result.returncode == 1
     assert "already in use" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(("condition", "values", "expected"), [
+    ("device_id = :d AND hour_start BETWEEN :a AND :b", {":a": "h03", ":b": "h06"}, ["h03", "h04", "h05", "h06"]),
+    ("(#p = :d AND #s BETWEEN :a AND :b)", {":a": "h10", ":b": "h99"}, ["h10", "h11"]),
+    ("device_id = :d AND hour_start < :a", {":a": "h02"}, ["h00", "h01"]),
+    ("device_id = :d AND hour_start <= :a", {":a": "h01"}, ["h00", "h01"]),
+    ("device_id = :d AND hour_start > :a", {":a": "h10"}, ["h11"]),
+    ("device_id = :d AND hour_start >= :a", {":a": "h10"}, ["h10", "h11"]),
+    ("device_id = :d AND hour_start = :a", {":a": "h07"}, ["h07"]),
+    ("device_id = :d AND begins_with(hour_start, :a)", {":a": "h0"}, [f"h0{i}" for i in range(10)]),
+    ("device_id = :d", {}, [f"h{i:02d}" for i in range(12)]),
+])
+def test_a_querys_sort_key_range_gives_exactly_the_items_in_range_in_order_and_by_page(
+        runtime: RuntimeProcess, condition: str, values: dict[str, str], expected: list[str]) -> None:
+    # Given a partition of 12 hours beside another device's
+    dynamodb = runtime.client("dynamodb")
+    table = runtime.name("range-query")
+    try:
+        dynamodb.describe_table(TableName=table)
+    except dynamodb.exceptions.ResourceNotFoundException:
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "device_id", "AttributeType": "S"},
+                                                    {"AttributeName": "hour_start", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "device_id", "KeyType": "HASH"},
+                                         {"AttributeName": "hour_start", "KeyType": "RANGE"}])
+        for device in ("a", "b"):
+            for i in range(12):
+                dynamodb.put_item(TableName=table, Item={"device_id": {"S": device}, "hour_start": {"S": f"h{i:02d}"}})
+    names = {"#p": "device_id", "#s": "hour_start"} if "#" in condition else {}
+    request: dict = {"TableName": table, "KeyConditionExpression": condition,
+                     "ExpressionAttributeValues": {":d": {"S": "a"}, **{k: {"S": v} for k, v in values.items()}},
+                     **({"ExpressionAttributeNames": names} if names else {})}
+    # When it is queried forwards, backwards, and two items to a page
+    forward = [i["hour_start"]["S"] for i in dynamodb.query(**request)["Items"]]
+    backward = [i["hour_start"]["S"] for i in dynamodb.query(**request, ScanIndexForward=False)["Items"]]
+    paged: list[str] = []
+    page = dynamodb.query(**request, Limit=2)
+    while True:
+        paged += [i["hour_start"]["S"] for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        page = dynamodb.query(**request, Limit=2, ExclusiveStartKey=page["LastEvaluatedKey"])
+    # Then each gives exactly the partition's items in range, in DynamoDB's order
+    assert forward == expected and backward == expected[::-1] and paged == expected

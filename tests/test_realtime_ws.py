@@ -263,6 +263,10 @@ def test_a_push_to_a_connection_that_vanished_prunes_it(ems: RuntimeProcess, adm
     table.put_item(TableName=ems.name("connections"), Item={
         "connection_id": {"S": gone_id}, "user_id": {"S": owner.id}, "role": {"S": "client"},
         "connected_at": {"N": str(now)}, "expires_at": {"N": str(now + 3600)}})
+    table.update_item(TableName=ems.name("presence"), Key={"user_id": {"S": owner.id}},
+                      UpdateExpression="SET #c = :entry", ExpressionAttributeNames={"#c": f"c_{gone_id}"},
+                      ExpressionAttributeValues={":entry": {"M": {"u": {"S": owner.id}, "r": {"S": "client"},
+                                                                   "e": {"N": str(now + 3600)}}}})
     with sockets(ems, owner) as (live,):
         # When a frame is pushed to the owner
         send_notification(ems, {"type": "readings.updated", "readings": [
@@ -272,3 +276,11 @@ def test_a_push_to_a_connection_that_vanished_prunes_it(ems: RuntimeProcess, adm
         wait_for(lambda: "Item" not in table.get_item(TableName=ems.name("connections"),
                                                       Key={"connection_id": {"S": gone_id}}, ConsistentRead=True),
                  timeout_s=DEADLINE_S, what="the vanished connection pruned")
+
+        def listed() -> list[str]:
+            item = table.get_item(TableName=ems.name("presence"), Key={"user_id": {"S": owner.id}},
+                                  ConsistentRead=True)["Item"]
+            return [name for name in item if name.startswith("c_")]
+
+        wait_for(lambda: gone_id not in "".join(listed()), timeout_s=DEADLINE_S, what="its presence entry pruned")
+        assert len(listed()) == 1  # the live one stays

@@ -1,8 +1,14 @@
-"""The registry of open WebSocket connections, per user (the `connections` table).
+"""The registry of open WebSocket connections (the `connections` and `presence` tables).
+
+`connections` holds one item per connection (who opened it, with which role), read when a
+frame arrives. `presence` holds one item per user, and one for the admins (`role:admin`),
+whose attributes `c_<connection id>` are that key's open connections, so that the sockets
+of a hundred users (a batch's owners) are found with one BatchGetItem and the admins' with
+one GetItem, never with a query per user or a scan.
 
 API Gateway closes a connection after two hours at most and `$disconnect` is not
-guaranteed, so every entry carries an expiry (TTL) and reads skip expired entries, since
-DynamoDB deletes them up to two days late.
+guaranteed, so every entry carries an expiry (TTL on `connections`); reads skip expired
+entries, since DynamoDB deletes them up to two days late, and drop them from `presence`.
 """
 
 from __future__ import annotations
@@ -10,24 +16,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib import names
+from chalicelib import aws, names
+from chalicelib.observability import logger
+from chalicelib.settings import get_settings
 
 MAX_CONNECTION_S = 2 * 60 * 60
-
-
-class ByUser(GlobalSecondaryIndex["ConnectionItem"]):
-    class Meta:
-        index_name = "by_user"
-        projection = AllProjection()
-
-    user_id = UnicodeAttribute(hash_key=True)
-    connection_id = UnicodeAttribute(range_key=True)
+ADMINS_KEY = "role:admin"  # the presence item that lists every admin's connections
+_PREFIX = "c_"
+_BATCH_GET_LIMIT = 100
 
 
 class ConnectionItem(Model):
@@ -39,7 +41,6 @@ class ConnectionItem(Model):
     role = UnicodeAttribute()
     connected_at = NumberAttribute()
     expires_at = NumberAttribute()
-    by_user = ByUser()
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,47 @@ class Connection:
     role: str
 
 
+def _presence_table() -> str:
+    return get_settings().resource_name("presence")
+
+
+def _presence_keys(user_id: str, role: str) -> list[str]:
+    return [user_id, ADMINS_KEY] if role == "admin" else [user_id]
+
+
 def register(connection_id: str, user_id: str, role: str, now: float | None = None) -> None:
     now = now if now is not None else time.time()
-    ConnectionItem(
-        connection_id, user_id=user_id, role=role, connected_at=now, expires_at=int(now) + MAX_CONNECTION_S
-    ).save()
+    expires_at = int(now) + MAX_CONNECTION_S
+    ConnectionItem(connection_id, user_id=user_id, role=role, connected_at=now, expires_at=expires_at).save()
+    entry = {"M": {"u": {"S": user_id}, "r": {"S": role}, "e": {"N": str(expires_at)}}}
+    for key in _presence_keys(user_id, role):
+        aws.client("dynamodb").update_item(
+            TableName=_presence_table(), Key={"user_id": {"S": key}}, UpdateExpression="SET #c = :entry",
+            ExpressionAttributeNames={"#c": _PREFIX + connection_id}, ExpressionAttributeValues={":entry": entry},
+        )
 
 
-def forget(connection_id: str) -> None:
-    ConnectionItem(connection_id).delete()
+def forget(connection_id: str, known: Connection | None = None) -> None:
+    """Remove a connection from both tables (nothing happens for an unknown one).
+
+    `known`: what a caller read of it from `presence`, whose entry then goes even when the
+    connection's own item is already gone (an earlier forget that stopped half-way).
+    """
+    old = aws.client("dynamodb").delete_item(
+        TableName=ConnectionItem.Meta.table_name, Key={"connection_id": {"S": connection_id}}, ReturnValues="ALL_OLD",
+    ).get("Attributes")
+    keys = set(_presence_keys(known.user_id, known.role)) if known else set()
+    if old:
+        keys.update(_presence_keys(old["user_id"]["S"], old.get("role", {}).get("S", "")))
+    _remove_presence(connection_id, sorted(keys))
+
+
+def _remove_presence(connection_id: str, keys: Iterable[str]) -> None:
+    for key in keys:
+        aws.client("dynamodb").update_item(
+            TableName=_presence_table(), Key={"user_id": {"S": key}}, UpdateExpression="REMOVE #c",
+            ExpressionAttributeNames={"#c": _PREFIX + connection_id},
+        )
 
 
 def get(connection_id: str, now: float | None = None) -> Connection | None:
@@ -73,24 +106,55 @@ def get(connection_id: str, now: float | None = None) -> Connection | None:
 
 def of_user(user_id: str, now: float | None = None) -> list[Connection]:
     """The user's live connections (expired entries are skipped)."""
-    now = now if now is not None else time.time()
-    return [
-        Connection(item.connection_id, item.user_id, item.role)
-        for item in ConnectionItem.by_user.query(user_id)
-        if item.expires_at >= now
-    ]
+    return of_users([user_id], now)[user_id]
 
 
 def of_users(user_ids: Iterable[str], now: float | None = None) -> dict[str, list[Connection]]:
-    """The live connections of each of these users (an empty list for one with none)."""
-    return {user_id: of_user(user_id, now) for user_id in set(user_ids)}
+    """The live connections of each of these users (an empty list for one with none), a hundred to a request."""
+    now = now if now is not None else time.time()
+    found: dict[str, list[Connection]] = {user_id: [] for user_id in set(user_ids)}
+    for item in _presence_items(list(found)):
+        found[item["user_id"]["S"]] = _live(item, now)
+    return found
 
 
 def of_admins(now: float | None = None) -> list[Connection]:
     """Every live connection of an admin (admins receive every alert and chat frame)."""
-    now = now if now is not None else time.time()
-    return [
-        Connection(item.connection_id, item.user_id, item.role)
-        for item in ConnectionItem.scan(filter_condition=ConnectionItem.role == "admin")
-        if item.expires_at >= now
-    ]
+    return of_users([ADMINS_KEY], now)[ADMINS_KEY]
+
+
+def _presence_items(keys: list[str]) -> Iterable[dict[str, Any]]:
+    client = aws.client("dynamodb")
+    table = _presence_table()
+    for start in range(0, len(keys), _BATCH_GET_LIMIT):
+        request: dict[str, Any] = {table: {"Keys": [{"user_id": {"S": k}} for k in keys[start:start + _BATCH_GET_LIMIT]],
+                                           "ConsistentRead": True}}
+        for _attempt in range(10):
+            response = client.batch_get_item(RequestItems=request)
+            yield from response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.05 * (_attempt + 1))
+        else:
+            raise RuntimeError("the presence table kept some keys unprocessed")
+
+
+def _live(item: dict[str, Any], now: float) -> list[Connection]:
+    live: list[Connection] = []
+    expired: list[str] = []
+    for name, value in item.items():
+        if not name.startswith(_PREFIX):
+            continue
+        entry = value.get("M", {})
+        connection_id = name[len(_PREFIX):]
+        if float(entry.get("e", {}).get("N", "0")) < now:
+            expired.append(connection_id)
+            continue
+        live.append(Connection(connection_id, entry.get("u", {}).get("S", ""), entry.get("r", {}).get("S", "")))
+    for connection_id in expired:  # a $disconnect that never came: tidy up (best effort)
+        try:
+            _remove_presence(connection_id, [item["user_id"]["S"]])
+        except Exception as exc:  # noqa: BLE001 - the next read skips them again
+            logger.info("expired connection not removed", extra={"connection_id": connection_id, "error": str(exc)})
+    return live

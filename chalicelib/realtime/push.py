@@ -23,14 +23,14 @@ class Pusher:
     def __init__(self, websocket_api: WebsocketAPI) -> None:
         self._api = websocket_api
 
-    def send(self, connection_id: str, frame: dict[str, Any]) -> bool:
+    def send(self, connection_id: str, frame: dict[str, Any], known: Connection | None = None) -> bool:
         """One frame to one connection; False (and the connection forgotten) if it is gone."""
         websocket.configure(self._api)
         try:
             websocket.send(self._api, connection_id, json.dumps(frame))
             return True
         except websocket.ConnectionGoneError:
-            connections.forget(connection_id)
+            connections.forget(connection_id, known)
             logger.info("gone connection pruned", extra={"connection_id": connection_id})
             return False
 
@@ -40,9 +40,10 @@ class Pusher:
         if not unique:
             return 0
         if len(unique) == 1:
-            return int(self.send(next(iter(unique)), frame))
+            (only,) = unique.values()
+            return int(self.send(only.connection_id, frame, only))
         with ThreadPoolExecutor(max_workers=min(_PARALLEL_SENDS, len(unique))) as pool:
-            return sum(pool.map(lambda cid: self.send(cid, frame), unique))
+            return sum(pool.map(lambda c: self.send(c.connection_id, frame, c), unique.values()))
 
     @staticmethod
     def connections_of(user_ids: Iterable[str]) -> dict[str, list[Connection]]:
@@ -51,9 +52,8 @@ class Pusher:
 
     def to_users(self, user_ids: Iterable[str], frame: dict[str, Any], *, admins: bool = False) -> int:
         """The frame to every open connection of these users (and of every admin, if asked)."""
-        targets = [c for user_id in set(user_ids) for c in connections.of_user(user_id)]
-        if admins:
-            targets += connections.of_admins()
+        keys = set(user_ids) | ({connections.ADMINS_KEY} if admins else set())
+        targets = [c for found in connections.of_users(keys).values() for c in found]
         return self.to_connections(targets, frame)
 
     def close_user(self, user_id: str) -> int:
@@ -66,5 +66,5 @@ class Pusher:
                 closed += 1
             except WebsocketDisconnectedError:
                 logger.info("connection already closed", extra={"connection_id": connection.connection_id})
-            connections.forget(connection.connection_id)
+            connections.forget(connection.connection_id, connection)
         return closed

@@ -10,6 +10,7 @@ data folder, and serves only requests signed with the stage's random access key
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import secrets
 import signal
@@ -148,3 +149,45 @@ def aws_client(service: str, endpoint_url: str | None, region: str) -> Any:
         endpoint_url=endpoint_url,
         config=Config(retries={"max_attempts": 3, "mode": "standard"}),
     )
+
+
+LEGACY_SNAPSHOT = "snapshot.json"
+
+
+def import_legacy_snapshot(data_dir: Path, endpoint_url: str, region: str, tables: list[str], queues: list[str],
+                           log: Any) -> dict[str, int] | None:
+    """Load, once, the tables and queued messages an earlier version saved as `snapshot.json`.
+
+    The file is renamed `snapshot.json.imported` afterwards, so nothing is loaded twice.
+    """
+    path = data_dir / LEGACY_SNAPSHOT
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        log(f"{path} is unreadable ({exc}); left as it is")
+        return None
+    dynamodb, sqs = aws_client("dynamodb", endpoint_url, region), aws_client("sqs", endpoint_url, region)
+    items = messages = 0
+    for table, rows in (data.get("tables") or {}).items():
+        if table not in tables:
+            log(f"{path}: table {table} is no longer declared; its items are skipped")
+            continue
+        for start in range(0, len(rows), 25):
+            pending: dict[str, Any] = {table: [{"PutRequest": {"Item": row}} for row in rows[start:start + 25]]}
+            while pending:
+                pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        items += len(rows)
+    for queue, saved in (data.get("queues") or {}).items():
+        if queue not in queues:
+            log(f"{path}: queue {queue} is no longer declared; its messages are skipped")
+            continue
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        for start in range(0, len(saved), 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": m["body"], **({"MessageAttributes": m["attributes"]} if m.get("attributes") else {})}
+                for i, m in enumerate(saved[start:start + 10])])
+        messages += len(saved)
+    os.replace(path, path.with_name(LEGACY_SNAPSHOT + ".imported"))
+    return {"items": items, "messages": messages}

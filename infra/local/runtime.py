@@ -26,7 +26,7 @@ from chalice import Chalice
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from infra.local import lambdas
-from infra.local.endpoint import EmbeddedEndpoint, aws_client, stage_credentials
+from infra.local.endpoint import EmbeddedEndpoint, aws_client, import_legacy_snapshot, stage_credentials
 from infra.local.logs import LogCollector, LogRenderer, RuntimeLogHandler
 from infra.local.rest import RestGateway
 from infra.local.scheduler import Schedule, ScheduleError, Scheduler
@@ -141,6 +141,8 @@ class LocalRuntime:
         else:
             self._check_endpoint()
         self._apply_template()
+        if self.endpoint is not None and cfg.persist:
+            self._import_legacy_snapshot()
         app = self._load_app()
         self._start_functions(app)
         if cfg.seed:
@@ -195,6 +197,17 @@ class LocalRuntime:
             )
         except bootstrap.BootstrapError as exc:
             raise StartupError(f"applying infra/template.yaml failed: {exc}") from exc
+
+    def _import_legacy_snapshot(self) -> None:
+        stack = self._stack
+        imported = import_legacy_snapshot(
+            self.config.data_dir, self.endpoint_url, self.config.region, tables=sorted(stack.tables.values()),
+            queues=sorted(url.rsplit("/", 1)[-1] for url in stack.queues.values()),
+            log=lambda line: log.warning("%s", line),
+        )
+        if imported is not None:
+            log.info("imported %d items and %d queued messages saved by an earlier version",
+                     imported["items"], imported["messages"])
 
     def _load_app(self) -> Chalice:
         app_dir = str(self.config.app_dir)
