@@ -13,11 +13,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
-from bench import alerts, cost, fanout, ingestion, rest
+from bench import alerts, cost, datasize, fanout, ingestion, rest
 from bench.report import Figure, load_average, machine, table, write_json
 from bench.runtime import BenchError, BenchRuntime
 
-BENCHMARKS = ("ingestion", "alerts", "rest", "fanout", "cost")
+BENCHMARKS = ("ingestion", "datasize", "alerts", "rest", "fanout", "cost")
+OWN_RUNTIME = ("ingestion", "datasize")  # each starts runtimes of its own
 RUNNERS: dict[str, Callable[..., tuple[list[Figure], dict[str, Any]]]] = {
     "alerts": alerts.run, "rest": rest.run, "fanout": fanout.run, "cost": cost.run,
 }
@@ -67,6 +68,8 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "rest": rest.Options(seconds=args.rest_seconds or (2.0 if quick else 8.0)),
         "fanout": fanout.Options(sockets=args.sockets or (100 if quick else 500), repetitions=2 if quick else 3),
         "cost": cost.Options(sample_readings=100 if quick else 300, sample_devices=20 if quick else 50),
+        "datasize": datasize.Options(devices=20 if quick else 200, queued=1000 if quick else 10_000,
+                                     requests=60 if quick else 200),
     }
 
 
@@ -140,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "ingestion" in wanted:
             attempt("ingestion", lambda: ingestion.run(options["ingestion"], log))
-        shared = [b for b in wanted if b != "ingestion"]
+        if "datasize" in wanted:
+            attempt("datasize", lambda: datasize.run(options["datasize"], log))
+        shared = [b for b in wanted if b not in OWN_RUNTIME]
         if shared:
             log(f"starting the runtime for {', '.join(shared)}")
             with BenchRuntime(sqs_concurrency=SHARED_CONSUMERS, label="bench") as runtime:

@@ -7,8 +7,10 @@ requests (billed by the largest item written, in 1 KB steps) and read units (fro
 read, in 4 KB steps), Lambda invocations and billed milliseconds, frames posted to sockets.
 Those are multiplied by the month's readings and the on-demand prices below.
 
-What is assumed, and said so in the result: each meter sends its own reading (one
-SendMessage per reading, no batching across meters); an owner per device keeps a dashboard
+What is assumed, and said so in the result: readings reach the queue as batch messages of
+`per_message` readings (a head-end system or gateway that collects its meters' readings, as
+the simulator and `POST /api/readings` do; `per_message=1` models meters that each send their
+own), so the producers' SendMessage requests per reading are counted from the sample; an owner per device keeps a dashboard
 open `connected_hours_per_day` (frames only reach open sockets; a frame is one message per
 32 KB); a month is 730 hours; free tiers are left out; alerts (at most one per device-hour)
 and REST traffic are not part of this path.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import probe
-from bench.load import interval_readings
+from bench.load import batch_messages, interval_readings
 from bench.report import Figure
 from bench.runtime import PROJECT_DIR, BenchRuntime
 from bench.sockets import Listener
@@ -53,6 +55,7 @@ class Options:
     reading_interval_s: float = 600.0
     sample_readings: int = 300
     sample_devices: int = 50
+    per_message: int = 100
     pollers: int = 2
     connected_hours_per_day: float = 2.0
 
@@ -66,9 +69,11 @@ def measure(runtime: BenchRuntime, options: Options) -> dict[str, Any]:
     """The probe over a sample at the modelled rate, with the owner's socket open."""
     owner = runtime.new_client("cost")
     devices = runtime.create_devices(options.sample_devices, [owner.id], 1000.0, prefix="cost")
-    rate = options.devices / options.reading_interval_s
     intervals = math.ceil(options.sample_readings / len(devices))
-    sample = interval_readings(devices, SAMPLE_DAY, intervals)[: options.sample_readings]
+    # A fleet's batch message holds one reading of many meters: every reading in a device-hour of its own.
+    sample = batch_messages(interval_readings(devices, SAMPLE_DAY, intervals, every=dt.timedelta(hours=1))
+                            [: options.sample_readings], options.per_message, "interleaved")
+    rate = options.devices / options.reading_interval_s / (options.sample_readings / len(sample))  # messages/s
     listener = Listener(runtime.socket_url(owner))
     try:
         result = probe.run(runtime, sample, rate_per_s=rate, pollers=options.pollers,
@@ -86,7 +91,7 @@ def model(result: dict[str, Any], options: Options) -> dict[str, Any]:
     month_readings = options.devices * (3600 / options.reading_interval_s) * HOURS_PER_MONTH
 
     sqs_per_reading = sum(n for op, n in ops.items() if op.startswith("sqs."))
-    meters_send = 1.0  # each meter's own SendMessage
+    meters_send = result["messages"] / readings  # the producers' SendMessage, one per message
     writes = sum(n for op, n in ops.items()
                  if op in ("dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.DeleteItem"))
     largest = max(result["largest_item_bytes"].values(), default=0)
@@ -130,7 +135,7 @@ def model(result: dict[str, Any], options: Options) -> dict[str, Any]:
             "mean_duration_ms": {n: f["mean_duration_ms"] for n, f in functions.items()},
         },
         "assumptions": {
-            "meter_sends_alone": True, "owner_connected_hours_per_day": options.connected_hours_per_day,
+            "readings_per_message": readings / result["messages"], "owner_connected_hours_per_day": options.connected_hours_per_day,
             "hours_per_month": HOURS_PER_MONTH, "free_tiers": "not applied",
             "not_included": "alerts (at most one per device-hour), REST traffic, device events on SNS, data transfer",
         },

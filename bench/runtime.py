@@ -28,7 +28,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from infra.local.endpoint import stage_credentials
+from infra.local.endpoint import Credentials, stage_credentials
 from tests.harness import PROJECT_DIR, RuntimeProcess, unique_stage
 
 # argon2id at its production size costs 64 MiB and ~0.1 s per hash; sign-ups are set-up here, not measured.
@@ -77,7 +77,8 @@ def powertools_time(stamp: str) -> float | None:
 class BenchRuntime:
     """`python -m infra.local` for one benchmark; a context manager that always stops it."""
 
-    def __init__(self, *, sqs_concurrency: int = 2, rest_concurrency: int = 4, label: str = "bench") -> None:
+    def __init__(self, *, sqs_concurrency: int = 2, rest_concurrency: int = 4, label: str = "bench",
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"ems-{label}-"))
         empty_frontend = self.data_dir / "no-frontend"
         empty_frontend.mkdir()
@@ -90,7 +91,7 @@ class BenchRuntime:
                 "--sqs-concurrency", str(sqs_concurrency), "--concurrency", str(rest_concurrency),
                 "--frontend-dir", str(empty_frontend),
             ],
-            env=FAST_HASHING,
+            env={**FAST_HASHING, **(env or {})},
         )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -152,6 +153,10 @@ class BenchRuntime:
             if service not in self._clients:
                 self._clients[service] = self.own_client(service)
             return self._clients[service]
+
+    def keys(self) -> Credentials:
+        """The embedded endpoint's keys (its data folder's)."""
+        return stage_credentials(self.process.data_dir)
 
     def own_client(self, service: str) -> Any:
         """A client of its own, for a thread that must not share a connection pool."""
@@ -227,20 +232,10 @@ class BenchRuntime:
         return found[:limit]
 
     def connection_ids(self, user_id: str) -> list[str]:
-        """The user's open WebSocket connections, as the app registered them."""
-        dynamodb = self.client("dynamodb")
-        kwargs: dict[str, Any] = {
-            "TableName": self.name("connections"), "IndexName": "by_user",
-            "KeyConditionExpression": "user_id = :u", "ExpressionAttributeValues": {":u": {"S": user_id}},
-        }
-        ids: list[str] = []
-        for _page in range(1000):
-            page = dynamodb.query(**kwargs)
-            ids += [item["connection_id"]["S"] for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return ids
+        """The user's open WebSocket connections, as the app registered them (its presence item)."""
+        item = self.client("dynamodb").get_item(TableName=self.name("presence"), Key={"user_id": {"S": user_id}},
+                                                ConsistentRead=True).get("Item", {})
+        return [name[2:] for name in item if name.startswith("c_")]
 
     def post_to_connection(self, session: requests.Session, connection_id: str, data: bytes) -> int:
         """One frame through the management API, as a backend would post it; the status."""
