@@ -184,9 +184,9 @@ class Guard:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        status, answer = 200, {}
+        status, answer = 200, dict[str, Any]()
         try:
-            answer = {"loaded": load_items(json.loads(b"".join(chunks)))}
+            answer["loaded"] = load_items(json.loads(b"".join(chunks)))
         except (ValueError, KeyError, TypeError) as exc:
             status, answer = 400, {"__type": "ValidationException", "message": str(exc)}
         body = json.dumps(answer).encode()
