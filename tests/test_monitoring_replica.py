@@ -14,36 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib import names
 from chalicelib.monitoring import replica
 from chalicelib.monitoring.replica import Meter, MeterItem
 from chalicelib.platform.consumer import PermanentError
-from infra import load_template
-
-REGION = "us-east-1"
-
-
-def create_stage_tables(client: Any, stage: str) -> None:
-    """Every table of the stage, as infra/template.yaml declares it.
-
-    The replica writes `meters`; applying a deletion also clears the device's history in
-    monitoring's other tables, so the fake holds them too, with their real keys and indexes.
-    """
-    for resource in load_template()["Resources"].values():
-        if resource["Type"] != "AWS::DynamoDB::Table":
-            continue
-        properties = resource["Properties"]
-        table: dict[str, Any] = {
-            "TableName": properties["TableName"]["Fn::Sub"].replace("${Stage}", stage),
-            "KeySchema": properties["KeySchema"],
-            "AttributeDefinitions": properties["AttributeDefinitions"],
-            "BillingMode": "PAY_PER_REQUEST",
-        }
-        if "GlobalSecondaryIndexes" in properties:
-            table["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-        client.create_table(**table)
+from tests.faked_stage import REGION, faked_stage
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +28,10 @@ def meters() -> Iterator[str]:
 
     Tests share it and keep apart by using their own device ids.
     """
-    with pytest.MonkeyPatch.context() as env:
-        for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-            env.delenv(variable, raising=False)
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        stage = names.current_stage()
+    with faked_stage(MeterItem) as stage:
         # pynamodb bound the name at import (stage `local` unless EMS_STAGE says otherwise).
         assert MeterItem.Meta.table_name == names.resource_name("meters", stage)
-        with mock_aws():
-            create_stage_tables(boto3.client("dynamodb", region_name=REGION), stage)
-            # pynamodb caches its connection on the model class: use one made inside the fake.
-            MeterItem._connection = None
-            yield MeterItem.Meta.table_name
-            MeterItem._connection = None
+        yield MeterItem.Meta.table_name
 
 
 def new_id() -> str:

@@ -13,41 +13,24 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib import aws, names
 from chalicelib.realtime import connections
 from chalicelib.realtime.connections import ConnectionItem
-from chalicelib.settings import get_settings
-from tests.test_monitoring_replica import REGION, create_stage_tables
+from tests.faked_stage import REGION, faked_stage
 
 
 @pytest.fixture
 def calls() -> Iterator[Counter[str]]:
     """A faked stage; yields the DynamoDB operations the registry made, by name."""
-    with pytest.MonkeyPatch.context() as env:
-        for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-            env.delenv(variable, raising=False)
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        get_settings.cache_clear()
-        with mock_aws():
-            create_stage_tables(boto3.client("dynamodb", region_name=REGION), names.current_stage())
-            ConnectionItem._connection = None
-            aws._clients.clear()
-            aws._session = None
-            counted: Counter[str] = Counter()
+    with faked_stage(ConnectionItem):
+        counted: Counter[str] = Counter()
 
-            def count(event_name: str, **_: Any) -> None:
-                counted[event_name.rsplit(".", 1)[-1]] += 1
+        def count(event_name: str, **_: Any) -> None:
+            counted[event_name.rsplit(".", 1)[-1]] += 1
 
-            aws.client("dynamodb").meta.events.register("before-call.dynamodb", count)
-            yield counted
-        ConnectionItem._connection = None
-        aws._clients.clear()
-        aws._session = None
-        get_settings.cache_clear()
+        aws.client("dynamodb").meta.events.register("before-call.dynamodb", count)
+        yield counted
 
 
 def test_the_sockets_of_many_users_are_found_with_one_request_per_hundred(calls: Counter[str]) -> None:

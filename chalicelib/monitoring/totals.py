@@ -8,7 +8,6 @@ seen: a duplicate, a redelivery, a second consumer or a replay months later coun
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -102,26 +101,12 @@ def get_many(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HourItem]
     Eventually consistent: a caller that skips what it finds already counted still writes
     the rest with the conditional add, which settles any race.
     """
-    client = aws.client("dynamodb")
-    table = _table()
-    wanted = list(dict.fromkeys(keys))
+    wanted = [{"device_id": {"S": d}, "hour_start": {"S": h}} for d, h in dict.fromkeys(keys)]
     found: dict[tuple[str, str], HourItem] = {}
-    for start in range(0, len(wanted), 100):
-        request: dict[str, Any] = {table: {
-            "Keys": [{"device_id": {"S": d}, "hour_start": {"S": h}} for d, h in wanted[start:start + 100]],
-            "ProjectionExpression": "device_id, hour_start, total_kwh, reading_count, vals",
-        }}
-        for attempt in range(10):
-            response = client.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                hour = _hour_item(item)
-                found[(hour.device_id, hour.hour_start)] = hour
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.05 * (attempt + 1))
-        else:
-            raise RuntimeError("the hourly totals kept some keys unprocessed")
+    for item in aws.batch_get_items(_table(), wanted,
+                                    projection="device_id, hour_start, total_kwh, reading_count, vals"):
+        hour = _hour_item(item)
+        found[(hour.device_id, hour.hour_start)] = hour
     return found
 
 

@@ -29,7 +29,6 @@ from chalicelib.settings import get_settings
 MAX_CONNECTION_S = 2 * 60 * 60
 ADMINS_KEY = "role:admin"  # the presence item that lists every admin's connections
 _PREFIX = "c_"
-_BATCH_GET_LIMIT = 100
 
 
 class ConnectionItem(Model):
@@ -124,20 +123,7 @@ def of_admins(now: float | None = None) -> list[Connection]:
 
 
 def _presence_items(keys: list[str]) -> Iterable[dict[str, Any]]:
-    client = aws.client("dynamodb")
-    table = _presence_table()
-    for start in range(0, len(keys), _BATCH_GET_LIMIT):
-        request: dict[str, Any] = {table: {"Keys": [{"user_id": {"S": k}} for k in keys[start:start + _BATCH_GET_LIMIT]],
-                                           "ConsistentRead": True}}
-        for _attempt in range(10):
-            response = client.batch_get_item(RequestItems=request)
-            yield from response.get("Responses", {}).get(table, [])
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.05 * (_attempt + 1))
-        else:
-            raise RuntimeError("the presence table kept some keys unprocessed")
+    return aws.batch_get_items(_presence_table(), [{"user_id": {"S": k}} for k in keys], consistent=True)
 
 
 def _live(item: dict[str, Any], now: float) -> list[Connection]:
