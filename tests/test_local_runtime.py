@@ -420,3 +420,29 @@ def test_a_querys_sort_key_range_gives_exactly_the_items_in_range_in_order_and_b
         page = dynamodb.query(**request, Limit=2, ExclusiveStartKey=page["LastEvaluatedKey"])
     # Then each gives exactly the partition's items in range, in DynamoDB's order
     assert forward == expected and backward == expected[::-1] and paged == expected
+
+
+def test_receives_behind_delayed_messages_keep_sqs_redrive_exactly(runtime: RuntimeProcess) -> None:
+    # Given a queue with maxReceiveCount 2 whose first 30 messages are delayed, then 3 visible ones
+    sqs = runtime.client("sqs")
+    dlq = sqs.create_queue(QueueName=runtime.name("redrive-dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName=runtime.name("redrive"), Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(QueueUrl=queue, Entries=[
+            {"Id": str(i), "MessageBody": f"later-{start + i}", "DelaySeconds": 900} for i in range(10)])
+    sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": f"now-{i}"} for i in range(3)])
+    # When they are received again and again, never deleted
+    deliveries: dict[str, list[str]] = {}
+    for _ in range(4):
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                           WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", []):
+            deliveries.setdefault(message["Body"], []).append(message["Attributes"]["ApproximateReceiveCount"])
+    # Then each visible one was delivered exactly twice, counted 1 then 2, and is in the dead-letter queue;
+    # the delayed ones were never delivered
+    assert deliveries == {f"now-{i}": ["1", "2"] for i in range(3)}
+    moved = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert sorted(m["Body"] for m in moved) == ["now-0", "now-1", "now-2"]
+    delayed = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert delayed["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "30"
