@@ -217,6 +217,20 @@ def test_a_failing_record_alone_is_retried_and_dead_lettered(runtime: RuntimePro
     assert sorted(processed) == sorted(good)
 
 
+def test_a_batch_above_ten_is_gathered_from_several_receives_within_the_window(runtime: RuntimeProcess) -> None:
+    # Given a consumer with batch size 30 and a 2-second batching window, as Lambda allows
+    sqs = runtime.client("sqs")
+    url = runtime.queue_url("notifications")
+    # When 30 messages arrive at once (three sends of ten)
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "{}"} for i in range(10)])
+    # Then they reach the function together, though one receive returns ten at most
+    sizes = wait_for(lambda: [r["size"] for r in records(runtime, "windowed batch")]
+                     if sum(r["size"] for r in records(runtime, "windowed batch")) >= 30 else None,
+                     what="every message consumed")
+    assert max(sizes) > 10, sizes
+
+
 def test_a_consumer_that_raises_gets_its_batch_back_and_the_runtime_goes_on(runtime: RuntimeProcess) -> None:
     send_messages(runtime, [{"raise": True, "value": "boom"}])
     dlq = runtime.queue_url("readings-dlq")

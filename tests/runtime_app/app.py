@@ -93,6 +93,12 @@ def consume(event):
     return {"batchItemFailures": failures}
 
 
+@app.on_sqs_message(queue=names.resource_name("notifications"), batch_size=30,
+                    maximum_batching_window_in_seconds=2)
+def consume_windowed(event):
+    _record("windowed batch", size=len(list(event)))
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def heartbeat(event):
     _record("heartbeat", time=event.time)
