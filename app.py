@@ -225,8 +225,8 @@ def get_consumption(call: Call, device_id: str) -> history.Consumption:
            access=Access.USER, query=history.ReadingsQuery, response=history.ReadingList, tags=("metering",))
 def get_readings(call: Call, device_id: str) -> history.ReadingList:
     device = devices.get(call.user, device_id)
-    since = call.query.since or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    return history.recent_readings(device, since, call.query.limit)
+    now = dt.datetime.now(dt.UTC)
+    return history.recent_readings(device, call.query.since or now - dt.timedelta(days=1), call.query.limit, now)
 
 
 @api.route("/devices/{device_id}/consumption.csv", "GET", summary="Hourly consumption of a date range as CSV",

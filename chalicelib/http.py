@@ -7,7 +7,6 @@ raised by a service, a schema error, or one that Chalice produces itself (405, 4
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from chalice.app import Request
 
 from chalicelib import errors, names
 from chalicelib.observability import bind_request, logger
+from chalicelib.platform import jsontext
 from chalicelib.settings import get_settings
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
@@ -101,11 +101,9 @@ def parse_body(request: Request, model: type[ModelT]) -> ModelT:
     """The request's JSON body validated against `model` (400 bad JSON, 422 bad fields)."""
     raw = request.raw_body or b""
     try:
-        data = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = jsontext.loads(raw) if raw.strip() else None
+    except ValueError as exc:
         raise errors.InvalidJsonError(f"The request body is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise errors.InvalidJsonError("The request body is nested too deeply.") from exc
     return validate(model, data)
 
 

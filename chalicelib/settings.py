@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     login_lockout_s: int = Field(default=300, ge=1)
 
     max_reading_kwh: float = Field(default=100.0, gt=0, description="Largest accepted reading value.")
+    max_clock_skew_s: int = Field(default=300, ge=0, description="How far past now a reading's timestamp may be.")
     reading_interval_s: int = Field(default=600, gt=0, description="How often meters send a reading.")
     silent_after_intervals: int = Field(default=3, ge=1, description="Missed intervals before a silent-meter alert.")
     default_timezone: str = Field(default="UTC", description="Time zone of a device created without one.")

@@ -300,6 +300,10 @@ def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> 
     for port in (first.rest_port, first.ws_port, first.endpoint_port):
         assert port_is_free(port), f"port {port} still taken after Ctrl-C"
     assert endpoint_pids(first.endpoint_port) == []
+    # The saved state holds users' hashes and chats: the owner alone may read it
+    saved = [p for p in (tmp_path / "endpoint").rglob("*") if p.is_file()] + [tmp_path / "endpoint.log"]
+    assert saved and all(p.stat().st_mode & 0o077 == 0 for p in saved), [(p, oct(p.stat().st_mode)) for p in saved]
+    assert tmp_path.joinpath("endpoint").stat().st_mode & 0o077 == 0
 
     second = RuntimeProcess(
         tmp_path, app_dir=APP_DIR, stage=first.stage,
@@ -380,6 +384,16 @@ def test_the_endpoint_serves_only_the_stages_own_signed_requests(runtime: Runtim
     keys = (runtime.data_dir / "aws-credentials")
     assert keys.stat().st_mode & 0o777 == 0o600
     assert runtime.client("sqs").list_queues(QueueNamePrefix=runtime.name("readings"))["QueueUrls"]
+
+
+@pytest.mark.parametrize("length", [b"-5", b"-1", b"nine"])
+def test_a_negative_or_malformed_content_length_is_refused_and_nothing_past_it_is_read(
+        runtime: RuntimeProcess, length: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", runtime.rest_port), timeout=10) as raw:
+        raw.sendall(b"POST /api/anything HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n" + b"x" * 100)
+        answer = raw.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b'"bad_request"' in answer
 
 
 def test_a_second_runtime_on_the_same_ports_fails_with_a_clear_message(runtime: RuntimeProcess, tmp_path: Path) -> None:

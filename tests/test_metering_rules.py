@@ -12,6 +12,7 @@ from chalicelib.chat import faq
 from chalicelib.monitoring import calendar
 from chalicelib.monitoring.readings import (
     InvalidReadingError,
+    Limits,
     crossed,
     group_by_hour,
     hour_key,
@@ -22,6 +23,8 @@ from chalicelib.monitoring.readings import (
 from chalicelib.monitoring.silent import is_silent
 
 UTC = dt.UTC
+NOW = dt.datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
+LIMITS = Limits.at(NOW, 100, 300)  # readings up to five minutes past NOW
 
 
 def reading(ts: str, value: float | str = 0.5, device: str = "m1") -> str:
@@ -32,19 +35,23 @@ def reading(ts: str, value: float | str = 0.5, device: str = "m1") -> str:
 
 
 def test_a_naive_iso_timestamp_is_utc_and_an_offset_one_is_converted() -> None:
-    assert parse_reading(reading("2026-11-23T20:10:00"), 100).timestamp == dt.datetime(2026, 11, 23, 20, 10, tzinfo=UTC)
-    shifted = parse_reading(reading("2026-11-23T22:10:00+02:00"), 100)
+    assert parse_reading(reading("2026-11-23T20:10:00"), LIMITS).timestamp == dt.datetime(2026, 11, 23, 20, 10, tzinfo=UTC)
+    shifted = parse_reading(reading("2026-11-23T22:10:00+02:00"), LIMITS)
     assert shifted.timestamp == dt.datetime(2026, 11, 23, 20, 10, tzinfo=UTC)
+
+
+def test_a_reading_up_to_the_allowed_clock_skew_past_now_is_accepted() -> None:
+    assert parse_reading(reading("2026-11-23T21:05:00Z"), LIMITS).timestamp == NOW + dt.timedelta(minutes=5)
 
 
 def test_epoch_seconds_are_accepted() -> None:
     body = '{"timestamp": 1795464600, "device_id": "m1", "measurement_value": 0.1}'
-    assert parse_reading(body, 100).timestamp == dt.datetime.fromtimestamp(1795464600, UTC)
+    assert parse_reading(body, LIMITS).timestamp == dt.datetime.fromtimestamp(1795464600, UTC)
 
 
 def test_values_keep_their_exact_decimal_digits() -> None:
-    assert parse_reading(reading("2026-11-23T20:10:00Z", "0.1"), 100).kwh == Decimal("0.1")
-    total = sum((parse_reading(reading(f"2026-11-23T20:{m:02d}:00Z", "0.1"), 100).kwh for m in range(0, 60, 10)),
+    assert parse_reading(reading("2026-11-23T20:10:00Z", "0.1"), LIMITS).kwh == Decimal("0.1")
+    total = sum((parse_reading(reading(f"2026-11-23T20:{m:02d}:00Z", "0.1"), LIMITS).kwh for m in range(0, 60, 10)),
                 Decimal(0))
     assert total == Decimal("0.6")  # not 0.6000000000000001
 
@@ -61,14 +68,21 @@ def test_values_keep_their_exact_decimal_digits() -> None:
         ('{"timestamp": "2026-11-23T20:10:00Z", "device_id": "m1", "measurement_value": "1"}', "number"),
         ('{"timestamp": "2026-11-23T20:10:00Z", "device_id": "m1", "measurement_value": true}', "number"),
         (reading("yesterday"), "ISO-8601"),
-        (reading("1899-01-01T00:00:00Z"), "outside"),
+        (reading("1899-01-01T00:00:00Z"), "before 2000"),
+        (reading("0001-01-01T00:00:00+01:00"), "out of range"),
+        (reading("9999-12-31T23:59:59-01:00"), "out of range"),
+        ('{"timestamp": 1' + "0" * 400 + ', "device_id": "m1", "measurement_value": 1}', "out of range"),
+        ('{"timestamp": 1e400, "device_id": "m1", "measurement_value": 1}', "finite|out of range"),
+        (reading("2026-11-23T20:10:00Z", "1" + "0" * 400), "above the maximum"),
+        (reading("2026-11-23T21:05:01Z"), "future"),
+        (reading("2099-12-31T00:00:00Z"), "future"),
         ('{"timestamp": "2026-11-23T20:10:00Z", "device_id": "bad id!", "measurement_value": 1}', "device_id"),
         ('{"timestamp": true, "device_id": "m1", "measurement_value": 1}', "timestamp"),
     ],
 )
 def test_an_invalid_reading_is_refused_with_its_reason(body: str, reason: str) -> None:
     with pytest.raises(InvalidReadingError, match=reason):
-        parse_reading(body, 100)
+        parse_reading(body, LIMITS)
 
 
 # --- hours and groups ----------------------------------------------------------------------
@@ -77,7 +91,7 @@ def test_an_invalid_reading_is_refused_with_its_reason(body: str, reason: str) -
 def test_a_batch_message_judges_each_reading_alone() -> None:
     body = ('{"readings": [{"timestamp": "2026-01-01T00:10:00Z", "device_id": "a", "measurement_value": 0.1},'
             ' {"timestamp": "2026-01-01T00:20:00Z", "device_id": "a", "measurement_value": -1}, 7]}')
-    entries = parse_message(body, 100.0)
+    entries = parse_message(body, LIMITS)
     assert [e.index for e in entries] == [0, 1, 2]
     assert entries[0].reading is not None and entries[0].reading.kwh == Decimal("0.1") and entries[0].error is None
     assert entries[1].reading is None and "negative" in (entries[1].error or "")
@@ -85,7 +99,7 @@ def test_a_batch_message_judges_each_reading_alone() -> None:
 
 
 def test_a_single_reading_message_is_one_entry_without_an_index() -> None:
-    entries = parse_message('{"timestamp": 1767225600, "device_id": "a", "measurement_value": 1}', 100.0)
+    entries = parse_message('{"timestamp": 1767225600, "device_id": "a", "measurement_value": 1}', LIMITS)
     assert len(entries) == 1 and entries[0].index is None and entries[0].reading is not None
 
 
@@ -98,7 +112,7 @@ def test_a_single_reading_message_is_one_entry_without_an_index() -> None:
 ])
 def test_a_message_that_is_unusable_as_a_whole_is_refused_with_its_reason(body: str, reason: str) -> None:
     with pytest.raises(InvalidReadingError, match=reason):
-        parse_message(body, 100.0)
+        parse_message(body, LIMITS)
 
 
 def test_a_reading_counts_in_the_clock_hour_that_contains_it() -> None:
@@ -113,11 +127,11 @@ def test_timestamp_keys_are_exact_and_canonical() -> None:
 
 def test_grouping_puts_each_device_hour_together_and_keeps_the_first_of_a_repeated_timestamp() -> None:
     parsed = [
-        ("a", parse_reading(reading("2026-11-23T20:10:00Z", 1), 100)),
-        ("b", parse_reading(reading("2026-11-23T20:20:00Z", 2), 100)),
-        ("c", parse_reading(reading("2026-11-23T20:10:00Z", 9), 100)),  # same timestamp: a duplicate
-        ("d", parse_reading(reading("2026-11-23T21:00:00Z", 3), 100)),
-        ("e", parse_reading(reading("2026-11-23T20:30:00Z", 4, device="m2"), 100)),
+        ("a", parse_reading(reading("2026-11-23T20:10:00Z", 1), LIMITS)),
+        ("b", parse_reading(reading("2026-11-23T20:20:00Z", 2), LIMITS)),
+        ("c", parse_reading(reading("2026-11-23T20:10:00Z", 9), LIMITS)),  # same timestamp: a duplicate
+        ("d", parse_reading(reading("2026-11-23T21:00:00Z", 3), LIMITS)),
+        ("e", parse_reading(reading("2026-11-23T20:30:00Z", 4, device="m2"), LIMITS)),
     ]
     groups = group_by_hour(parsed)
     assert list(groups) == [("m1", "2026-11-23T20:00:00Z"), ("m1", "2026-11-23T21:00:00Z"),

@@ -294,13 +294,79 @@ def test_history_is_only_for_owners_and_admins_and_missing_hours_are_null(
                  owner).json()
     assert [p["kwh"] for p in ranged["points"]] == [None, 1.25, None]
     assert ranged["previous"]["from"] == "2026-10-21" and ranged["previous"]["to"] == "2026-10-23"
-    raw = api(ems, "GET", f"/devices/{device_id}/readings?since=2026-10-25T00:00:00Z", owner).json()
-    assert raw["items"] == [{"timestamp": "2026-10-25T07:10:00Z", "kwh": 1.25}]
+    # Raw readings: within a window of 31 days, newest first, as many as the limit asks
+    recent = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=3)
+    stamps = [(recent + dt.timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(12)]
+    send(ems, [{"timestamp": t, "device_id": device_id, "measurement_value": 0.5} for t in stamps])
+    since = (recent - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    wait_for(lambda: len(api(ems, "GET", f"/devices/{device_id}/readings?since={since}", owner).json()["items"])
+             == 12, what="the recent readings counted")
+    newest = api(ems, "GET", f"/devices/{device_id}/readings?since={since}&limit=1", owner).json()
+    assert newest["items"] == [{"timestamp": stamps[-1], "kwh": 0.5}]
+    three = api(ems, "GET", f"/devices/{device_id}/readings?limit=3", owner).json()
+    assert [r["timestamp"] for r in three["items"]] == stamps[-1:-4:-1]
+    too_old = api(ems, "GET", f"/devices/{device_id}/readings?since=2026-10-25T00:00:00Z", owner)
+    assert too_old.status_code == 422 and too_old.json()["error"]["details"][0]["field"] == "since"
     bad = api(ems, "GET", f"/devices/{device_id}/consumption?date=2026-13-45", owner)
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "date"
     too_long = api(ems, "GET", f"/devices/{device_id}/consumption?from=2026-01-01&to=2026-12-31&granularity=hour",
                    owner)
     assert too_long.status_code == 422
+
+
+@pytest.mark.parametrize("query", [
+    "consumption?date=9999-12-31", "consumption?date=0001-01-01", "consumption?from=0001-01-01&to=0001-01-01",
+    "consumption?from=2026-01-01&to=9999-12-31&granularity=day", "consumption.csv?from=0001-01-01&to=0001-01-02",
+    "consumption.csv?from=9999-12-30&to=9999-12-31", "readings?since=0001-01-01T00:00:00%2B01:00",
+    "readings?since=9999-12-31T23:59:59-01:00", "readings?since=2026-01-01T00:00:00Z",
+])
+def test_dates_at_the_edges_of_the_calendar_get_a_clear_422(
+    ems: RuntimeProcess, admin: Account, owner: Account, query: str
+) -> None:
+    device_id = shared_device(ems, admin, owner)
+    response = api(ems, "GET", f"/devices/{device_id}/{query}", owner)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error" and response.json()["error"]["details"]
+
+
+_shared: dict[str, str] = {}
+
+
+def shared_device(ems: RuntimeProcess, admin: Account, owner: Account) -> str:
+    """One device for tests that only read (made once)."""
+    if "id" not in _shared:
+        _shared["id"] = make_device(ems, admin, owner)
+    return _shared["id"]
+
+
+def test_readings_at_the_edges_of_time_are_refused_one_by_one_never_a_500(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    device_id = make_device(ems, admin, owner)
+    key = api(ems, "POST", f"/devices/{device_id}/api-keys", admin).json()["api_key"]
+    good = (dt.datetime.now(UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00Z")
+    future = (dt.datetime.now(UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00Z")
+    body = {"readings": [
+        {"timestamp": good, "device_id": device_id, "measurement_value": 0.5},
+        {"timestamp": "0001-01-01T00:00:00+01:00", "device_id": device_id, "measurement_value": 0.5},
+        {"timestamp": "9999-12-31T23:59:59-01:00", "device_id": device_id, "measurement_value": 0.5},
+        {"timestamp": int("1" + "0" * 400), "device_id": device_id, "measurement_value": 0.5},
+        {"timestamp": good, "device_id": device_id, "measurement_value": int("1" + "0" * 400)},
+        {"timestamp": future, "device_id": device_id, "measurement_value": 0.5},
+        {"timestamp": "2099-01-01T00:00:00Z", "device_id": device_id, "measurement_value": 0.5},
+    ]}
+    response = api(ems, "POST", "/readings", json=body, headers={"X-Api-Key": key})
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [1, 2, 3, 4, 5, 6]
+    # And the same readings sent to the queue as one batch message: the good one counts, each other is dead-lettered
+    marker = uuid.uuid4().hex[:8]
+    batch = {"readings": [{**r, "m": marker} for r in body["readings"]]}
+    ems.client("sqs").send_message(QueueUrl=ems.queue_url("readings"), MessageBody=json.dumps(batch))
+    letters = dead_letters(ems, marker, 6)
+    reasons = sorted(m["MessageAttributes"]["error_reason"]["StringValue"] for m in letters)
+    assert sum("out of range" in r for r in reasons) == 3 and sum("future" in r for r in reasons) == 2
+    assert any("above the maximum" in r for r in reasons)
 
 
 def test_a_meter_silent_for_three_intervals_gets_one_silent_meter_alert(

@@ -87,8 +87,9 @@ def test_a_valid_token_connects_and_ping_gets_pong(ems: RuntimeProcess) -> None:
     (json.dumps({"action": "ping", "padding": "€" * 11_000}, ensure_ascii=False), None, "payload_too_large"),
     ({"action": "chat.send"}, "chat.send", "validation_error"),
     ({"action": "chat.send", "text": "hi", "extra": 1}, "chat.send", "validation_error"),
+    ("[" * 20_000, None, "invalid_json"),
 ], ids=["unknown action", "malformed JSON", "not an object", "no action", "over 32 KB", "over 32 KB in UTF-8",
-        "missing field", "unknown field"])
+        "missing field", "unknown field", "nested 20,000 deep"])
 def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_usable(
     ems: RuntimeProcess, frame: Frame | str, action: str | None, code: str
 ) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chalicelib.platform import jsontext
 from chalicelib.platform.consumer import PermanentError
 
 
@@ -19,7 +18,7 @@ class UserEvent(BaseModel):
 def parse(body: str) -> UserEvent:
     """A `user.*` event from an SQS body; anything else can never be handled (PermanentError)."""
     try:
-        event = UserEvent.model_validate(json.loads(body))
+        event = UserEvent.model_validate(jsontext.loads(body))
     except (ValueError, ValidationError) as exc:
         raise PermanentError(f"not an identity event: {exc}") from exc
     if not event.type.startswith("user."):

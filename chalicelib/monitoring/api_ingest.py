@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -9,7 +10,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import aws, errors
-from chalicelib.monitoring.readings import InvalidReadingError, parse_reading
+from chalicelib.monitoring.readings import InvalidReadingError, Limits, parse_reading
 from chalicelib.platform.consumer import queue_url
 from chalicelib.settings import get_settings
 
@@ -32,11 +33,12 @@ class ReadingsAccepted(BaseModel):
 def accept(device_id: str, request: ReadingsRequest) -> ReadingsAccepted:
     """Queue every valid reading of the key's device as one batch message; report the others by index."""
     settings = get_settings()
+    limits = Limits.at(dt.datetime.now(dt.UTC), settings.max_reading_kwh, settings.max_clock_skew_s)
     rejected: list[Rejected] = []
     readings: list[dict[str, Any]] = []
     for index, raw in enumerate(request.readings):
         try:
-            reading = parse_reading(raw if isinstance(raw, dict) else json.dumps(raw), settings.max_reading_kwh)
+            reading = parse_reading(raw if isinstance(raw, dict) else json.dumps(raw), limits)
         except InvalidReadingError as exc:
             rejected.append(Rejected(index=index, error=str(exc)))
             continue

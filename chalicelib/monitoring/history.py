@@ -6,24 +6,43 @@ import csv
 import datetime as dt
 import io
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from chalicelib import errors
 from chalicelib.devices.models import DeviceOut
 from chalicelib.monitoring import calendar, totals
-from chalicelib.monitoring.readings import hour_key, parse_hour_key
+from chalicelib.monitoring.readings import EARLIEST, LATEST, hour_key, parse_hour_key
 
 MAX_HOURLY_RANGE_DAYS = 62
 MAX_DAILY_RANGE_DAYS = 731
+MAX_READINGS_WINDOW_DAYS = 31
+READINGS_PER_HOUR_PAGE = 6  # a meter's readings in an hour, at the usual ten minutes
+
+
+def _in_history(moment: dt.datetime) -> dt.datetime:
+    """An instant of the history (2000-2099), as UTC; a naive one is UTC."""
+    try:
+        moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range") from exc
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"must be from {EARLIEST.date()} to {(LATEST - dt.timedelta(days=1)).date()}")
+    return moment
+
+
+# Dates and instants a query may name: the span readings may have (wider ones would overflow the
+# calendar arithmetic near year 1 and 9999, and can hold nothing).
+HistoryDate = Annotated[dt.date, Field(ge=EARLIEST.date(), le=(LATEST - dt.timedelta(days=1)).date())]
+HistoryMoment = Annotated[dt.datetime, AfterValidator(_in_history)]
 
 
 class ConsumptionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    date: dt.date | None = None
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    date: HistoryDate | None = None
+    from_: HistoryDate | None = Field(default=None, alias="from")
+    to: HistoryDate | None = None
     granularity: Literal["hour", "day"] = "day"
 
     @model_validator(mode="after")
@@ -39,8 +58,8 @@ class ConsumptionQuery(BaseModel):
 
 class CsvQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    from_: dt.date = Field(alias="from")
-    to: dt.date
+    from_: HistoryDate = Field(alias="from")
+    to: HistoryDate
 
     @model_validator(mode="after")
     def _ordered(self) -> CsvQuery:
@@ -53,7 +72,8 @@ class CsvQuery(BaseModel):
 
 class ReadingsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    since: dt.datetime | None = None
+    since: HistoryMoment | None = Field(
+        default=None, description=f"at most {MAX_READINGS_WINDOW_DAYS} days ago (default: one day ago)")
     limit: int = Field(default=200, ge=1, le=2000)
 
 
@@ -209,18 +229,23 @@ def consumption(device: DeviceOut, query: ConsumptionQuery, today: dt.date) -> C
     return Consumption(day(device, query.date or today))
 
 
-def recent_readings(device: DeviceOut, since: dt.datetime, limit: int) -> ReadingList:
-    """Raw readings since `since`, newest first."""
-    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
-    now = dt.datetime.now(dt.UTC)
-    hours = totals.between(device.id, hour_key(since), hour_key(max(now, since)), with_values=True)
-    rows = [
-        (key, value)
-        for item in hours
-        for key, value in item.values.items()
-        if dt.datetime.fromisoformat(key) >= since
-    ]
-    rows.sort(reverse=True)
+def recent_readings(device: DeviceOut, since: dt.datetime, limit: int, now: dt.datetime) -> ReadingList:
+    """Raw readings since `since` (at most MAX_READINGS_WINDOW_DAYS before `now`), newest first.
+
+    Hours are read newest first, a page at a time, until `limit` readings are found: the work
+    follows the limit, not the span.
+    """
+    since = _in_history(since)
+    if since < now - dt.timedelta(days=MAX_READINGS_WINDOW_DAYS):
+        raise errors.ValidationError(f"since is at most {MAX_READINGS_WINDOW_DAYS} days ago.",
+                                     [errors.FieldError("since", f"at most {MAX_READINGS_WINDOW_DAYS} days ago")])
+    rows: list[tuple[str, Decimal]] = []
+    page = min(max(limit // READINGS_PER_HOUR_PAGE + 1, 1), 100)
+    for item in totals.newest_first(device.id, hour_key(since), hour_key(max(now, since)), page):
+        rows += sorted(((k, v) for k, v in item.values.items() if dt.datetime.fromisoformat(k) >= since),
+                       reverse=True)
+        if len(rows) >= limit:
+            break  # every later hour is older: what is newest is here
     return ReadingList(device_id=device.id,
                        items=[RawReading(timestamp=k, kwh=_round(v)) for k, v in rows[:limit]])
 

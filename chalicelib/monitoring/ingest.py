@@ -22,7 +22,15 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.monitoring import alerts, replica, totals
-from chalicelib.monitoring.readings import Entry, InvalidReadingError, Reading, crossed, group_by_hour, parse_message
+from chalicelib.monitoring.readings import (
+    Entry,
+    InvalidReadingError,
+    Limits,
+    Reading,
+    crossed,
+    group_by_hour,
+    parse_message,
+)
 from chalicelib.monitoring.replica import Meter
 from chalicelib.monitoring.totals import WriteStats
 from chalicelib.observability import logger
@@ -97,11 +105,12 @@ class Ingestor:
         bad: list[_Bad] = []
         parsed: list[tuple[_Record, Entry]] = []
         settings = get_settings()
+        limits = Limits.at(self._clock(), settings.max_reading_kwh, settings.max_clock_skew_s)
         for raw in records:
             record = _Record(raw["messageId"], raw["body"],
                              int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1)))
             try:
-                entries = parse_message(record.body, settings.max_reading_kwh)
+                entries = parse_message(record.body, limits)
             except InvalidReadingError as exc:
                 bad.append(_Bad(record, None, str(exc)))
                 continue

@@ -6,7 +6,6 @@ No I/O here; everything takes values (and an explicit `now` where time matters).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from collections import OrderedDict
@@ -14,14 +13,29 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from chalicelib.platform import jsontext
+
 UTC = dt.UTC
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
-_LATEST = dt.datetime(2100, 1, 1, tzinfo=UTC)
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=UTC)  # what any date or time of the history may reach
 
 
 class InvalidReadingError(ValueError):
     """The message is not a valid reading; the text says why (it becomes the DLQ reason)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a reading may be: its value at most `max_kwh`, its time at most `not_after` (now plus
+    the allowed clock skew: a reading from the future would claim hours ahead and hide silence)."""
+
+    max_kwh: float
+    not_after: dt.datetime
+
+    @classmethod
+    def at(cls, now: dt.datetime, max_kwh: float, max_clock_skew_s: float) -> Limits:
+        return cls(max_kwh, now.astimezone(UTC) + dt.timedelta(seconds=max_clock_skew_s))
 
 
 @dataclass(frozen=True)
@@ -61,28 +75,32 @@ def parse_hour_key(key: str) -> dt.datetime:
     return dt.datetime.strptime(key, "%Y-%m-%dT%H:00:00Z").replace(tzinfo=UTC)
 
 
-def parse_timestamp(value: Any) -> dt.datetime:
-    """ISO-8601 (a naive one is UTC) or epoch seconds, as an aware UTC datetime."""
+def parse_timestamp(value: Any, not_after: dt.datetime = LATEST) -> dt.datetime:
+    """ISO-8601 (a naive one is UTC) or epoch seconds, as an aware UTC datetime from 2000 to `not_after`."""
     if isinstance(value, bool):
         raise InvalidReadingError("timestamp must be ISO-8601 text or epoch seconds")
-    if isinstance(value, int | float | Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise InvalidReadingError("timestamp is not a finite number")
-        try:
+    try:
+        if isinstance(value, int | float | Decimal):
+            number = float(value)
+            if not math.isfinite(number):
+                raise InvalidReadingError("timestamp is not a finite number")
             moment = dt.datetime.fromtimestamp(number, UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise InvalidReadingError("timestamp is out of range") from exc
-    elif isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value.strip())
-        except ValueError as exc:
-            raise InvalidReadingError(f"timestamp {value[:40]!r} is not ISO-8601") from exc
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    else:
-        raise InvalidReadingError("timestamp must be ISO-8601 text or epoch seconds")
-    if not _EARLIEST <= moment < _LATEST:
-        raise InvalidReadingError("timestamp is outside 2000-2099")
+        elif isinstance(value, str):
+            try:
+                moment = dt.datetime.fromisoformat(value.strip())
+            except ValueError as exc:
+                raise InvalidReadingError(f"timestamp {value[:40]!r} is not ISO-8601") from exc
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        else:
+            raise InvalidReadingError("timestamp must be ISO-8601 text or epoch seconds")
+    except (OverflowError, OSError, ValueError) as exc:  # near year 1 or 9999, or beyond a float
+        if isinstance(exc, InvalidReadingError):
+            raise
+        raise InvalidReadingError("timestamp is out of range") from exc
+    if moment < EARLIEST:
+        raise InvalidReadingError("timestamp is before 2000")
+    if moment > min(not_after, LATEST):
+        raise InvalidReadingError("timestamp is in the future (more than the allowed clock skew past now)")
     return moment
 
 
@@ -104,13 +122,13 @@ def parse_value(value: Any, max_reading_kwh: float) -> Decimal:
     return number.normalize() if number else Decimal(0)
 
 
-def parse_reading(body: str | dict[str, Any], max_reading_kwh: float) -> Reading:
+def parse_reading(body: str | dict[str, Any], limits: Limits) -> Reading:
     """A reading message (JSON text or an already-parsed object), validated."""
     if isinstance(body, str):
         if len(body) > 4096:
             raise InvalidReadingError("the message is larger than a reading can be")
         try:
-            data = json.loads(body, parse_float=Decimal)
+            data = jsontext.loads(body, parse_float=Decimal)
         except ValueError as exc:
             raise InvalidReadingError(f"the message is not JSON: {exc}") from exc
     else:
@@ -123,8 +141,8 @@ def parse_reading(body: str | dict[str, Any], max_reading_kwh: float) -> Reading
     device_id = data["device_id"]
     if not isinstance(device_id, str) or not _DEVICE_ID.match(device_id):
         raise InvalidReadingError("device_id must be 1-64 letters, digits or _.:-")
-    return Reading(device_id, parse_timestamp(data["timestamp"]),
-                   parse_value(data["measurement_value"], max_reading_kwh))
+    return Reading(device_id, parse_timestamp(data["timestamp"], limits.not_after),
+                   parse_value(data["measurement_value"], limits.max_kwh))
 
 
 # SQS takes messages up to 1 MiB; a reading alone is never near 4 KB.
@@ -142,7 +160,7 @@ class Entry:
     error: str | None = None
 
 
-def parse_message(body: str, max_reading_kwh: float) -> list[Entry]:
+def parse_message(body: str, limits: Limits) -> list[Entry]:
     """A readings-queue message: one reading, or `{"readings": [...]}`, each entry judged alone.
 
     Raises InvalidReadingError only when the message as a whole is unusable (not JSON, too
@@ -151,8 +169,8 @@ def parse_message(body: str, max_reading_kwh: float) -> list[Entry]:
     if len(body) > MAX_MESSAGE_BYTES:
         raise InvalidReadingError("the message is larger than the queue allows")
     try:
-        data = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError) as exc:
+        data = jsontext.loads(body, parse_float=Decimal)
+    except ValueError as exc:
         raise InvalidReadingError(f"the message is not JSON: {str(exc)[:200]}") from exc
     if isinstance(data, dict) and "readings" in data and "device_id" not in data:
         readings = data["readings"]
@@ -161,13 +179,13 @@ def parse_message(body: str, max_reading_kwh: float) -> list[Entry]:
         entries: list[Entry] = []
         for index, raw in enumerate(readings):
             try:
-                entries.append(Entry(index, raw, reading=parse_reading(raw, max_reading_kwh)))
+                entries.append(Entry(index, raw, reading=parse_reading(raw, limits)))
             except InvalidReadingError as exc:
                 entries.append(Entry(index, raw, error=str(exc)))
         return entries
     if len(body) > MAX_READING_BYTES:
         raise InvalidReadingError("the message is larger than a reading can be")
-    return [Entry(None, data, reading=parse_reading(data, max_reading_kwh))]
+    return [Entry(None, data, reading=parse_reading(data, limits))]
 
 
 def group_by_hour(readings: list[tuple[str, Reading]]) -> OrderedDict[tuple[str, str], list[tuple[str, Reading]]]:

@@ -8,7 +8,6 @@ state. A deleted device leaves a tombstone with its version, so that a late `cre
 
 from __future__ import annotations
 
-import json
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.observability import logger
+from chalicelib.platform import jsontext
 from chalicelib.platform.consumer import PermanentError
 
 
@@ -126,7 +126,7 @@ def exists(device_id: str) -> bool:
 def apply(body: str) -> bool:
     """Apply one device event (an SNS message body); False when it was older than the replica."""
     try:
-        event = _DeviceEvent.model_validate(json.loads(body))
+        event = _DeviceEvent.model_validate(jsontext.loads(body))
     except (ValueError, ValidationError) as exc:
         raise PermanentError(f"not a device event: {exc}") from exc
     if event.type not in DEVICE_EVENTS:

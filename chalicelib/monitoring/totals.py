@@ -8,7 +8,7 @@ seen: a duplicate, a redelivery, a second consumer or a replay months later coun
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -126,6 +126,26 @@ def between(device_id: str, first_hour: str, last_hour: str, with_values: bool =
         items.extend(_hour_item(i) for i in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def newest_first(device_id: str, first_hour: str, last_hour: str, page_size: int = 25) -> Iterator[HourItem]:
+    """The device's stored hours from `last_hour` back to `first_hour`, values included, read a page at a time
+    (stop iterating and nothing more is read)."""
+    client = aws.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": _table(),
+        "KeyConditionExpression": "device_id = :d AND hour_start BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {":d": {"S": device_id}, ":a": {"S": first_hour}, ":b": {"S": last_hour}},
+        "ProjectionExpression": "device_id, hour_start, total_kwh, reading_count, vals",
+        "ScanIndexForward": False,
+        "Limit": page_size,
+    }
+    while True:
+        page = client.query(**kwargs)
+        yield from (_hour_item(i) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from chalicelib import errors
+from chalicelib.platform import jsontext
 
 
 def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:
@@ -21,7 +22,7 @@ def decode_cursor(cursor: str | None, key_names: set[str]) -> dict[str, Any] | N
     if not cursor:
         return None
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        key = jsontext.loads(base64.urlsafe_b64decode(cursor.encode()))
         if not isinstance(key, dict) or set(key) != key_names:
             raise ValueError("unexpected key")
         # Every key attribute of ours is a non-empty string: {"S": "..."} and nothing else.

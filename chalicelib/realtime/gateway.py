@@ -14,6 +14,7 @@ from chalicelib import errors
 from chalicelib.chat.service import ChatService
 from chalicelib.http import Principal, validate
 from chalicelib.observability import logger
+from chalicelib.platform import jsontext
 from chalicelib.realtime import connections
 from chalicelib.realtime.push import Pusher
 
@@ -146,7 +147,7 @@ class RealtimeGateway:
         if len(body.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
             raise errors.PayloadTooLargeError("The frame is too large.")
         try:
-            frame = json.loads(body)
+            frame = jsontext.loads(body)
         except ValueError as exc:
             raise errors.InvalidJsonError("The frame is not valid JSON.") from exc
         if not isinstance(frame, dict) or not isinstance(frame.get("action"), str):

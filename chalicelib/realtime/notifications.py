@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.alerts.service import AlertService
+from chalicelib.platform import jsontext
 from chalicelib.platform.consumer import PermanentError
 from chalicelib.realtime.push import Pusher
 
@@ -37,7 +37,7 @@ class NotificationHandler:
 
     def __call__(self, record: SQSRecord) -> None:
         try:
-            message = json.loads(record.body)
+            message = jsontext.loads(record.body)
         except ValueError as exc:
             raise PermanentError(f"not JSON: {exc}") from exc
         kind = message.get("type") if isinstance(message, dict) else None

@@ -105,7 +105,7 @@ class EmbeddedEndpoint:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Its log goes to a file: a pipe nobody reads would fill up and block it.
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log_file:
+        with os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as log_file:
             self._process = subprocess.Popen(
                 [str(self.python), str(SERVER_SCRIPT)],
                 stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=self.log_path.parent,

@@ -42,6 +42,8 @@ BULK_LOAD_PATH = "/_ems/bulk-load"
 # Liveness probes that reveal nothing and change nothing (LocalStack's own path among them).
 OPEN_PATHS = ("/_localstack/health", "/_ministack/health")
 
+# Its state files hold password hashes and chats: readable by the owner only.
+os.umask(0o077)
 # ministack reads its settings at import time.
 os.environ["GATEWAY_PORT"] = str(PORT)
 os.environ["BIND_HOST"] = HOST

@@ -185,6 +185,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(length_text or 0)
         except ValueError:
+            length = -1
+        if length < 0:  # a negative length would read to the end of the stream, past every limit
+            self.close_connection = True
             self._send(400, {}, error_body("bad_request", "Invalid Content-Length."))
             return None
         if length > MAX_PAYLOAD_BYTES:

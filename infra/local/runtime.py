@@ -127,7 +127,7 @@ class LocalRuntime:
                 f"{', '.join(busy)} on {cfg.host} already in use: is another `make run` "
                 "running? Stop it, or choose other ports (see `python -m infra.local --help`)."
             )
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._set_environment()
         if cfg.endpoint_url is None:
             credentials = stage_credentials(cfg.data_dir)
