@@ -48,9 +48,15 @@ notifications = NotificationHandler(alerts, pusher, owners_of=replica.owners_of)
 # --- platform -----------------------------------------------------------------------------
 
 
-@api.route("/health", "GET", summary="Reachability of every table and queue", access=Access.PUBLIC,
-           tags=("platform",))
-def get_health(call: Call) -> Response:
+@api.route("/health", "GET", summary="Liveness: the API answers (no resource is named or touched)",
+           access=Access.PUBLIC, tags=("platform",))
+def get_health(call: Call) -> dict:
+    return health.liveness()
+
+
+@api.route("/health/details", "GET", summary="Reachability of every table and queue (admins)",
+           access=Access.ADMIN, tags=("platform",))
+def get_health_details(call: Call) -> Response:
     report = health.check()
     return Response(body=report.as_dict(), status_code=200 if report.healthy else 503)
 

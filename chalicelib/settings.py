@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     gemini_timeout_s: float = Field(default=8.0, gt=0)
     gemini_base_url: str | None = Field(default=None, description="Another endpoint for the Gemini API.")
+    chat_max_messages_per_minute: int = Field(default=10, ge=1, description="A client's chat messages a minute.")
 
     # WebSocket management API, used by handlers and consumers that push frames.
     websocket_api_id: str | None = None

@@ -9,6 +9,8 @@ conversation. Frames that must not arrive are checked after a ping round trip an
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -213,6 +215,24 @@ def test_first_messages_sent_at_once_from_two_sockets_share_one_conversation(ems
         (conversation,) = api(ems, "GET", "/chat/conversations", client).json()["items"]
         questions = [m for m in messages_of(ems, client, conversation["id"]) if m["sender_kind"] == "client"]
         assert len(questions) == 2
+
+
+def test_a_client_sending_more_than_ten_messages_a_minute_is_slowed_down(ems: RuntimeProcess) -> None:
+    # Each message no rule answers costs a Gemini call: a client may send ten a minute
+    client = new_client(ems)
+    while dt.datetime.now(dt.UTC).second > 45:  # the eleven messages fall in one clock minute
+        time.sleep(0.5)
+    with sockets(ems, client) as (asker,):
+        conversation = ask(asker, "How do I read the chart? (1)")
+        for i in range(2, 11):
+            ask(asker, f"How do I read the chart? ({i})")
+        # When an eleventh follows within the minute (two sockets at once could not slip past: it is one
+        # conditional write), Then it gets a throttling error frame and is not stored
+        error = asker.request({"action": "chat.send", "text": "And again?"},
+                              lambda f: f.get("type") == "error", "the throttling error")
+        assert error["action"] == "chat.send" and error["error"]["code"] == "too_many_requests"
+    questions = [m for m in messages_of(ems, client, conversation) if m["sender_kind"] == "client"]
+    assert len(questions) == 10
 
 
 @pytest.mark.parametrize("frame", [

@@ -6,11 +6,21 @@ import json
 
 import requests
 
+from tests.accounts import Account, api, new_client
 from tests.harness import RuntimeProcess, wait_for
 
 
-def test_health_reports_every_table_and_queue_reachable(ems: RuntimeProcess) -> None:
+def test_public_health_is_a_liveness_answer_that_names_nothing(ems: RuntimeProcess) -> None:
     response = requests.get(f"{ems.rest_url}/health", timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ok", "stage": ems.stage}
+
+
+def test_the_detailed_health_is_for_admins_only(ems: RuntimeProcess, admin: Account) -> None:
+    assert requests.get(f"{ems.rest_url}/health/details", timeout=10).status_code == 401
+    client = new_client(ems)
+    assert api(ems, "GET", "/health/details", client).status_code == 403
+    response = api(ems, "GET", "/health/details", admin)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok"
@@ -68,17 +78,18 @@ def test_each_request_logs_one_json_line_with_its_request_id(ems: RuntimeProcess
     assert lines[-1]["status"] == 200
 
 
-def test_health_answers_503_naming_a_missing_table(ems: RuntimeProcess) -> None:
+def test_detailed_health_answers_503_naming_a_missing_table(ems: RuntimeProcess, admin: Account) -> None:
     table = ems.name("chat-messages")
     dynamodb = ems.client("dynamodb")
     description = dynamodb.describe_table(TableName=table)["Table"]
     dynamodb.delete_table(TableName=table)
     try:
-        response = requests.get(f"{ems.rest_url}/health", timeout=10)
+        response = api(ems, "GET", "/health/details", admin)
         assert response.status_code == 503
         body = response.json()
         assert body["status"] == "degraded"
         assert body["tables"][table] is False
+        assert requests.get(f"{ems.rest_url}/health", timeout=10).status_code == 200  # still alive
     finally:
         dynamodb.create_table(
             TableName=table,
@@ -86,4 +97,4 @@ def test_health_answers_503_naming_a_missing_table(ems: RuntimeProcess) -> None:
             AttributeDefinitions=description["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
         )
-    assert requests.get(f"{ems.rest_url}/health", timeout=10).status_code == 200
+    assert api(ems, "GET", "/health/details", admin).status_code == 200

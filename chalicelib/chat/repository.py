@@ -7,8 +7,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -46,6 +46,8 @@ class ConversationItem(Model):
     admin_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    rate_window = UnicodeAttribute(null=True)  # the current window of the client's messages
+    rate_count = NumberAttribute(null=True)  # messages counted in it
     by_client = ByClient()
     by_status = ByStatus()
 
@@ -133,13 +135,47 @@ def get_conversation(conversation_id: str) -> Conversation | None:
         return None
 
 
+class StatusChangedError(Exception):
+    """The conversation's status is no longer the one the change was decided on."""
+
+
 def set_status(conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
+    """Move the conversation from the status it was read with to `status`; a concurrent change
+    in between (a close racing a take-over) raises StatusChangedError, so none is undone."""
     item = ConversationItem(conversation.id)
     now = _now()
     assigned = ConversationItem.admin_id.set(admin_id) if admin_id else ConversationItem.admin_id.remove()
-    item.update(actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
-                condition=ConversationItem.id.exists())
+    try:
+        item.update(actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
+                    condition=ConversationItem.id.exists() & (ConversationItem.status == conversation.status))
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise StatusChangedError(conversation.id) from exc
+        raise
     return Conversation(conversation.id, conversation.client_id, status, admin_id, conversation.created_at, now)
+
+
+def count_client_message(conversation: Conversation, window: str, limit: int) -> bool:
+    """Count one client message in the conversation's current window (e.g. a minute); False when
+    `limit` were counted in it already. Atomic: two sockets sending at once cannot both slip past."""
+    try:
+        ConversationItem(conversation.id).update(
+            actions=[ConversationItem.rate_count.add(1)],
+            condition=(ConversationItem.rate_window == window) & (ConversationItem.rate_count < limit))
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    try:  # a new window (or the first message): it starts at one
+        ConversationItem(conversation.id).update(
+            actions=[ConversationItem.rate_window.set(window), ConversationItem.rate_count.set(1)],
+            condition=ConversationItem.id.exists()
+            & (ConversationItem.rate_window.does_not_exist() | (ConversationItem.rate_window != window)))
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return False
 
 
 def touch(conversation: Conversation) -> None:

@@ -8,6 +8,7 @@ one) gets no automatic answers.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from chalicelib.chat.repository import Conversation, MessageItem
 from chalicelib.http import Principal
 from chalicelib.observability import logger
 from chalicelib.realtime.push import Pusher
+from chalicelib.settings import get_settings
 
 FALLBACK_ANSWER = (
     "Sorry, I don't have an answer to that right now. Type \"human\" (or press \"Talk to a person\") "
@@ -79,11 +81,18 @@ class ChatService:
 
     # --- clients ----------------------------------------------------------------------
 
-    def send(self, client: Principal, text: str) -> None:
-        """A client's question: stored, shown to admins, and answered unless a human has it."""
+    def send(self, client: Principal, text: str, now: dt.datetime | None = None) -> None:
+        """A client's question: stored, shown to admins, and answered unless a human has it.
+
+        At most `chat_max_messages_per_minute` a minute: each unanswered one costs a Gemini call.
+        """
         conversation, created = repository.open_or_create_conversation(client.user_id)
         if created:
             self._status_frame(conversation)
+        limit = get_settings().chat_max_messages_per_minute
+        window = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M")
+        if not repository.count_client_message(conversation, window, limit):
+            raise errors.ThrottledError(f"At most {limit} messages a minute; wait a moment.")
         self._post(conversation, client.user_id, "client", text)
         if conversation.status in ("escalated", "taken_over"):
             return
@@ -127,7 +136,7 @@ class ChatService:
         if conversation.status == "closed":
             raise errors.ConflictError("The conversation is closed.")
         if conversation.status != "taken_over" or conversation.admin_id != admin.user_id:
-            conversation = repository.set_status(conversation, "taken_over", admin.user_id)
+            conversation = self._set_status(conversation, "taken_over", admin.user_id)
             self._status_frame(conversation)
             self._post(conversation, "system", "system", TAKEN_OVER_NOTE)
 
@@ -136,7 +145,7 @@ class ChatService:
         if conversation.status == "closed":
             raise errors.ConflictError("The conversation is closed.")
         if conversation.status != "taken_over":
-            conversation = repository.set_status(conversation, "taken_over", admin.user_id)
+            conversation = self._set_status(conversation, "taken_over", admin.user_id)
             self._status_frame(conversation)
         self._post(conversation, admin.user_id, "admin", text)
 
@@ -144,8 +153,8 @@ class ChatService:
         conversation = self._by_id(conversation_id)
         if conversation.status == "closed":
             return
+        conversation = self._set_status(conversation, "closed", conversation.admin_id or admin.user_id)
         self._post(conversation, "system", "system", CLOSED_NOTE)
-        conversation = repository.set_status(conversation, "closed", conversation.admin_id or admin.user_id)
         self._status_frame(conversation)
 
     # --- REST -------------------------------------------------------------------------
@@ -164,8 +173,17 @@ class ChatService:
 
     # --- internals --------------------------------------------------------------------
 
+    @staticmethod
+    def _set_status(conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
+        """The change, unless another one came first (a closed conversation is never reopened)."""
+        try:
+            return repository.set_status(conversation, status, admin_id)
+        except repository.StatusChangedError:
+            raise errors.ConflictError("The conversation changed meanwhile (closed or taken over); "
+                                       "look at it again.") from None
+
     def _escalate(self, conversation: Conversation) -> None:
-        conversation = repository.set_status(conversation, "escalated", None)
+        conversation = self._set_status(conversation, "escalated", None)
         self._status_frame(conversation)
         self._post(conversation, "system", "system", ESCALATED_NOTE)
         logger.info("chat escalated", extra={"conversation_id": conversation.id})

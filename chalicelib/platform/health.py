@@ -1,4 +1,8 @@
-"""Reachability of every table and queue of the stage."""
+"""Liveness for anyone; the reachability of every table and queue of the stage for admins.
+
+The public answer names nothing and costs no AWS call (a load balancer or uptime probe may
+call it often); the detailed one asks the endpoint for each table and queue.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +54,11 @@ def _queue_exists(physical_name: str) -> bool:
     except (ClientError, BotoCoreError) as exc:
         logger.warning("queue unreachable", extra={"queue": physical_name, "error": str(exc)})
         return False
+
+
+def liveness() -> dict[str, str]:
+    """The API is up: no resource is named, nothing is read."""
+    return {"status": "ok", "stage": get_settings().stage}
 
 
 def check() -> HealthReport:
