@@ -124,15 +124,6 @@ def sqs_cycle_ceiling(runtime: BenchRuntime, seconds: float, max_cycles: int = 5
     return {"per_s": count / elapsed, "cycles": count, "seconds": elapsed}
 
 
-def endpoint_requests(runtime: BenchRuntime) -> int:
-    """HTTP requests the endpoint has logged so far (moto writes one line per request)."""
-    try:
-        with runtime.endpoint_log.open("rb") as log:
-            return sum(1 for line in log if b' HTTP/1.1" ' in line)
-    except OSError:
-        return 0
-
-
 def stored_reading_count(runtime: BenchRuntime) -> int:
     """Readings counted in the hourly-totals table (a scan; the check that nothing was lost or doubled)."""
     dynamodb = runtime.client("dynamodb")
@@ -166,7 +157,6 @@ def run_setting(runtime: BenchRuntime, options: Options, shape: str, with_probe:
     queue_url = runtime.queue_url("readings")
     batches = runtime.follow("readings batch")
     errors_from = runtime.mark()
-    requests_before = endpoint_requests(runtime)
     produced: dict[str, Any] = {}
 
     def produce() -> None:
@@ -217,12 +207,10 @@ def run_setting(runtime: BenchRuntime, options: Options, shape: str, with_probe:
     if not done:
         raise BenchError(f"{counted} of {expected} readings counted, the queue not drained, in {options.timeout_s:.0f} s")
     stats = produced["stats"]
-    requests_after = endpoint_requests(runtime)
     first_send_at = stats.first_send_at
     assert first_send_at is not None and last_batch_at is not None
     elapsed = max(last_batch_at - first_send_at, 1e-3)
     stored = stored_reading_count(runtime)
-    producer_requests = stats.send_requests + stats.depth_checks
     result: dict[str, Any] = {
         "devices": len(devices),
         "readings": expected,
@@ -243,8 +231,6 @@ def run_setting(runtime: BenchRuntime, options: Options, shape: str, with_probe:
         "update_item_ceiling_4_clients": update_ceiling_parallel,
         "sqs_cycle_ceiling": sqs_ceiling,
         "producer": stats.as_dict(),
-        "endpoint_requests": requests_after - requests_before,
-        "endpoint_requests_per_reading_runtime_side": (requests_after - requests_before - producer_requests) / expected,
         "setup_s": setup_s,
         "cpu": cpu_used,
         "errors": runtime.errors(errors_from),

@@ -113,10 +113,10 @@ def produce_paced(make_client: Any, queue_url: str, bodies: Sequence[str], *, ma
                   timeout_s: float = 3600.0) -> ProducerStats:
     """Send every body in batches of ten from `threads` threads, waiting while the queue is deeper than `max_depth`.
 
-    moto's SQS scans the whole queue on every receive, so a deep queue would measure moto,
-    not the consumer; the bound keeps the consumer fed and the queue shallow. A depth check
-    scans the queue too (moto computes every attribute), so the producers look only as often
-    as the room they last saw may have run out: after sending about half of it.
+    The bound keeps the consumer fed and the queue shallow, so the figure is the consumer's, not
+    a backlog's (queue depth is measured on its own, in `bench.datasize`). A depth check is a
+    request too, so the producers look only as often as the room they last saw may have run
+    out: after sending about half of it.
     """
     stats = ProducerStats()
     batches = [bodies[i:i + 10] for i in range(0, len(bodies), 10)]
