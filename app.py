@@ -41,7 +41,7 @@ pusher = Pusher(app.websocket_api)
 alerts = AlertService(pusher, owners_of=replica.owners_of, device_exists=replica.exists)
 chat = ChatService(pusher, context_for=lambda user_id: chat_context.describe(
     devices.of_user_devices(user_id), history.day, dt.datetime.now(dt.UTC)))
-realtime = RealtimeGateway(pusher, authenticate=identity.authenticate, chat=chat)
+realtime = RealtimeGateway(pusher, authenticate=identity.authenticate, current=identity.current, chat=chat)
 notifications = NotificationHandler(alerts, pusher, owners_of=replica.owners_of)
 
 

@@ -200,8 +200,11 @@ def test_an_admin_reads_changes_and_deletes_a_user_and_the_name_becomes_free(
     assert changed.status_code == 200, changed.text
     assert (changed.json()["name"], changed.json()["email"], changed.json()["role"]) == (
         "Changed", "c@example.com", "admin")
-    # The stored role wins over the token's: the old client token now acts as an admin's.
-    assert call(ems, "GET", "/users?limit=1", token=client.token).status_code == 200
+    # A new role ends the sessions opened with the old one: the client token is refused, a new sign-in
+    # carries the new role.
+    assert_error(call(ems, "GET", "/users?limit=1", token=client.token), 401, "unauthorized")
+    promoted = sign_in(ems, client.username)
+    assert call(ems, "GET", "/users?limit=1", token=promoted.token).status_code == 200
 
     assert call(ems, "DELETE", f"/users/{client.id}", token=admin.token).status_code == 204
     assert_error(call(ems, "GET", f"/users/{client.id}", token=admin.token), 404, "not_found")
@@ -215,7 +218,10 @@ def test_a_demoted_admin_loses_admin_routes_at_once(ems: RuntimeProcess, admin: 
     assert call(ems, "GET", "/users?limit=1", token=second.token).status_code == 200
     demoted = call(ems, "PUT", f"/users/{second.id}", token=admin.token, json_body={"role": "client"})
     assert demoted.status_code == 200, demoted.text
-    assert_error(call(ems, "GET", "/users?limit=1", token=second.token), 403, "forbidden")
+    # The admin session ends with the role; signed in again, the user is a client
+    assert_error(call(ems, "GET", "/users?limit=1", token=second.token), 401, "unauthorized")
+    again = sign_in(ems, second.username)
+    assert_error(call(ems, "GET", "/users?limit=1", token=again.token), 403, "forbidden")
 
 
 # --- tokens -------------------------------------------------------------------------------

@@ -254,6 +254,52 @@ def test_a_logged_out_users_open_sockets_are_closed_and_its_token_refused(ems: R
     assert refused_status(ems, f"?token={client.token}") == 401
 
 
+def test_a_demoted_admins_sockets_are_closed_and_its_earlier_token_refused(
+        ems: RuntimeProcess, admin: Account) -> None:
+    # Given a second admin with an open socket, receiving the admins' feed
+    demoted = new_admin(ems)
+    with sockets(ems, demoted) as (socket,):
+        socket.settle(0)
+        assert ems.client("dynamodb").get_item(TableName=ems.name("presence"),
+                                               Key={"user_id": {"S": "role:admin"}}, ConsistentRead=True)
+        # When the session admin makes them a client
+        changed = api(ems, "PUT", f"/users/{demoted.id}", admin, json={"role": "client"})
+        assert changed.status_code == 200 and changed.json()["role"] == "client"
+        # Then their socket is closed by the server, and is no longer among the admins' sockets
+        socket.wait_closed()
+    feed = ems.client("dynamodb").get_item(TableName=ems.name("presence"), Key={"user_id": {"S": "role:admin"}},
+                                           ConsistentRead=True).get("Item", {})
+    assert not [v for v in feed.values() if v.get("M", {}).get("u", {}).get("S") == demoted.id]
+    # And the token issued before the change is refused
+    assert api(ems, "GET", "/auth/me", demoted).status_code == 401
+    assert refused_status(ems, f"?token={demoted.token}") == 401
+
+
+def test_a_password_reset_by_an_admin_closes_the_users_sockets(ems: RuntimeProcess, admin: Account) -> None:
+    client = new_client(ems)
+    with sockets(ems, client) as (socket,):
+        socket.settle(0)
+        assert api(ems, "PUT", f"/users/{client.id}", admin, json={"password": "a-new-password-42"}).status_code == 200
+        socket.wait_closed()
+    assert api(ems, "GET", "/auth/me", client).status_code == 401
+
+
+def test_a_frame_from_a_socket_whose_session_ended_is_refused_and_the_socket_closed(
+        ems: RuntimeProcess) -> None:
+    # Given an open socket whose user's sessions ended since it opened (the closing event not yet applied)
+    client = new_client(ems)
+    with sockets(ems, client) as (socket,):
+        socket.settle(0)
+        ems.client("dynamodb").update_item(
+            TableName=ems.name("users"), Key={"id": {"S": client.id}}, UpdateExpression="SET tokens_valid_after = :t",
+            ExpressionAttributeValues={":t": {"N": str(time.time() + 1)}})
+        # When it sends a chat message, Then it gets an unauthorized error frame and the socket closes
+        error = socket.request({"action": "chat.send", "text": "still here?"},
+                               lambda f: f.get("type") == "error", "the refusal")
+        assert error["error"]["code"] == "unauthorized"
+        socket.wait_closed()
+
+
 def test_a_push_to_a_connection_that_vanished_prunes_it(ems: RuntimeProcess, admin: Account) -> None:
     # Given a registered connection the gateway no longer has (its $disconnect was lost), beside a live one
     owner = new_client(ems, "owner")

@@ -55,6 +55,14 @@ class IdentityService:
         # The stored role wins, so a change of role takes effect at once.
         return Principal(user_id=item.id, username=item.username, role=item.role)
 
+    def current(self, user_id: str, session_start: float) -> Principal | None:
+        """The user as they are now, for a session (an open socket) begun at `session_start`;
+        None when the user is gone or that session has ended (sign-out, password, role change)."""
+        item = repository.get(user_id)
+        if item is None or session_start < float(item.tokens_valid_after):
+            return None
+        return Principal(user_id=item.id, username=item.username, role=item.role)
+
     # --- self-service -----------------------------------------------------------------
 
     def register(self, request: RegisterRequest) -> User:
@@ -94,7 +102,6 @@ class IdentityService:
                 "The current password is wrong.", [errors.FieldError("current_password", "does not match")]
             )
         self._update(principal.user_id, {"password": request.new_password})
-        self._sessions_revoked(principal.user_id)
 
     def logout(self, principal: Principal) -> None:
         """Every token of the user issued until now stops working, and their sockets close."""
@@ -184,7 +191,10 @@ class IdentityService:
             new.role = str(changes["role"])
         if changes.get("password"):
             new.password_hash = passwords.hash_password(str(changes["password"]))
-            # A new password ends every session opened with the old one.
+        # A new password or a new role ends every session opened before: a token, a socket, or the
+        # admins' feed must not outlive what allowed it.
+        sessions_end = bool(changes.get("password")) or new.role != old.role
+        if sessions_end:
             new.tokens_valid_after = round(time.time(), 3) + 0.001
         new.search = repository.search_text(new.username, new.name, new.email)
         new.version = int(old.version) + 1
@@ -195,6 +205,8 @@ class IdentityService:
         except errors.DependencyUnavailableError:
             self._compensate("update", user_id, lambda: repository.replace(new, old))
             raise
+        if sessions_end:
+            self._sessions_revoked(user_id)
         return user
 
     def _rehash(self, item: UserItem, password: str) -> None:

@@ -46,7 +46,8 @@ class ConnectionItem(Model):
 class Connection:
     connection_id: str
     user_id: str
-    role: str
+    role: str  # the role it was opened with; frames are authorized against the user's current one
+    connected_at: float = 0.0
 
 
 def _presence_table() -> str:
@@ -100,7 +101,7 @@ def get(connection_id: str, now: float | None = None) -> Connection | None:
         return None
     if item.expires_at < now:
         return None
-    return Connection(item.connection_id, item.user_id, item.role)
+    return Connection(item.connection_id, item.user_id, item.role, float(item.connected_at))
 
 
 def of_user(user_id: str, now: float | None = None) -> list[Connection]:

@@ -82,9 +82,11 @@ class RealtimeGateway:
     """Connect, disconnect and message handling, with the identity check injected."""
 
     def __init__(self, pusher: Pusher, authenticate: Callable[[str], Principal],
-                 chat: ChatService | None = None) -> None:
+                 current: Callable[[str, float], Principal | None], chat: ChatService | None = None) -> None:
+        """`current(user_id, session_start)`: the user as they are now, None when that session has ended."""
         self._pusher = pusher
         self._authenticate = authenticate
+        self._current = current
         self._chat = chat
 
     def connect(self, event: WebsocketEvent) -> Response | None:
@@ -116,14 +118,23 @@ class RealtimeGateway:
             connection = connections.get(event.connection_id)
             if connection is None:
                 raise errors.UnauthorizedError("This connection is not registered; reconnect.")
-            principal = Principal(connection.user_id, "", connection.role)
+            # The user's role and session as they are now, not as they were when the socket opened:
+            # a demoted admin or a reset password ends what the socket may do at once.
+            principal = self._current(connection.user_id, connection.connected_at)
+            if principal is None:
+                self._error(event.connection_id, action, errors.UnauthorizedError("The session has ended; sign in again."))
+                self._pusher.close(connection)
+                logger.info("frame from an ended session; socket closed", extra={"user_id": connection.user_id})
+                return
             self._dispatch(principal, str(action), frame)
         except errors.AppError as exc:
-            self.send(event.connection_id, {"type": "error", "action": action,
-                                            "error": {"code": exc.code, "message": exc.message,
-                                                      **({"details": [{"field": d.field, "message": d.message}
-                                                                      for d in exc.details]}
-                                                         if exc.details else {})}})
+            self._error(event.connection_id, action, exc)
+
+    def _error(self, connection_id: str, action: Any, exc: errors.AppError) -> None:
+        self.send(connection_id, {"type": "error", "action": action,
+                                  "error": {"code": exc.code, "message": exc.message,
+                                            **({"details": [{"field": d.field, "message": d.message}
+                                                            for d in exc.details]} if exc.details else {})}})
 
     def _dispatch(self, principal: Principal, action: str, frame: dict[str, Any]) -> None:
         spec = _ACTIONS.get(action)

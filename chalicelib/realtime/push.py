@@ -58,13 +58,16 @@ class Pusher:
 
     def close_user(self, user_id: str) -> int:
         """Close every open connection of a user (deleted, or signed out everywhere)."""
+        return sum(self.close(connection) for connection in connections.of_user(user_id))
+
+    def close(self, connection: Connection) -> bool:
+        """Close one connection and forget it; False when it was closed already."""
         websocket.configure(self._api)
-        closed = 0
-        for connection in connections.of_user(user_id):
-            try:
-                self._api.close(connection.connection_id)
-                closed += 1
-            except WebsocketDisconnectedError:
-                logger.info("connection already closed", extra={"connection_id": connection.connection_id})
-            connections.forget(connection.connection_id, connection)
+        try:
+            self._api.close(connection.connection_id)
+            closed = True
+        except WebsocketDisconnectedError:
+            logger.info("connection already closed", extra={"connection_id": connection.connection_id})
+            closed = False
+        connections.forget(connection.connection_id, connection)
         return closed
