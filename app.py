@@ -73,13 +73,13 @@ def get_openapi(call: Call) -> dict:
 @api.route("/auth/register", "POST", summary="Create a client account", access=Access.PUBLIC,
            request=im.RegisterRequest, response=im.UserEnvelope, status=201, tags=("auth",))
 def register(call: Call) -> im.UserEnvelope:
-    return im.UserEnvelope(user=identity.register(call.body).out())
+    return im.UserEnvelope(user=identity.register(call.body, call.source).out())
 
 
 @api.route("/auth/login", "POST", summary="Sign in and get an access token", access=Access.PUBLIC,
            request=im.LoginRequest, response=im.LoginResponse, tags=("auth",))
 def login(call: Call) -> im.LoginResponse:
-    return identity.login(call.body)
+    return identity.login(call.body, call.source)
 
 
 @api.route("/auth/me", "GET", summary="The signed-in user", access=Access.USER,

@@ -214,6 +214,12 @@ class Call:
     query: Any = None
 
     @property
+    def source(self) -> str:
+        """The caller's address as API Gateway saw it (for per-source throttles)."""
+        identity = (self.request.context or {}).get("identity") or {}
+        return str(identity.get("sourceIp") or "unknown")
+
+    @property
     def user(self) -> Principal:
         """The caller of a route that requires sign-in."""
         assert self.principal is not None, "route declared public"

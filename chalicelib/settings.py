@@ -51,8 +51,11 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_s: int = Field(default=300, ge=1)
+    login_max_failures: int = Field(default=5, ge=1, description="Attempts of one source for one username a window.")
+    login_lockout_s: int = Field(default=300, ge=1, description="The window of the sign-in throttles.")
+    login_max_failures_per_user_hour: int = Field(default=100, ge=1, description="Failures for a username, all sources.")
+    login_max_failures_per_source: int = Field(default=100, ge=1, description="Failures of a source, all usernames.")
+    register_max_per_source_hour: int = Field(default=20, ge=1, description="Accounts created from one source an hour.")
 
     max_reading_kwh: float = Field(default=100.0, gt=0, description="Largest accepted reading value.")
     max_clock_skew_s: int = Field(default=300, ge=0, description="How far past now a reading's timestamp may be.")

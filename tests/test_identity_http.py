@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -535,6 +536,41 @@ def test_five_failures_lock_the_username_with_429_and_retry_after(ems: RuntimePr
     # The lock is per username: another user signs in as usual, and existing sessions go on.
     assert sign_in(ems, new_client(ems).username)
     assert call(ems, "GET", "/auth/me", token=client.token).status_code == 200
+
+
+def test_parallel_guesses_cannot_pass_the_limit(ems: RuntimeProcess) -> None:
+    # Given a user, When 20 wrong passwords arrive at once from one address
+    client = new_client(ems)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: login(ems, client.username, "guess").status_code, range(20)))
+    # Then at most five were checked (a slot is taken before the hash), the rest throttled
+    assert answers.count(401) <= 5 and answers.count(429) >= 15 and set(answers) <= {401, 429}, answers
+
+
+class _FromAddress(requests.adapters.HTTPAdapter):
+    """Connections made from another loopback address (another client's machine)."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def test_a_guesser_locked_out_does_not_lock_the_owner_out(ems: RuntimeProcess) -> None:
+    # Given a guesser who exhausted the attempts for a username from its address
+    client = new_client(ems)
+    for _ in range(5):
+        assert_error(login(ems, client.username, "guess"), 401, "unauthorized")
+    assert_error(login(ems, client.username, PASSWORD), 429, "too_many_requests")
+    # When the owner signs in from their own address, Then it works
+    with requests.Session() as owner:
+        owner.mount("http://", _FromAddress("127.0.0.2"))
+        response = owner.post(f"{ems.rest_url}/auth/login", json={"username": client.username, "password": PASSWORD},
+                              timeout=30)
+    assert response.status_code == 200, response.text
 
 
 def test_failures_for_an_unknown_username_lock_it_just_the_same(ems: RuntimeProcess) -> None:

@@ -311,3 +311,16 @@ def test_a_create_racing_a_claim_made_meanwhile_writes_no_profile(bus: FakeBus) 
     assert stored_users() == {}
     assert stored_claims() == {"ada": "someone-else"}
     assert bus.events == []
+
+
+def test_registrations_from_one_address_are_limited_per_hour(
+        bus: FakeBus, http: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMS_REGISTER_MAX_PER_SOURCE_HOUR", "3")
+    get_settings.cache_clear()
+    answers = [request(http, "POST", "/auth/register", {"username": f"many{i}", "password": PASSWORD}).status_code
+               for i in range(4)]
+    assert answers == [201, 201, 201, 429]
+    refused = request(http, "POST", "/auth/register", {"username": "many9", "password": PASSWORD})
+    assert_error(refused, 429, "too_many_requests")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert "many9" not in {u["username"] for u in stored_users().values()}

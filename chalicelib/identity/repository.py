@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -63,12 +63,14 @@ class UsernameClaim(Model):
 
 
 class LoginAttempts(Model):
+    """A throttle's window: `failures` slots taken until `expires_at` (the key names the throttle:
+    a source and username, a username, a source)."""
+
     class Meta:
         table_name = names.resource_name("login-attempts")
 
     username_key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
-    locked_until = NumberAttribute(default=0)
     expires_at = NumberAttribute()
 
 
@@ -223,34 +225,40 @@ def list_page(limit: int, cursor: str | None, query: str | None) -> tuple[list[U
 # --- login throttling ---------------------------------------------------------------------
 
 
-def locked_for(key: str, now: float) -> float:
-    """Seconds this username is still locked out after repeated failures (0: not locked)."""
+def take_slot(key: str, limit: int, window_s: int, now: float) -> float:
+    """Take one of `limit` slots of `key`'s current window (of `window_s`); 0.0 when taken, else the
+    seconds until the window ends. Atomic: parallel callers never take more than `limit`.
+
+    TTL deletes expired items up to two days late, so an item past its `expires_at` is a new window.
+    """
+    try:
+        LoginAttempts(key).update(actions=[LoginAttempts.failures.add(1)],
+                                  condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures < limit))
+        return 0.0
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    try:
+        LoginAttempts(key).update(
+            actions=[LoginAttempts.failures.set(1), LoginAttempts.expires_at.set(int(now) + window_s)],
+            condition=LoginAttempts.expires_at.does_not_exist() | (LoginAttempts.expires_at <= now))
+        return 0.0
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return max(slots_wait(key, limit, now), 1.0)
+
+
+def slots_wait(key: str, limit: int, now: float) -> float:
+    """Seconds until `key` has a slot again (0.0: it has one now)."""
     try:
         attempts = LoginAttempts.get(key, consistent_read=True)
     except DoesNotExist:
         return 0.0
-    return max(float(attempts.locked_until) - now, 0.0)
+    if float(attempts.expires_at) <= now or int(attempts.failures) < limit:
+        return 0.0
+    return float(attempts.expires_at) - now
 
 
-def record_failure(key: str, now: float, max_failures: int, lockout_s: int) -> None:
-    """Count a failed login; the `max_failures`-th within the window locks the name out.
-
-    TTL deletes expired items up to two days late, so an expired count starts again here.
-    """
-    try:
-        stale = float(LoginAttempts.get(key, consistent_read=True).expires_at) < now
-    except DoesNotExist:
-        stale = True
-    attempts = LoginAttempts(key)
-    counted = LoginAttempts.failures.set(1) if stale else LoginAttempts.failures.add(1)
-    attempts.update(actions=[counted, LoginAttempts.expires_at.set(int(now) + lockout_s)])
-    if attempts.failures >= max_failures:
-        attempts.update(actions=[
-            LoginAttempts.locked_until.set(now + lockout_s),
-            LoginAttempts.failures.set(0),
-            LoginAttempts.expires_at.set(int(now) + 2 * lockout_s),
-        ])
-
-
-def clear_failures(key: str) -> None:
+def clear_slots(key: str) -> None:
     LoginAttempts(key).delete()

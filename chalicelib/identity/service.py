@@ -36,6 +36,10 @@ TOPIC = "identity-events"
 _INVALID_LOGIN = "The username or password is wrong."
 
 
+def _throttled(message: str, wait_s: float) -> errors.ThrottledError:
+    return errors.ThrottledError(message, headers={"Retry-After": str(max(int(wait_s + 0.999), 1))})
+
+
 class IdentityService:
     """The identity context, with its event publisher injected."""
 
@@ -65,24 +69,38 @@ class IdentityService:
 
     # --- self-service -----------------------------------------------------------------
 
-    def register(self, request: RegisterRequest) -> User:
+    def register(self, request: RegisterRequest, source: str = "unknown") -> User:
+        settings = get_settings()
+        wait_s = repository.take_slot(f"register:{source}", settings.register_max_per_source_hour, 3600, time.time())
+        if wait_s > 0:
+            raise _throttled("Too many accounts created from this address; try again later.", wait_s)
         return self._create(request.username, request.password, "client", request.name, request.email)
 
-    def login(self, request: LoginRequest) -> LoginResponse:
+    def login(self, request: LoginRequest, source: str = "unknown") -> LoginResponse:
+        """Sign in, throttled before the password is hashed (OWASP ASVS V2.2).
+
+        Each attempt takes a slot of its (source, username) pair first, atomically, so parallel
+        guesses cannot pass the limit; a success frees the pair's slots. Failures also count
+        against the username from every source and against the source for every username, with
+        larger limits: a guesser is slowed down where it guesses, while the owner, signing in
+        from elsewhere, is not locked out by it.
+        """
         settings = get_settings()
         key = repository.username_key(request.username)
         now = time.time()
-        locked_s = repository.locked_for(key, now)
-        if locked_s > 0:
-            raise errors.ThrottledError(
-                "Too many failed sign-ins; try again later.",
-                headers={"Retry-After": str(max(int(locked_s + 0.999), 1))},
-            )
+        pair, account, source_key = f"login:{source}|{key}", f"login-user:{key}", f"login-source:{source}"
+        wait_s = max(repository.slots_wait(account, settings.login_max_failures_per_user_hour, now),
+                     repository.slots_wait(source_key, settings.login_max_failures_per_source, now))
+        if wait_s <= 0:
+            wait_s = repository.take_slot(pair, settings.login_max_failures, settings.login_lockout_s, now)
+        if wait_s > 0:
+            raise _throttled("Too many failed sign-ins; try again later.", wait_s)
         item = repository.find_by_username(request.username)
         if not passwords.verify(item.password_hash if item else None, request.password) or item is None:
-            repository.record_failure(key, now, settings.login_max_failures, settings.login_lockout_s)
+            repository.take_slot(account, settings.login_max_failures_per_user_hour, 3600, now)
+            repository.take_slot(source_key, settings.login_max_failures_per_source, settings.login_lockout_s, now)
             raise errors.UnauthorizedError(_INVALID_LOGIN)
-        repository.clear_failures(key)
+        repository.clear_slots(pair)
         if passwords.needs_rehash(item.password_hash):
             self._rehash(item, request.password)
         token, expires_in = tokens.issue(item.id, item.username, item.role)
