@@ -88,7 +88,8 @@ class BenchRuntime:
             self.data_dir / "state",
             stage=unique_stage("bench"),
             extra_args=[
-                "--no-demo", "--no-simulator", "--no-persist", "--log-format", "json",
+                # The stage throttle is off: the benchmarks measure the app, not the 429s.
+                "--no-demo", "--no-simulator", "--no-persist", "--log-format", "json", "--rest-rate-limit", "0",
                 "--sqs-concurrency", str(sqs_concurrency), "--concurrency", str(rest_concurrency),
                 "--frontend-dir", str(empty_frontend),
             ],

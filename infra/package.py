@@ -35,6 +35,10 @@ WEBSOCKET_API_RESOURCE = "WebsocketAPI"
 REST_API_RESOURCE = "RestAPI"
 API_GATEWAY_STAGE = "api"
 _SECTIONS = ("Parameters", "Conditions", "Resources", "Outputs")
+# The REST stage's throttling (every route): a flood of requests gets 429s from API Gateway before it
+# costs a Lambda invocation. Steady requests/s and burst; template parameters, so a stage can set its own.
+API_RATE_LIMIT = 500
+API_BURST_LIMIT = 1000
 
 
 class PackageError(InfraError):
@@ -216,6 +220,7 @@ def merge_templates(app: dict[str, Any], infra: dict[str, Any], *, stage: str) -
         _set_websocket_environment(function, has_websocket=WEBSOCKET_API_RESOURCE in resources)
     if REST_API_RESOURCE in resources:
         _add_gateway_responses(resources[REST_API_RESOURCE], _cors_origin(resources))
+        _add_stage_throttling(merged, resources[REST_API_RESOURCE])
     return {key: merged[key] for key in _ordered_keys(merged) if merged[key] != {}}
 
 
@@ -308,6 +313,19 @@ def _cors_origin(resources: dict[str, Any]) -> str:
         if isinstance(origin, str) and origin:
             return origin
     return "*"
+
+
+def _add_stage_throttling(template: dict[str, Any], rest_api: dict[str, Any]) -> None:
+    """Throttling for every method of the REST stage, from two template parameters."""
+    parameters = template.setdefault("Parameters", {})
+    parameters["ApiRateLimit"] = {"Type": "Number", "Default": API_RATE_LIMIT, "MinValue": 1,
+                                  "Description": "Steady requests per second the REST stage serves"}
+    parameters["ApiBurstLimit"] = {"Type": "Number", "Default": API_BURST_LIMIT, "MinValue": 1,
+                                   "Description": "Requests the REST stage serves in a burst"}
+    rest_api.setdefault("Properties", {})["MethodSettings"] = [{
+        "ResourcePath": "/*", "HttpMethod": "*",
+        "ThrottlingRateLimit": {"Ref": "ApiRateLimit"}, "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
+    }]
 
 
 def _add_gateway_responses(rest_api: dict[str, Any], origin: str) -> None:

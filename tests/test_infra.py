@@ -445,6 +445,11 @@ def test_packaged_app_passes_lint_and_answers_gateway_errors_in_the_contract(
         for r in resources.values()
         if r["Type"] == "AWS::DynamoDB::Table"
     }
+    # Stage throttling on every route, from parameters
+    assert resources["RestAPI"]["Properties"]["MethodSettings"] == [{
+        "ResourcePath": "/*", "HttpMethod": "*",
+        "ThrottlingRateLimit": {"Ref": "ApiRateLimit"}, "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"}}]
+    assert template["Parameters"]["ApiRateLimit"]["Default"] == 500
     responses = resources["RestAPI"]["Properties"]["GatewayResponses"]
     assert set(responses) == {
         "DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED",

@@ -474,3 +474,22 @@ def test_receives_behind_delayed_messages_keep_sqs_redrive_exactly(runtime: Runt
     assert sorted(m["Body"] for m in moved) == ["now-0", "now-1", "now-2"]
     delayed = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
     assert delayed["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "30"
+
+
+def test_the_rest_stage_throttles_a_flood_with_the_contracts_429(tmp_path: Path) -> None:
+    # Given a runtime whose REST stage takes 5 requests at once and 1 a second, as a deployed stage's
+    # throttling would
+    runtime = RuntimeProcess(tmp_path, app_dir=APP_DIR,
+                             extra_args=["--rest-rate-limit", "1", "--rest-burst-limit", "5"]).start()
+    try:
+        # When 12 requests arrive at once
+        with requests.Session() as session:
+            answers = [session.get(f"{runtime.rest_url}/ping", timeout=10) for _ in range(12)]
+    finally:
+        assert runtime.stop() == 0, runtime.output
+    # Then the first five pass and the flood gets 429s with the contract's body and Retry-After
+    statuses = [a.status_code for a in answers]
+    assert statuses[:5] == [200] * 5 and statuses.count(429) >= 6, statuses
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json() == {"error": {"code": "too_many_requests", "message": "Too Many Requests"}}
+    assert refused.headers["Retry-After"] == "1"

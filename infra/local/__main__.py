@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
     parser.add_argument("--frontend-dir", type=Path, default=PROJECT_DIR / "frontend" / "dist")
     parser.add_argument("--concurrency", type=int, default=int(env.get("EMS_LOCAL_CONCURRENCY", 4)),
                         help="execution environments of the REST function")
+    parser.add_argument("--rest-rate-limit", type=float, default=float(env.get("EMS_LOCAL_REST_RATE_LIMIT", 500)),
+                        help="REST requests a second before 429s, as the deployed stage throttles (0: off)")
+    parser.add_argument("--rest-burst-limit", type=int, default=int(env.get("EMS_LOCAL_REST_BURST_LIMIT", 1000)))
     parser.add_argument("--sqs-concurrency", type=int, default=int(env.get("EMS_LOCAL_SQS_CONCURRENCY", 2)),
                         help="pollers per SQS event source without maximum_concurrency")
     parser.add_argument("--schedule-time-scale", type=float, default=1.0,
@@ -66,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
         data_dir=(args.data_dir or PROJECT_DIR / ".data" / args.stage).resolve(),
         frontend_dir=args.frontend_dir,
         rest_concurrency=args.concurrency,
+        rest_rate_limit=args.rest_rate_limit,
+        rest_burst_limit=args.rest_burst_limit,
         sqs_concurrency=args.sqs_concurrency,
         schedule_time_scale=args.schedule_time_scale,
         save_interval_s=args.save_interval,

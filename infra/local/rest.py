@@ -35,6 +35,29 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
+class TokenBucket:
+    """API Gateway's stage throttling: `rate` requests a second, up to `burst` at once (rate 0: off)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1)
+        self._tokens = float(self.burst)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        if self.rate <= 0:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
 class RestGateway:
     """A threaded HTTP server in front of the app's REST function."""
 
@@ -47,8 +70,10 @@ class RestGateway:
         stage: str,
         frontend_dir: Path | None,
         extra_files: dict[str, bytes] | None = None,
+        throttle: TokenBucket | None = None,
     ) -> None:
         self.app = app
+        self.throttle = throttle or TokenBucket(0, 1)
         self.pool = pool
         self.stage = stage
         self.frontend_dir = frontend_dir
@@ -201,6 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         gateway = self.gateway
+        if not gateway.throttle.take():  # as the stage's THROTTLED gateway response answers
+            self._send(429, {"Retry-After": "1"}, error_body("too_many_requests", "Too Many Requests"))
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         event = gateway.build_event(self.command, self.path, headers, body, self.client_address[0])
         if event is None:

@@ -28,7 +28,7 @@ from chalice.app import ScheduledEventConfig, SQSEventConfig
 from infra.local import lambdas
 from infra.local.endpoint import EmbeddedEndpoint, aws_client, import_legacy_snapshot, stage_credentials
 from infra.local.logs import LogCollector, LogRenderer, RuntimeLogHandler
-from infra.local.rest import RestGateway
+from infra.local.rest import RestGateway, TokenBucket
 from infra.local.scheduler import Schedule, ScheduleError, Scheduler
 from infra.local.sqs import EventSource, SqsPoller
 from infra.local.websocket import GatewayConfig, WebSocketGateway
@@ -58,6 +58,8 @@ class RuntimeConfig:
     data_dir: Path = PROJECT_DIR / ".data" / "local"
     frontend_dir: Path | None = PROJECT_DIR / "frontend" / "dist"
     rest_concurrency: int = 4
+    rest_rate_limit: float = 500.0  # the packaged stage's throttling (infra/package.py); 0: off
+    rest_burst_limit: int = 1000
     websocket_concurrency: int = 2
     sqs_concurrency: int = 2
     schedule_time_scale: float = 1.0
@@ -244,6 +246,7 @@ class LocalRuntime:
             self.rest = RestGateway(
                 app, pool("api_handler", cfg.rest_concurrency), cfg.host, cfg.rest_port, "api",
                 cfg.frontend_dir, extra_files={"runtime-config.json": self._frontend_config()},
+                throttle=TokenBucket(cfg.rest_rate_limit, cfg.rest_burst_limit),
             )
             self.rest.start()
         else:
