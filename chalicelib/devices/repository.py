@@ -7,6 +7,8 @@ device, one per (device, user), with an index by user for "my devices".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
@@ -180,9 +182,18 @@ def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
     device.owner_ids = (owners_now | {user_id} if owned else owners_now - {user_id}) or None
 
 
-def delete(device: DeviceItem) -> list[str]:
-    """Delete the device, its ownerships and its API keys; returns the former owners."""
+@dataclass(frozen=True)
+class Deleted:
+    """What a deletion removed, to put back if its event cannot be published."""
+
+    owner_ids: list[str]
+    api_keys: list[ApiKeyItem]
+
+
+def delete(device: DeviceItem) -> Deleted:
+    """Delete the device, its ownerships and its API keys; returns what went with it."""
     former = owners(device.id)
+    keys = list(ApiKeyItem.by_device.query(device.id))
     tombstone = DeviceItem(**device.attribute_values)
     tombstone.deleted = True
     tombstone.version = int(device.version) + 1
@@ -196,17 +207,21 @@ def delete(device: DeviceItem) -> list[str]:
         for user_id in former:
             batch.delete(OwnerItem(device.id, user_id))
     with ApiKeyItem.batch_write() as batch:
-        for key in ApiKeyItem.by_device.query(device.id):
+        for key in keys:
             batch.delete(key)
-    return former
+    return Deleted(former, keys)
 
 
-def restore(device: DeviceItem, owner_ids: list[str]) -> None:
-    """Put back a deleted device (the compensation of a deletion whose event failed)."""
+def restore(device: DeviceItem, deleted: Deleted) -> None:
+    """Put back a deleted device, its owners and its API keys (the compensation of a deletion
+    whose event failed: the meter's keys must go on working)."""
     device.save(condition=DeviceItem.version == int(device.version) + 1)
     with OwnerItem.batch_write() as batch:
-        for user_id in owner_ids:
+        for user_id in deleted.owner_ids:
             batch.save(OwnerItem(device.id, user_id))
+    with ApiKeyItem.batch_write() as batch:
+        for key in deleted.api_keys:
+            batch.save(key)
 
 
 def list_page(limit: int, cursor: str | None) -> tuple[list[DeviceItem], str | None]:

@@ -123,9 +123,9 @@ class DeviceService:
     def delete(self, device_id: str) -> None:
         item = self._item(device_id)
         snapshot = repository.out(item)
-        former = repository.delete(item)
+        deleted = repository.delete(item)
         publish_or_undo(self._publisher, TOPIC, _event("device.deleted", snapshot, int(item.version) + 1),
-                        lambda: repository.restore(item, former))
+                        lambda: repository.restore(item, deleted))
 
     def add_owner(self, device_id: str, user_id: str) -> DeviceOut:
         """Idempotent: an existing owner changes nothing and publishes nothing."""
