@@ -236,3 +236,30 @@ def test_a_malformed_or_unknown_event_is_a_permanent_error_and_writes_nothing(me
         replica.apply(body)
 
     assert "Item" not in dynamodb.get_item(TableName=meters, Key=key, ConsistentRead=True)
+
+
+def test_a_deletion_that_failed_half_way_finishes_clearing_the_history_when_redelivered(
+        meters: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a device with an hour of history
+    device_id = new_id()
+    replica.apply(envelope("device.created", 1, device(device_id)))
+    hours = boto3.client("dynamodb", region_name=REGION)
+    table = names.resource_name("hourly-totals")
+    hours.put_item(TableName=table, Item={"device_id": {"S": device_id}, "hour_start": {"S": "2026-06-01T10:00:00Z"},
+                                          "total_kwh": {"N": "1"}, "reading_count": {"N": "1"}})
+    # When its deletion writes the tombstone and then fails to clear the history
+    from chalicelib.monitoring import totals
+
+    real = totals.delete_device
+    monkeypatch.setattr(totals, "delete_device", lambda _: (_ for _ in ()).throw(RuntimeError("the endpoint went")))
+    deletion = envelope("device.deleted", 2, device(device_id))
+    with pytest.raises(RuntimeError):
+        replica.apply(deletion)
+    assert hours.query(TableName=table, KeyConditionExpression="device_id = :d",
+                       ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
+    # Then the redelivered event, finding its tombstone in place, clears the history
+    monkeypatch.setattr(totals, "delete_device", real)
+    assert replica.apply(deletion) is True
+    assert not hours.query(TableName=table, KeyConditionExpression="device_id = :d",
+                           ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
+    assert replica.get(device_id) is None

@@ -151,6 +151,10 @@ def apply(body: str) -> bool:
         deleted=event.type == "device.deleted",
     )
     newer = MeterItem.device_id.does_not_exist() | (MeterItem.entity_version < event.entity_version)
+    if item.deleted:
+        # A redelivered deletion whose tombstone is in place goes on clearing: the history may not
+        # have been removed the first time (the write and the clearing are two steps).
+        newer = newer | ((MeterItem.entity_version == event.entity_version) & (MeterItem.deleted == True))
     try:
         item.save(condition=newer)
     except PutError as exc:
@@ -160,7 +164,8 @@ def apply(body: str) -> bool:
             return False
         raise
     if item.deleted:
-        # The device is gone from every view: its history and alerts go with it.
+        # The device is gone from every view: its history and alerts go with it (idempotent, so a
+        # retry after a failure half-way finishes the job).
         from chalicelib.monitoring import alerts, totals
 
         hours = totals.delete_device(state.id)
