@@ -7,6 +7,7 @@ than undo the first: a close racing a take-over never reopens the closed convers
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -43,3 +44,13 @@ def test_client_messages_are_counted_per_window_up_to_the_limit(stage: str) -> N
     assert not repository.count_client_message(conversation, "2026-12-04T10:00", 3)
     assert repository.count_client_message(conversation, "2026-12-04T10:01", 3)  # a new minute starts at one
     assert repository.count_client_message(conversation, "2026-12-04T10:01", 3)
+
+
+def test_first_messages_racing_to_start_a_window_all_count_within_the_limit(stage: str) -> None:
+    # A message that loses the race to start the window must count in it, not be refused
+    conversation, _ = repository.open_or_create_conversation("client-3")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counted = list(pool.map(lambda _: repository.count_client_message(conversation, "2026-12-04T11:00", 8),
+                                range(8)))
+    assert counted == [True] * 8
+    assert not repository.count_client_message(conversation, "2026-12-04T11:00", 8)

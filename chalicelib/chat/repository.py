@@ -13,6 +13,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import names
+from chalicelib.platform.conditions import applied
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 
 _MAX_CREATE_ATTEMPTS = 100
@@ -158,24 +159,20 @@ def set_status(conversation: Conversation, status: str, admin_id: str | None) ->
 def count_client_message(conversation: Conversation, window: str, limit: int) -> bool:
     """Count one client message in the conversation's current window (e.g. a minute); False when
     `limit` were counted in it already. Atomic: two sockets sending at once cannot both slip past."""
-    try:
-        ConversationItem(conversation.id).update(
+    def count_in_window() -> bool:
+        return applied(lambda: ConversationItem(conversation.id).update(
             actions=[ConversationItem.rate_count.add(1)],
-            condition=(ConversationItem.rate_window == window) & (ConversationItem.rate_count < limit))
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    try:  # a new window (or the first message): it starts at one
-        ConversationItem(conversation.id).update(
+            condition=(ConversationItem.rate_window == window) & (ConversationItem.rate_count < limit)))
+
+    def start_window() -> bool:  # a new window (or the first message): it starts at one
+        return applied(lambda: ConversationItem(conversation.id).update(
             actions=[ConversationItem.rate_window.set(window), ConversationItem.rate_count.set(1)],
             condition=ConversationItem.id.exists()
-            & (ConversationItem.rate_window.does_not_exist() | (ConversationItem.rate_window != window)))
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    return False
+            & (ConversationItem.rate_window.does_not_exist() | (ConversationItem.rate_window != window))))
+
+    # A message that lost the race to start the window counts in the window the other one started.
+    return count_in_window() or start_window() or count_in_window()
+
 
 
 def touch(conversation: Conversation) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.identity.models import User
+from chalicelib.platform.conditions import applied
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 
 ADMIN_COUNTER_ID = "#admins"
@@ -231,22 +232,21 @@ def take_slot(key: str, limit: int, window_s: int, now: float) -> float:
 
     TTL deletes expired items up to two days late, so an item past its `expires_at` is a new window.
     """
-    try:
-        LoginAttempts(key).update(actions=[LoginAttempts.failures.add(1)],
-                                  condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures < limit))
-        return 0.0
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    try:
-        LoginAttempts(key).update(
+    def count_in_window() -> bool:
+        return applied(lambda: LoginAttempts(key).update(
+            actions=[LoginAttempts.failures.add(1)],
+            condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures < limit)))
+
+    def start_window() -> bool:
+        return applied(lambda: LoginAttempts(key).update(
             actions=[LoginAttempts.failures.set(1), LoginAttempts.expires_at.set(int(now) + window_s)],
-            condition=LoginAttempts.expires_at.does_not_exist() | (LoginAttempts.expires_at <= now))
+            condition=LoginAttempts.expires_at.does_not_exist() | (LoginAttempts.expires_at <= now)))
+
+    # An attempt that lost the race to start the window counts in the window the other one started.
+    if count_in_window() or start_window() or count_in_window():
         return 0.0
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
     return max(slots_wait(key, limit, now), 1.0)
+
 
 
 def slots_wait(key: str, limit: int, now: float) -> float:
