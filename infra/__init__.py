@@ -14,7 +14,6 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = Path(__file__).resolve().parent / "template.yaml"
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 class InfraError(Exception):
@@ -75,7 +74,7 @@ def aws_session(region: str, endpoint_url: str | None, stage: str = "local") -> 
     resolver = core.get_component("credential_provider")
     for provider in ("iam-role", "container-role"):
         resolver.remove(provider)
-    local_keys = PROJECT_DIR / ".data" / stage / "aws-credentials"
+    local_keys = PROJECT_ROOT / ".data" / stage / "aws-credentials"
     if core.get_credentials() is None and local_keys.exists():
         # The keys of the local runtime's embedded endpoint (made in its data folder).
         core.set_config_variable("credentials_file", str(local_keys))

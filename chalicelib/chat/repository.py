@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import names
-from chalicelib.platform.conditions import applied
+from chalicelib.platform.conditions import applied, counted_in_window
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 
 _MAX_CREATE_ATTEMPTS = 100
@@ -146,33 +146,25 @@ def set_status(conversation: Conversation, status: str, admin_id: str | None) ->
     item = ConversationItem(conversation.id)
     now = _now()
     assigned = ConversationItem.admin_id.set(admin_id) if admin_id else ConversationItem.admin_id.remove()
-    try:
-        item.update(actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
-                    condition=ConversationItem.id.exists() & (ConversationItem.status == conversation.status))
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise StatusChangedError(conversation.id) from exc
-        raise
+    if not applied(lambda: item.update(
+            actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
+            condition=ConversationItem.id.exists() & (ConversationItem.status == conversation.status))):
+        raise StatusChangedError(conversation.id)
     return Conversation(conversation.id, conversation.client_id, status, admin_id, conversation.created_at, now)
 
 
 def count_client_message(conversation: Conversation, window: str, limit: int) -> bool:
     """Count one client message in the conversation's current window (e.g. a minute); False when
     `limit` were counted in it already. Atomic: two sockets sending at once cannot both slip past."""
-    def count_in_window() -> bool:
-        return applied(lambda: ConversationItem(conversation.id).update(
-            actions=[ConversationItem.rate_count.add(1)],
-            condition=(ConversationItem.rate_window == window) & (ConversationItem.rate_count < limit)))
-
-    def start_window() -> bool:  # a new window (or the first message): it starts at one
-        return applied(lambda: ConversationItem(conversation.id).update(
+    item = ConversationItem(conversation.id)
+    return counted_in_window(
+        lambda: item.update(actions=[ConversationItem.rate_count.add(1)],
+                            condition=(ConversationItem.rate_window == window) & (ConversationItem.rate_count < limit)),
+        lambda: item.update(
             actions=[ConversationItem.rate_window.set(window), ConversationItem.rate_count.set(1)],
             condition=ConversationItem.id.exists()
-            & (ConversationItem.rate_window.does_not_exist() | (ConversationItem.rate_window != window))))
-
-    # A message that lost the race to start the window counts in the window the other one started.
-    return count_in_window() or start_window() or count_in_window()
-
+            & (ConversationItem.rate_window.does_not_exist() | (ConversationItem.rate_window != window))),
+    )
 
 
 def touch(conversation: Conversation) -> None:

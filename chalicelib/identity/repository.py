@@ -17,7 +17,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.identity.models import User
-from chalicelib.platform.conditions import applied
+from chalicelib.platform.conditions import counted_in_window
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 
 ADMIN_COUNTER_ID = "#admins"
@@ -232,21 +232,15 @@ def take_slot(key: str, limit: int, window_s: int, now: float) -> float:
 
     TTL deletes expired items up to two days late, so an item past its `expires_at` is a new window.
     """
-    def count_in_window() -> bool:
-        return applied(lambda: LoginAttempts(key).update(
-            actions=[LoginAttempts.failures.add(1)],
-            condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures < limit)))
-
-    def start_window() -> bool:
-        return applied(lambda: LoginAttempts(key).update(
-            actions=[LoginAttempts.failures.set(1), LoginAttempts.expires_at.set(int(now) + window_s)],
-            condition=LoginAttempts.expires_at.does_not_exist() | (LoginAttempts.expires_at <= now)))
-
-    # An attempt that lost the race to start the window counts in the window the other one started.
-    if count_in_window() or start_window() or count_in_window():
+    item = LoginAttempts(key)
+    if counted_in_window(
+        lambda: item.update(actions=[LoginAttempts.failures.add(1)],
+                            condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures < limit)),
+        lambda: item.update(actions=[LoginAttempts.failures.set(1), LoginAttempts.expires_at.set(int(now) + window_s)],
+                            condition=LoginAttempts.expires_at.does_not_exist() | (LoginAttempts.expires_at <= now)),
+    ):
         return 0.0
     return max(slots_wait(key, limit, now), 1.0)
-
 
 
 def slots_wait(key: str, limit: int, now: float) -> float:

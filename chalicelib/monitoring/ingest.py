@@ -190,15 +190,9 @@ class Ingestor:
 
     def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: totals.HourItem | None,
                    report: GroupReport, updates: list[dict[str, Any]]) -> None:
-        pending = [reading for _, reading in group]
-        if known is not None:
-            fresh = [r for r in pending if r.key not in known.values]
-            if len(fresh) < len(pending):
-                report.duplicates += len(pending) - len(fresh)
-                self._repair_alert(meter, hour, known.total_kwh)
-            pending = fresh
-            if not pending:
-                return
+        pending = self._not_counted(meter, hour, [reading for _, reading in group], known, report)
+        if not pending:
+            return
         steps: list[totals.Applied] = []
         for _attempt in range(3):
             applied = totals.add(meter.device_id, hour, pending, report.writes)
@@ -209,13 +203,7 @@ class Ingestor:
                 break
             # Some of these were counted before (a redelivery, a replay, another consumer):
             # read what the hour has seen and add only the others, still in one write.
-            stored = totals.get(meter.device_id, hour)
-            seen = set(stored.values) if stored else set()
-            fresh = [r for r in pending if r.key not in seen]
-            report.duplicates += len(pending) - len(fresh)
-            if stored is not None and len(fresh) < len(pending):
-                self._repair_alert(meter, hour, stored.total_kwh)
-            pending = fresh
+            pending = self._not_counted(meter, hour, pending, totals.get(meter.device_id, hour), report)
             if not pending:
                 break
         if pending:
@@ -231,6 +219,17 @@ class Ingestor:
             # The owners go with it: the notifications consumer then reads no replica.
             updates.append({"device_id": meter.device_id, "hour_start": hour,
                             "kwh": round(float(steps[-1].total_after), 6), "owner_ids": sorted(meter.owner_ids)})
+
+    def _not_counted(self, meter: Meter, hour: str, pending: list[Reading], stored: totals.HourItem | None,
+                     report: GroupReport) -> list[Reading]:
+        """The readings the hour (as `stored`) has not counted; a repeat makes sure its alert went out."""
+        if stored is None:
+            return pending
+        fresh = [r for r in pending if r.key not in stored.values]
+        if len(fresh) < len(pending):
+            report.duplicates += len(pending) - len(fresh)
+            self._repair_alert(meter, hour, stored.total_kwh)
+        return fresh
 
     def _repair_alert(self, meter: Meter, hour: str, total: Decimal) -> None:
         """A redelivered reading: if its hour is over the limit, make sure the alert went out."""

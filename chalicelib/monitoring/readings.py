@@ -19,6 +19,9 @@ UTC = dt.UTC
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=UTC)  # what any date or time of the history may reach
+# SQS takes messages up to 1 MiB; a reading alone is never near 4 KB.
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_READING_BYTES = 4096
 
 
 class InvalidReadingError(ValueError):
@@ -125,7 +128,7 @@ def parse_value(value: Any, max_reading_kwh: float) -> Decimal:
 def parse_reading(body: str | dict[str, Any], limits: Limits) -> Reading:
     """A reading message (JSON text or an already-parsed object), validated."""
     if isinstance(body, str):
-        if len(body) > 4096:
+        if len(body) > MAX_READING_BYTES:
             raise InvalidReadingError("the message is larger than a reading can be")
         try:
             data = jsontext.loads(body, parse_float=Decimal)
@@ -143,11 +146,6 @@ def parse_reading(body: str | dict[str, Any], limits: Limits) -> Reading:
         raise InvalidReadingError("device_id must be 1-64 letters, digits or _.:-")
     return Reading(device_id, parse_timestamp(data["timestamp"], limits.not_after),
                    parse_value(data["measurement_value"], limits.max_kwh))
-
-
-# SQS takes messages up to 1 MiB; a reading alone is never near 4 KB.
-MAX_MESSAGE_BYTES = 1024 * 1024
-MAX_READING_BYTES = 4096
 
 
 @dataclass(frozen=True)

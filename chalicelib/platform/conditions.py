@@ -7,6 +7,14 @@ from collections.abc import Callable
 from pynamodb.exceptions import UpdateError
 
 
+def counted_in_window(count: Callable[[], object], start: Callable[[], object]) -> bool:
+    """Count one request in a fixed window: `count` adds to the current window (conditional on it
+    being current and under its limit), `start` begins a new one (conditional on none being
+    current). A request that loses the race to start the window counts in the one the other
+    started, so two first requests at once are not refused. False: the window is full."""
+    return applied(count) or applied(start) or applied(count)
+
+
 def applied(update: Callable[[], object]) -> bool:
     """Whether a conditional update was applied (False when its condition did not hold)."""
     try:

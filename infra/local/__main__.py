@@ -9,6 +9,7 @@ from pathlib import Path
 
 from infra.local.endpoint import EndpointError
 from infra.local.runtime import PROJECT_DIR, LocalRuntime, RuntimeConfig, StartupError, configure_logging
+from infra.package import API_BURST_LIMIT, API_RATE_LIMIT
 
 
 def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
@@ -32,9 +33,9 @@ def parse_args(argv: list[str] | None = None) -> RuntimeConfig:
     parser.add_argument("--frontend-dir", type=Path, default=PROJECT_DIR / "frontend" / "dist")
     parser.add_argument("--concurrency", type=int, default=int(env.get("EMS_LOCAL_CONCURRENCY", 4)),
                         help="execution environments of the REST function")
-    parser.add_argument("--rest-rate-limit", type=float, default=float(env.get("EMS_LOCAL_REST_RATE_LIMIT", 500)),
+    parser.add_argument("--rest-rate-limit", type=float, default=float(env.get("EMS_LOCAL_REST_RATE_LIMIT", API_RATE_LIMIT)),
                         help="REST requests a second before 429s, as the deployed stage throttles (0: off)")
-    parser.add_argument("--rest-burst-limit", type=int, default=int(env.get("EMS_LOCAL_REST_BURST_LIMIT", 1000)))
+    parser.add_argument("--rest-burst-limit", type=int, default=int(env.get("EMS_LOCAL_REST_BURST_LIMIT", API_BURST_LIMIT)))
     parser.add_argument("--sqs-concurrency", type=int, default=int(env.get("EMS_LOCAL_SQS_CONCURRENCY", 2)),
                         help="pollers per SQS event source without maximum_concurrency")
     parser.add_argument("--schedule-time-scale", type=float, default=1.0,

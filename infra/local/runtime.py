@@ -32,6 +32,7 @@ from infra.local.rest import RestGateway, TokenBucket
 from infra.local.scheduler import Schedule, ScheduleError, Scheduler
 from infra.local.sqs import EventSource, SqsPoller
 from infra.local.websocket import GatewayConfig, WebSocketGateway
+from infra.package import API_BURST_LIMIT, API_RATE_LIMIT
 
 log = logging.getLogger("ems.local.runtime")
 
@@ -58,8 +59,8 @@ class RuntimeConfig:
     data_dir: Path = PROJECT_DIR / ".data" / "local"
     frontend_dir: Path | None = PROJECT_DIR / "frontend" / "dist"
     rest_concurrency: int = 4
-    rest_rate_limit: float = 500.0  # the packaged stage's throttling (infra/package.py); 0: off
-    rest_burst_limit: int = 1000
+    rest_rate_limit: float = API_RATE_LIMIT  # the packaged stage's throttling; 0: off
+    rest_burst_limit: int = API_BURST_LIMIT
     websocket_concurrency: int = 2
     sqs_concurrency: int = 2
     schedule_time_scale: float = 1.0
