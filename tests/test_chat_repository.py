@@ -6,8 +6,7 @@ than undo the first: a close racing a take-over never reopens the closed convers
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -46,11 +45,26 @@ def test_client_messages_are_counted_per_window_up_to_the_limit(stage: str) -> N
     assert repository.count_client_message(conversation, "2026-12-04T10:01", 3)
 
 
-def test_first_messages_racing_to_start_a_window_all_count_within_the_limit(stage: str) -> None:
-    # A message that loses the race to start the window must count in it, not be refused
+def test_a_message_that_loses_the_race_to_start_a_window_counts_in_it(
+    stage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a conversation whose window is not started yet, and another message that starts it
+    # in the instant between this message's count (no window yet) and its own start
     conversation, _ = repository.open_or_create_conversation("client-3")
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        counted = list(pool.map(lambda _: repository.count_client_message(conversation, "2026-12-04T11:00", 8),
-                                range(8)))
-    assert counted == [True] * 8
-    assert not repository.count_client_message(conversation, "2026-12-04T11:00", 8)
+    real = repository.counted_in_window
+    raced: list[bool] = []
+
+    def racing(count: Callable[[], object], start: Callable[[], object]) -> bool:
+        def start_after_the_other() -> object:
+            raced.append(real(count, start))  # the other message wins the start
+            return start()  # ours fails its condition: the window is current now
+
+        return real(count, start_after_the_other)
+
+    monkeypatch.setattr(repository, "counted_in_window", racing)
+    # Then this message counts in the window the other started: two of the limit, not refused
+    assert repository.count_client_message(conversation, "2026-12-04T11:00", 3)
+    monkeypatch.setattr(repository, "counted_in_window", real)
+    assert raced == [True]
+    assert repository.count_client_message(conversation, "2026-12-04T11:00", 3)  # the third
+    assert not repository.count_client_message(conversation, "2026-12-04T11:00", 3)
