@@ -22,11 +22,13 @@ from chalicelib.identity import models as im
 from chalicelib.identity.service import IdentityService
 from chalicelib.monitoring import api_ingest, history, replica, silent
 from chalicelib.monitoring.ingest import Ingestor
-from chalicelib.platform import consumer, events, health
+from chalicelib.platform import consumer, events, health, outbox
+from chalicelib.platform.publisher import SnsPublisher
 from chalicelib.realtime import sync as realtime_sync
 from chalicelib.realtime.gateway import RealtimeGateway
 from chalicelib.realtime.notifications import NotificationHandler
 from chalicelib.realtime.push import Pusher
+from chalicelib.settings import get_settings
 
 app = Chalice(app_name="ems")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -254,6 +256,12 @@ def _today(timezone: str) -> dt.date:
 @app.on_sqs_message(queue=names.resource_name("readings"), batch_size=10)
 def ingest_readings(event):
     return ingestor.handle(event.to_dict()["Records"])
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def relay_outbox(event):
+    """Publish the events whose writer died between its change and their publish."""
+    outbox.Outbox(SnsPublisher()).relay(get_settings().outbox_grace_s)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

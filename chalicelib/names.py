@@ -48,6 +48,7 @@ TABLES = (
     "conversations",
     "chat-messages",
     "idempotency",
+    "outbox",
 )
 QUEUES = ("readings", "notifications", "monitoring-sync", "devices-sync", "realtime-sync")
 TOPICS = ("identity-events", "devices-events", "alarms")

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     silent_after_intervals: int = Field(default=3, ge=1, description="Missed intervals before a silent-meter alert.")
     default_timezone: str = Field(default="UTC", description="Time zone of a device created without one.")
 
+    outbox_grace_s: float = Field(default=60.0, ge=0, description="Age at which the outbox relay publishes an "
+                                  "event its writer did not (the writer died, or the bus refused it).")
+
     # Support chat: Gemini through the google-genai SDK (unset key: no AI answers).
     gemini_api_key: SecretStr | None = None
     gemini_api_key_parameter: str | None = Field(default=None, description="SSM parameter with the key.")

@@ -1,22 +1,24 @@
 """The devices context in-process against a faked DynamoDB and an event bus that fails on purpose.
 
-Given a device with an owner and an API key, a deletion whose `device.deleted` event cannot be
-published must be undone completely: the device, its owner and its API key are back, and the
-meter's key goes on working.
+Every change writes its event in the same transaction (the outbox): a change whose event cannot be
+published stands, its event waits in the outbox, and the relay publishes it, unchanged. A deletion
+removes the device, its owners and its API keys with its event, in one write.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from chalicelib import errors
 from chalicelib.devices import repository
-from chalicelib.devices.models import CreateDeviceRequest
+from chalicelib.devices.models import CreateDeviceRequest, UpdateDeviceRequest
 from chalicelib.devices.repository import ApiKeyItem, DeviceItem, OwnerItem
 from chalicelib.devices.service import DeviceService
 from chalicelib.http import Principal
+from chalicelib.platform import outbox
 from chalicelib.platform.publisher import Event
 from tests.faked_stage import faked_stage
 
@@ -28,33 +30,102 @@ class FailingBus:
 
     def __init__(self, failing: set[str]) -> None:
         self.failing = failing
-        self.published: list[str] = []
+        self.published: list[Event] = []
 
     def publish(self, topic: str, event: Event) -> None:
+        assert topic == "devices-events"
         if event.type in self.failing:
-            raise errors.DependencyUnavailableError("The event bus is unavailable; nothing was changed.")
-        self.published.append(event.type)
+            raise errors.DependencyUnavailableError("The event bus is unavailable.")
+        self.published.append(event)
+
+    def types(self) -> list[str]:
+        return [event.type for event in self.published]
 
 
 @pytest.fixture
 def stage() -> Iterator[str]:
-    with faked_stage(DeviceItem, OwnerItem, ApiKeyItem) as name:
+    with faked_stage(DeviceItem, OwnerItem, ApiKeyItem, outbox.OutboxItem) as name:
         yield name
 
 
-def test_a_deletion_whose_event_fails_puts_back_the_device_its_owner_and_its_api_keys(stage: str) -> None:
+def staged() -> list[dict]:
+    return [json.loads(item.message) for item in outbox.OutboxItem.query("devices-events")]
+
+
+def kitchen(devices: DeviceService, owners: list[str]) -> str:
+    return devices.create(CreateDeviceRequest(id="meter-1", name="Kitchen", max_hourly_kwh=2.5, owner_ids=owners)).id
+
+
+def test_every_change_whose_event_fails_stands_and_the_relay_publishes_its_events_in_order(stage: str) -> None:
+    bus = FailingBus({"device.created", "device.updated", "device.owner_added", "device.owner_removed"})
+    devices = DeviceService(user_exists=lambda user_id: True, publisher=bus)
+
+    device_id = kitchen(devices, ["alice"])
+    devices.update(device_id, UpdateDeviceRequest(max_hourly_kwh=3.0))
+    devices.add_owner(device_id, "bob")
+    devices.remove_owner(device_id, "alice")
+
+    assert devices.get(ADMIN, device_id).owner_ids == ["bob"]
+    assert bus.published == []
+    assert [(e["type"], e["entity_version"]) for e in staged()] == [
+        ("device.created", 1), ("device.updated", 2), ("device.owner_added", 3), ("device.owner_removed", 4)]
+    assert staged()[-1]["data"]["device"]["owner_ids"] == ["bob"]
+    assert staged()[1]["data"]["device"]["max_hourly_kwh"] == 3.0
+
+    waiting = staged()
+    bus.failing.clear()
+    assert outbox.Outbox(bus).relay(grace_s=0) == 4
+    assert [e.envelope() for e in bus.published] == waiting
+    assert bus.types() == ["device.created", "device.updated", "device.owner_added", "device.owner_removed"]
+    assert staged() == []
+
+
+def test_a_deletion_whose_event_fails_stands_and_its_event_waits_for_the_relay(stage: str) -> None:
     # Given a device with an owner and an API key
     bus = FailingBus({"device.deleted"})
     devices = DeviceService(user_exists=lambda user_id: True, publisher=bus)
-    device = devices.create(CreateDeviceRequest(id="meter-1", name="Kitchen", max_hourly_kwh=2.5,
-                                                owner_ids=["alice"]))
-    key = devices.create_api_key(device.id)
-    assert devices.device_for_api_key(key.api_key) == "meter-1"
+    device_id = kitchen(devices, ["alice"])
+    key = devices.create_api_key(device_id)
     # When its deletion cannot publish its event
-    with pytest.raises(errors.DependencyUnavailableError):
-        devices.delete(device.id)
-    # Then everything is back: the device, its owner, and the meter's key still works
-    assert devices.get(ADMIN, "meter-1").owner_ids == ["alice"]
-    assert devices.device_for_api_key(key.api_key) == "meter-1"
-    assert [k.key_id for k in repository.keys_of("meter-1")] == [key.key_id]
-    assert "device.deleted" not in bus.published
+    devices.delete(device_id)
+    # Then the device, its owner and its key are gone, and the event waits in the outbox
+    with pytest.raises(errors.NotFoundError):
+        devices.get(ADMIN, device_id)
+    with pytest.raises(errors.UnauthorizedError):
+        devices.device_for_api_key(key.api_key)
+    assert repository.owners(device_id) == [] and repository.keys_of(device_id) == []
+    (event,) = staged()
+    assert (event["type"], event["entity_version"], event["data"]["device"]["owner_ids"]) == (
+        "device.deleted", 2, ["alice"])
+    bus.failing.clear()
+    assert outbox.Outbox(bus).relay(grace_s=0) == 1
+    assert bus.types() == ["device.created", "device.deleted"]
+    assert bus.published[-1].envelope() == event
+
+
+def test_a_device_created_again_over_its_tombstone_continues_its_versions(stage: str) -> None:
+    bus = FailingBus(set())
+    devices = DeviceService(user_exists=lambda user_id: True, publisher=bus)
+    kitchen(devices, ["alice"])
+    devices.delete("meter-1")
+    kitchen(devices, ["bob"])
+
+    assert [(e.type, e.entity_version) for e in bus.published] == [
+        ("device.created", 1), ("device.deleted", 2), ("device.created", 3)]
+    with pytest.raises(errors.ConflictError):
+        kitchen(devices, [])
+    assert bus.types()[-1] == "device.created" and len(bus.published) == 3 and staged() == []
+
+
+def test_a_deletion_with_more_owners_and_keys_than_one_transaction_takes_removes_them_all(stage: str) -> None:
+    devices = DeviceService(user_exists=lambda user_id: True, publisher=FailingBus(set()))
+    device_id = kitchen(devices, [f"user-{n}" for n in range(50)])
+    for n in range(50, 80):
+        devices.add_owner(device_id, f"user-{n}")
+    keys = [devices.create_api_key(device_id) for _ in range(40)]
+
+    devices.delete(device_id)
+
+    assert repository.owners(device_id) == [] and repository.keys_of(device_id) == []
+    assert all(repository.get_key(k.key_id) is None for k in keys)
+    assert repository.get(device_id) is None

@@ -57,6 +57,7 @@ EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str
     "hourly-totals": ([("device_id", "HASH"), ("hour_start", "RANGE")], {}),
     "alerts": ([("id", "HASH")], {"by_device": [("device_id", "HASH"), ("hour_start", "RANGE")]}),
     "alert-inbox": ([("user_id", "HASH"), ("alert_id", "RANGE")], {}),
+    "outbox": ([("topic", "HASH"), ("key", "RANGE")], {}),
     "connections": ([("connection_id", "HASH")], {}),
     "presence": ([("user_id", "HASH")], {}),
     "conversations": (

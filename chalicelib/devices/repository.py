@@ -7,11 +7,11 @@ device, one per (device, user), with an index by user for "my devices".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -19,6 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.devices.models import DeviceOut
+from chalicelib.platform import outbox
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 from chalicelib.settings import get_settings
 
@@ -83,6 +84,9 @@ class ApiKeyItem(Model):
     by_device = ByDevice()
 
 
+_TRANSACTION_ITEMS = 100  # the most writes DynamoDB takes in one transaction
+
+
 def _transaction() -> TransactWrite:
     return TransactWrite(connection=Connection(region=get_settings().region))
 
@@ -129,22 +133,26 @@ def batch_get(device_ids: list[str]) -> list[DeviceItem]:
     return [found[i] for i in device_ids if i in found and not found[i].deleted]
 
 
-def create(item: DeviceItem, owner_ids: list[str]) -> None:
-    """Store a new device with its first owners, or ConflictError if the id is taken.
+def next_version(device_id: str) -> int:
+    """The version a device created now with this id starts at: 1, or after its tombstone's."""
+    tombstone = _stored(device_id)
+    return 1 if tombstone is None else int(tombstone.version) + 1
 
-    Over a tombstone, the new device's version continues from the deleted one's.
+
+def create(item: DeviceItem, entries: Sequence[outbox.Entry]) -> None:
+    """Store a new device with its first owners and its events, or ConflictError if the id is taken.
+
+    Over a tombstone, `item.version` continues from the deleted one's (see `next_version`).
     """
-    tombstone = _stored(item.id)
     free: Condition = DeviceItem.id.does_not_exist()
-    if tombstone is not None and tombstone.deleted:
-        item.version = int(tombstone.version) + 1
-        free = DeviceItem.version == tombstone.version
-    item.owner_ids = set(owner_ids) or None
+    if int(item.version) > 1:
+        free = (DeviceItem.version == int(item.version) - 1) & (DeviceItem.deleted == True)
     try:
         with _transaction() as tx:
             tx.save(item, condition=free)
-            for user_id in owner_ids:
+            for user_id in sorted(item.owner_ids or ()):
                 tx.save(OwnerItem(item.id, user_id))
+            outbox.stage(tx, entries)
     except TransactWriteError as exc:
         if _condition_failed(exc):
             raise errors.ConflictError(f"A device with id '{item.id}' exists.",
@@ -152,18 +160,23 @@ def create(item: DeviceItem, owner_ids: list[str]) -> None:
         raise
 
 
-def replace(old: DeviceItem, new: DeviceItem) -> None:
-    """Store `new` over `old` unless the device changed meanwhile."""
+def replace(old: DeviceItem, new: DeviceItem, entries: Sequence[outbox.Entry]) -> None:
+    """Store `new` over `old`, with its events, unless the device changed meanwhile."""
     try:
-        new.save(condition=DeviceItem.version == old.version)
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        with _transaction() as tx:
+            tx.save(new, condition=DeviceItem.version == old.version)
+            outbox.stage(tx, entries)
+    except TransactWriteError as exc:
+        if _condition_failed(exc):
             raise errors.ConflictError("The device changed meanwhile; reload and try again.") from exc
         raise
 
 
-def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
-    """Add or remove one owner and bump the device's version, in one transaction."""
+def set_owner(device: DeviceItem, user_id: str, owned: bool, entries: Sequence[outbox.Entry]) -> None:
+    """Add or remove one owner and bump the device's version, with its events, in one transaction.
+
+    `device` is the device as it was read; on success it is the device as it is now.
+    """
     change = DeviceItem.owner_ids.add({user_id}) if owned else DeviceItem.owner_ids.delete({user_id})
     try:
         with _transaction() as tx:
@@ -173,6 +186,7 @@ def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
                 tx.save(OwnerItem(device.id, user_id))
             else:
                 tx.delete(OwnerItem(device.id, user_id))
+            outbox.stage(tx, entries)
     except TransactWriteError as exc:
         if _condition_failed(exc):
             raise errors.ConflictError("The device changed meanwhile; try again.") from exc
@@ -182,46 +196,34 @@ def set_owner(device: DeviceItem, user_id: str, owned: bool) -> None:
     device.owner_ids = (owners_now | {user_id} if owned else owners_now - {user_id}) or None
 
 
-@dataclass(frozen=True)
-class Deleted:
-    """What a deletion removed, to put back if its event cannot be published."""
+def delete(device: DeviceItem, entries: Sequence[outbox.Entry]) -> None:
+    """Delete the device (a tombstone), its ownerships and its API keys, with its events.
 
-    owner_ids: list[str]
-    api_keys: list[ApiKeyItem]
-
-
-def delete(device: DeviceItem) -> Deleted:
-    """Delete the device, its ownerships and its API keys; returns what went with it."""
-    former = owners(device.id)
-    keys = list(ApiKeyItem.by_device.query(device.id))
+    One transaction holds them all when they fit in one (DynamoDB takes 100 writes); the owners
+    and keys beyond that are removed right after. A device is read as gone from the tombstone on,
+    so such a leftover item grants nothing.
+    """
+    removals: list[Model] = [OwnerItem(device.id, user_id) for user_id in owners(device.id)]
+    removals += ApiKeyItem.by_device.query(device.id)
     tombstone = DeviceItem(**device.attribute_values)
     tombstone.deleted = True
     tombstone.version = int(device.version) + 1
+    room = _TRANSACTION_ITEMS - 1 - len(entries)
     try:
-        tombstone.save(condition=DeviceItem.version == device.version)
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        with _transaction() as tx:
+            tx.save(tombstone, condition=DeviceItem.version == device.version)
+            for item in removals[:room]:
+                tx.delete(item)
+            outbox.stage(tx, entries)
+    except TransactWriteError as exc:
+        if _condition_failed(exc):
             raise errors.ConflictError("The device changed meanwhile; reload and try again.") from exc
         raise
-    with OwnerItem.batch_write() as batch:
-        for user_id in former:
-            batch.delete(OwnerItem(device.id, user_id))
-    with ApiKeyItem.batch_write() as batch:
-        for key in keys:
-            batch.delete(key)
-    return Deleted(former, keys)
-
-
-def restore(device: DeviceItem, deleted: Deleted) -> None:
-    """Put back a deleted device, its owners and its API keys (the compensation of a deletion
-    whose event failed: the meter's keys must go on working)."""
-    device.save(condition=DeviceItem.version == int(device.version) + 1)
-    with OwnerItem.batch_write() as batch:
-        for user_id in deleted.owner_ids:
-            batch.save(OwnerItem(device.id, user_id))
-    with ApiKeyItem.batch_write() as batch:
-        for key in deleted.api_keys:
-            batch.save(key)
+    for model in (OwnerItem, ApiKeyItem):
+        with model.batch_write() as batch:
+            for item in removals[room:]:
+                if isinstance(item, model):
+                    batch.delete(item)
 
 
 def list_page(limit: int, cursor: str | None) -> tuple[list[DeviceItem], str | None]:

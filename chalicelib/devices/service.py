@@ -28,7 +28,8 @@ from chalicelib.devices.models import (
 from chalicelib.devices.repository import ApiKeyItem, DeviceItem
 from chalicelib.http import Principal
 from chalicelib.observability import logger
-from chalicelib.platform.publisher import Event, Publisher, SnsPublisher, publish_or_undo
+from chalicelib.platform import outbox
+from chalicelib.platform.publisher import Event, Publisher, SnsPublisher
 from chalicelib.settings import get_settings
 
 TOPIC = "devices-events"
@@ -39,7 +40,7 @@ class DeviceService:
 
     def __init__(self, user_exists: Callable[[str], bool], publisher: Publisher | None = None) -> None:
         self._user_exists = user_exists
-        self._publisher = publisher or SnsPublisher()
+        self._outbox = outbox.Outbox(publisher or SnsPublisher())
 
     # --- reading ----------------------------------------------------------------------
 
@@ -93,12 +94,13 @@ class DeviceService:
             tariff_per_kwh=request.tariff_per_kwh,
             currency=request.currency,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            version=1,
+            owner_ids=set(owner_ids) or None,
         )
-        repository.create(item, owner_ids)
+        item.version = repository.next_version(item.id)
         device = repository.out(item)
-        publish_or_undo(self._publisher, TOPIC, _event("device.created", device, int(item.version)),
-                        lambda: repository.delete(item))
+        entries = [_entry("device.created", device, int(item.version))]
+        repository.create(item, entries)
+        self._outbox.deliver(entries)
         logger.info("device created", extra={"device_id": device.id})
         return device
 
@@ -114,18 +116,17 @@ class DeviceService:
                                              [errors.FieldError(name, "may not be null")])
             setattr(new, name, value)
         new.version = int(old.version) + 1
-        repository.replace(old, new)
         device = repository.out(new)
-        publish_or_undo(self._publisher, TOPIC, _event("device.updated", device, new.version),
-                        lambda: repository.replace(new, old))
+        entries = [_entry("device.updated", device, new.version)]
+        repository.replace(old, new, entries)
+        self._outbox.deliver(entries)
         return device
 
     def delete(self, device_id: str) -> None:
         item = self._item(device_id)
-        snapshot = repository.out(item)
-        deleted = repository.delete(item)
-        publish_or_undo(self._publisher, TOPIC, _event("device.deleted", snapshot, int(item.version) + 1),
-                        lambda: repository.restore(item, deleted))
+        entries = [_entry("device.deleted", repository.out(item), int(item.version) + 1)]
+        repository.delete(item, entries)
+        self._outbox.deliver(entries)
 
     def add_owner(self, device_id: str, user_id: str) -> DeviceOut:
         """Idempotent: an existing owner changes nothing and publishes nothing."""
@@ -187,15 +188,15 @@ class DeviceService:
     # --- internals --------------------------------------------------------------------
 
     def _set_owner(self, item: DeviceItem, user_id: str, owned: bool) -> DeviceOut:
-        repository.set_owner(item, user_id, owned)
-        device = repository.out(item)
+        after = DeviceItem(**item.attribute_values)
+        after.version = int(item.version) + 1
+        owners_after = set(item.owner_ids or ())
+        after.owner_ids = (owners_after | {user_id} if owned else owners_after - {user_id}) or None
         kind = "device.owner_added" if owned else "device.owner_removed"
-        undo_item = DeviceItem(**item.attribute_values)
-
-        def undo() -> None:
-            repository.set_owner(undo_item, user_id, not owned)
-
-        publish_or_undo(self._publisher, TOPIC, _event(kind, device, int(item.version), user_id=user_id), undo)
+        device = repository.out(after)
+        entries = [_entry(kind, device, int(after.version), user_id=user_id)]
+        repository.set_owner(item, user_id, owned, entries)
+        self._outbox.deliver(entries)
         return device
 
     def _require_users(self, user_ids: list[str]) -> None:
@@ -223,5 +224,5 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _event(kind: str, device: DeviceOut, version: int, **extra: str) -> Event:
-    return Event(kind, device.id, version, {"device": device.model_dump(mode="json"), **extra})
+def _entry(kind: str, device: DeviceOut, version: int, **extra: str) -> outbox.Entry:
+    return outbox.entry(TOPIC, Event(kind, device.id, version, {"device": device.model_dump(mode="json"), **extra}))

@@ -8,6 +8,7 @@ transactions, so that "not the last admin" holds under concurrency too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -17,6 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.identity.models import User
+from chalicelib.platform import outbox
 from chalicelib.platform.conditions import counted_in_window
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 
@@ -98,12 +100,46 @@ class _Labels:
     PLAIN = "plain"
 
 
-def _run(build: Any, username: str) -> None:
-    labels: list[str] = []
+class _Writes:
+    """A transaction's writes, each with its label, kept in the order DynamoDB gets them (pynamodb
+    sends the deletes, then the puts, then the updates), which its cancellation reasons follow."""
+
+    def __init__(self, tx: TransactWrite) -> None:
+        self.tx = tx
+        self._deletes: list[str] = []
+        self._puts: list[str] = []
+        self._updates: list[str] = []
+
+    def delete(self, model: Model, label: str, condition: Any = None) -> None:
+        self.tx.delete(model, condition=condition)
+        self._deletes.append(label)
+
+    def save(self, model: Model, label: str, condition: Any = None) -> None:
+        self.tx.save(model, condition=condition)
+        self._puts.append(label)
+
+    def update(self, model: Model, label: str, actions: list[Any], condition: Any = None) -> None:
+        self.tx.update(model, actions=actions, condition=condition)
+        self._updates.append(label)
+
+    def stage(self, entries: Sequence[outbox.Entry]) -> None:
+        outbox.stage(self.tx, entries)
+        self._puts.extend(_Labels.PLAIN for _ in entries)
+
+    def labels(self) -> list[str]:
+        return self._deletes + self._puts + self._updates
+
+
+def _run(build: Callable[[_Writes], None], username: str, entries: Sequence[outbox.Entry]) -> None:
+    """Run the writes `build` adds, with the change's events, as one transaction."""
+    writes: _Writes | None = None
     try:
         with _transaction() as tx:
-            build(tx, labels)
+            writes = _Writes(tx)
+            build(writes)
+            writes.stage(entries)
     except TransactWriteError as exc:
+        labels = writes.labels() if writes else []
         reasons = [str(r.code if r else "") for r in (exc.cancellation_reasons or [])]
         failed = {labels[i] for i, r in enumerate(reasons) if r == "ConditionalCheckFailed" and i < len(labels)}
         if not failed:
@@ -117,25 +153,17 @@ def _run(build: Any, username: str) -> None:
         raise errors.ConflictError("The user was changed meanwhile; reload and try again.") from exc
 
 
-def create(item: UserItem) -> None:
+def create(item: UserItem, entries: Sequence[outbox.Entry]) -> None:
     """Write the profile and claim the username, or ConflictError if the name is taken."""
 
-    def build(tx: TransactWrite, labels: list[str]) -> None:
-        tx.save(UsernameClaim(item.username_key, user_id=item.id),
-                condition=UsernameClaim.username_key.does_not_exist())
-        labels.append(_Labels.CLAIM)
-        tx.save(item, condition=UserItem.id.does_not_exist())
-        labels.append(_Labels.VERSION)
+    def build(w: _Writes) -> None:
+        w.save(UsernameClaim(item.username_key, user_id=item.id), _Labels.CLAIM,
+               condition=UsernameClaim.username_key.does_not_exist())
+        w.save(item, _Labels.VERSION, condition=UserItem.id.does_not_exist())
         if item.role == "admin":
-            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.admins.add(1)])
-            labels.append(_Labels.PLAIN)
+            w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.PLAIN, [AdminCounter.admins.add(1)])
 
-    _run(build, item.username)
-
-
-def restore(item: UserItem) -> None:
-    """Put a deleted user back exactly as it was (the compensation of a failed deletion)."""
-    create(item)
+    _run(build, item.username, entries)
 
 
 def get(user_id: str) -> UserItem | None:
@@ -155,45 +183,34 @@ def find_by_username(username: str) -> UserItem | None:
     return get(claim.user_id)
 
 
-def replace(old: UserItem, new: UserItem) -> None:
+def replace(old: UserItem, new: UserItem, entries: Sequence[outbox.Entry]) -> None:
     """Store `new` over `old` (same id) if nobody changed it meanwhile; moves the username claim."""
     admin_delta = int(new.role == "admin") - int(old.role == "admin")
 
-    def build(tx: TransactWrite, labels: list[str]) -> None:
-        tx.save(new, condition=UserItem.version == old.version)
-        labels.append(_Labels.VERSION)
+    def build(w: _Writes) -> None:
+        w.save(new, _Labels.VERSION, condition=UserItem.version == old.version)
         if new.username_key != old.username_key:
-            tx.delete(UsernameClaim(old.username_key), condition=UsernameClaim.user_id == old.id)
-            labels.append(_Labels.VERSION)
-            tx.save(UsernameClaim(new.username_key, user_id=new.id),
-                    condition=UsernameClaim.username_key.does_not_exist())
-            labels.append(_Labels.CLAIM)
+            w.delete(UsernameClaim(old.username_key), _Labels.VERSION, condition=UsernameClaim.user_id == old.id)
+            w.save(UsernameClaim(new.username_key, user_id=new.id), _Labels.CLAIM,
+                   condition=UsernameClaim.username_key.does_not_exist())
         if admin_delta:
-            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.admins.add(admin_delta)],
-                      condition=(AdminCounter.admins > 1) if admin_delta < 0 else None)
-            labels.append(_Labels.LAST_ADMIN)
+            w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.LAST_ADMIN, [AdminCounter.admins.add(admin_delta)],
+                     condition=(AdminCounter.admins > 1) if admin_delta < 0 else None)
 
-    _run(build, new.username)
+    _run(build, new.username, entries)
 
 
-def delete(item: UserItem, *, keep_an_admin: bool = True) -> None:
-    """Remove profile and claim together; an admin only while another admin remains.
+def delete(item: UserItem, entries: Sequence[outbox.Entry]) -> None:
+    """Remove profile and claim together; an admin only while another admin remains."""
 
-    `keep_an_admin=False` is for undoing the creation of `item` itself: that returns the count
-    to what it was before, which may be no admin at all (the first admin of a stage).
-    """
-
-    def build(tx: TransactWrite, labels: list[str]) -> None:
-        tx.delete(item, condition=UserItem.version == item.version)
-        labels.append(_Labels.VERSION)
-        tx.delete(UsernameClaim(item.username_key), condition=UsernameClaim.user_id == item.id)
-        labels.append(_Labels.VERSION)
+    def build(w: _Writes) -> None:
+        w.delete(item, _Labels.VERSION, condition=UserItem.version == item.version)
+        w.delete(UsernameClaim(item.username_key), _Labels.VERSION, condition=UsernameClaim.user_id == item.id)
         if item.role == "admin":
-            tx.update(AdminCounter(ADMIN_COUNTER_ID), actions=[AdminCounter.admins.add(-1)],
-                      condition=(AdminCounter.admins > 1) if keep_an_admin else None)
-            labels.append(_Labels.LAST_ADMIN)
+            w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.LAST_ADMIN, [AdminCounter.admins.add(-1)],
+                     condition=AdminCounter.admins > 1)
 
-    _run(build, item.username)
+    _run(build, item.username, entries)
 
 
 def admin_count() -> int:
@@ -203,11 +220,14 @@ def admin_count() -> int:
         return 0
 
 
-def revoke_tokens(user_id: str, now: float) -> None:
-    """Tokens issued before `now` stop working (logout, password change)."""
-    UserItem(user_id).update(
-        actions=[UserItem.tokens_valid_after.set(now)], condition=UserItem.id.exists()
-    )
+def revoke_tokens(user_id: str, now: float, entries: Sequence[outbox.Entry]) -> None:
+    """Tokens issued before `now` stop working (logout)."""
+
+    def build(w: _Writes) -> None:
+        w.update(UserItem(user_id), _Labels.VERSION, [UserItem.tokens_valid_after.set(now)],
+                 condition=UserItem.id.exists())
+
+    _run(build, "", entries)
 
 
 def list_page(limit: int, cursor: str | None, query: str | None) -> tuple[list[UserItem], str | None]:

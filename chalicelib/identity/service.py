@@ -1,9 +1,9 @@
 """Identity's use cases: registration, sign-in, the shared token check, user administration.
 
-Every change publishes a user event on the identity topic. A user's profile and username
-are written in one transaction, so neither can exist without the other; if the event then
-cannot be published, the change is undone (a compensating step) and the caller gets 503,
-so no other context ever misses a user that exists, or keeps one that does not.
+Every change announces a user event on the identity topic. A user's profile, username and the
+change's events are written in one transaction (the events into the outbox), so neither the
+profile nor the claim exists without the other, and no change stands without its events: they are
+published at once, or by the outbox relay if this function dies first or the bus is down.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from chalicelib.identity.models import (
 )
 from chalicelib.identity.repository import UserItem
 from chalicelib.observability import logger
+from chalicelib.platform import outbox
 from chalicelib.platform.publisher import Event, Publisher, SnsPublisher
 from chalicelib.settings import get_settings
 
@@ -44,7 +45,7 @@ class IdentityService:
     """The identity context, with its event publisher injected."""
 
     def __init__(self, publisher: Publisher | None = None) -> None:
-        self._publisher = publisher or SnsPublisher()
+        self._outbox = outbox.Outbox(publisher or SnsPublisher())
 
     # --- the shared check -------------------------------------------------------------
 
@@ -123,18 +124,10 @@ class IdentityService:
 
     def logout(self, principal: Principal) -> None:
         """Every token of the user issued until now stops working, and their sockets close."""
-        repository.revoke_tokens(principal.user_id, round(time.time(), 3) + 0.001)
-        self._sessions_revoked(principal.user_id)
-
-    def _sessions_revoked(self, user_id: str) -> None:
-        """Tell real time to close the user's open sockets (an expired token does not close one)."""
-        item = repository.get(user_id)
-        version = int(item.version) if item else 0
-        try:
-            self._publisher.publish(TOPIC, Event("user.sessions_revoked", user_id, version, {"id": user_id}))
-        except errors.DependencyUnavailableError:
-            # The tokens are revoked already; open sockets then last until they expire (2 h at most).
-            logger.warning("sockets of a signed-out user stay open until they expire", extra={"user_id": user_id})
+        item = self._item(principal.user_id)
+        entries = [_sessions_revoked(item)]
+        repository.revoke_tokens(principal.user_id, round(time.time(), 3) + 0.001, entries)
+        self._outbox.deliver(entries)
 
     # --- administration ---------------------------------------------------------------
 
@@ -155,13 +148,10 @@ class IdentityService:
 
     def delete_user(self, user_id: str) -> None:
         item = self._item(user_id)
-        repository.delete(item)
-        event = Event("user.deleted", item.id, int(item.version) + 1, {"id": item.id, "username": item.username})
-        try:
-            self._publisher.publish(TOPIC, event)
-        except errors.DependencyUnavailableError:
-            self._compensate("deletion", item.id, lambda: repository.restore(item))
-            raise
+        entries = [outbox.entry(TOPIC, Event("user.deleted", item.id, int(item.version) + 1,
+                                             {"id": item.id, "username": item.username}))]
+        repository.delete(item, entries)
+        self._outbox.deliver(entries)
 
     def exists(self, user_id: str) -> bool:
         """Whether a user exists now (read by other contexts, strongly consistent)."""
@@ -183,13 +173,10 @@ class IdentityService:
             version=1,
             tokens_valid_after=0,
         )
-        repository.create(item)
         user = item.domain()
-        try:
-            self._publisher.publish(TOPIC, Event("user.created", user.id, user.version, _public(user)))
-        except errors.DependencyUnavailableError:
-            self._compensate("creation", item.id, lambda: repository.delete(item, keep_an_admin=False))
-            raise
+        entries = [outbox.entry(TOPIC, Event("user.created", user.id, user.version, _public(user)))]
+        repository.create(item, entries)
+        self._outbox.deliver(entries)
         logger.info("user created", extra={"user_id": user.id, "role": role})
         return user
 
@@ -216,15 +203,12 @@ class IdentityService:
             new.tokens_valid_after = round(time.time(), 3) + 0.001
         new.search = repository.search_text(new.username, new.name, new.email)
         new.version = int(old.version) + 1
-        repository.replace(old, new)
         user = new.domain()
-        try:
-            self._publisher.publish(TOPIC, Event("user.updated", user.id, user.version, _public(user)))
-        except errors.DependencyUnavailableError:
-            self._compensate("update", user_id, lambda: repository.replace(new, old))
-            raise
+        entries = [outbox.entry(TOPIC, Event("user.updated", user.id, user.version, _public(user)))]
         if sessions_end:
-            self._sessions_revoked(user_id)
+            entries.append(_sessions_revoked(new))
+        repository.replace(old, new, entries)
+        self._outbox.deliver(entries)
         return user
 
     def _rehash(self, item: UserItem, password: str) -> None:
@@ -232,7 +216,7 @@ class IdentityService:
         new.password_hash = passwords.hash_password(password)
         new.version = int(item.version) + 1
         try:
-            repository.replace(item, new)
+            repository.replace(item, new, ())
         except errors.ConflictError:
             logger.info("password rehash skipped: the user changed meanwhile")
 
@@ -245,15 +229,10 @@ class IdentityService:
     def _get(self, user_id: str) -> User:
         return self._item(user_id).domain()
 
-    @staticmethod
-    def _compensate(what: str, user_id: str, undo: object) -> None:
-        try:
-            undo()  # type: ignore[operator]
-            logger.warning(f"user {what} undone: its event could not be published", extra={"user_id": user_id})
-        except Exception:
-            logger.exception(f"user {what} could not be undone after a publish failure",
-                             extra={"user_id": user_id})
-            raise
+
+def _sessions_revoked(item: UserItem) -> outbox.Entry:
+    """Tells real time to close the user's open sockets (an expired token does not close one)."""
+    return outbox.entry(TOPIC, Event("user.sessions_revoked", item.id, int(item.version), {"id": item.id}))
 
 
 def _public(user: User) -> dict[str, object]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -58,7 +57,7 @@ def topic_arn(topic: str) -> str:
 
 
 class SnsPublisher:
-    """Publishes to SNS; a failure becomes DependencyUnavailableError for the caller to undo."""
+    """Publishes to SNS; a failure becomes DependencyUnavailableError (the outbox keeps the event)."""
 
     def publish(self, topic: str, event: Event) -> None:
         envelope = event.envelope()
@@ -70,25 +69,5 @@ class SnsPublisher:
             )
         except (ClientError, BotoCoreError) as exc:
             logger.error("event not published", extra={"topic": topic, "type": event.type, "error": str(exc)})
-            raise errors.DependencyUnavailableError("The event bus is unavailable; nothing was changed.") from exc
+            raise errors.DependencyUnavailableError("The event bus is unavailable.") from exc
         logger.info("event published", extra={"topic": topic, "type": event.type, "entity_id": event.entity_id})
-
-
-def publish_or_undo(publisher: Publisher, topic: str, event: Event, undo: Callable[[], object]) -> None:
-    """Publish the event of a change already written; if that fails, undo the change.
-
-    The caller then gets DependencyUnavailableError (503) and the system is as before: no
-    context misses a change that stands, or keeps one that was undone.
-    """
-    try:
-        publisher.publish(topic, event)
-    except errors.DependencyUnavailableError:
-        try:
-            undo()
-        except Exception:
-            logger.exception("a change could not be undone after its event failed to publish",
-                             extra={"type": event.type, "entity_id": event.entity_id})
-            raise
-        logger.warning("change undone: its event could not be published",
-                       extra={"type": event.type, "entity_id": event.entity_id})
-        raise

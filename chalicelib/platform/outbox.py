@@ -1,0 +1,132 @@
+"""The transactional outbox: an event is written in the same DynamoDB transaction as the change it
+announces, then published at least once.
+
+A context's repository adds `stage(tx, entries)` to the transaction of its change; after the commit
+the service calls `Outbox.deliver(entries)`, which publishes each event at once and removes its
+item. If the function dies between the commit and the publish, or the event bus refuses the
+publish, the item stays: the relay (`Outbox.relay`, a schedule that runs on AWS and in the local
+runtime alike) publishes every item older than a grace period. No crash point loses an event; a
+crash after the publish and before the removal sends it twice, which consumers already take (they
+compare entity versions, and a repeated or late older event changes nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import errors, names
+from chalicelib.observability import logger
+from chalicelib.platform.publisher import Event, Publisher
+
+# The topics whose events go through the outbox; the relay reads one partition for each.
+TOPICS = ("identity-events", "devices-events")
+RELAY_PAGE = 100
+
+
+class OutboxItem(Model):
+    """One event waiting to be published: partition = topic, sort key = `<occurred_at>#<event_id>`."""
+
+    class Meta:
+        table_name = names.resource_name("outbox")
+
+    topic = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    message = UnicodeAttribute()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event bound for `topic`, with its id and time fixed, so every publish of it is the same."""
+
+    topic: str
+    event: Event
+
+    @property
+    def key(self) -> str:
+        return f"{self.event.occurred_at}#{self.event.event_id}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _timestamp(moment: dt.datetime) -> str:
+    # A fixed width (microseconds always written), so keys sort in time order.
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def entry(topic: str, event: Event) -> Entry:
+    if topic not in TOPICS:
+        raise ValueError(f"{topic!r} is not an outbox topic")
+    return Entry(topic, dataclasses.replace(event, event_id=str(uuid.uuid4()), occurred_at=_timestamp(_now())))
+
+
+def stage(tx: TransactWrite, entries: Iterable[Entry]) -> None:
+    """Write `entries` in the transaction `tx`: they commit, or fail, with the change."""
+    for item in entries:
+        tx.save(OutboxItem(item.topic, item.key, message=json.dumps(item.event.envelope())),
+                condition=OutboxItem.key.does_not_exist())
+
+
+def _entry_of(item: OutboxItem) -> Entry:
+    envelope = json.loads(item.message)
+    event = Event(
+        type=envelope["type"], entity_id=envelope["entity_id"], entity_version=int(envelope["entity_version"]),
+        data=envelope["data"], event_id=envelope["event_id"], occurred_at=envelope["occurred_at"],
+    )
+    return Entry(item.topic, event)
+
+
+class Outbox:
+    """Publishes staged events and removes them; the relay publishes what was left behind."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+
+    def deliver(self, entries: Sequence[Entry]) -> None:
+        """Publish events whose change has committed. A failure leaves the event to the relay: the
+        change stands, so the caller is not told it failed."""
+        for item in entries:
+            if not self._publish(item):
+                logger.warning("event left in the outbox for the relay",
+                               extra={"topic": item.topic, "type": item.event.type,
+                                      "entity_id": item.event.entity_id})
+
+    def relay(self, grace_s: float, now: dt.datetime | None = None) -> int:
+        """Publish every staged event older than `grace_s` (its function died, or the bus refused
+        it); the number published. An event that fails again stays for the next run."""
+        cutoff = _timestamp((now or _now()) - dt.timedelta(seconds=grace_s))
+        published = 0
+        for topic in TOPICS:
+            for item in OutboxItem.query(topic, OutboxItem.key < cutoff, consistent_read=True,
+                                         page_size=RELAY_PAGE):
+                late = _entry_of(item)
+                if self._publish(late):
+                    published += 1
+                    logger.warning("a staged event was published by the relay",
+                                   extra={"topic": topic, "type": late.event.type,
+                                          "entity_id": late.event.entity_id, "occurred_at": late.event.occurred_at})
+        return published
+
+    def _publish(self, item: Entry) -> bool:
+        try:
+            self._publisher.publish(item.topic, item.event)
+        except errors.DependencyUnavailableError:
+            return False
+        try:
+            OutboxItem(item.topic, item.key).delete()
+        except (PynamoDBException, BotoCoreError) as exc:
+            # Published, so nothing is lost: the relay publishes it once more (consumers dedupe).
+            logger.warning("a published event stays in the outbox", extra={"key": item.key, "error": str(exc)})
+        return True
