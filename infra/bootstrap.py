@@ -119,6 +119,7 @@ def apply_stack(
         _enable_time_to_live(endpoint, log)
         _reconcile_queues(endpoint, log)
         _subscribe_queues(endpoint, log)
+        _upgrade_alert_inbox(endpoint, log)
         return _result(endpoint, stage)
 
 
@@ -511,6 +512,44 @@ def _check_tables(endpoint: _Endpoint) -> None:
             + "). Its CloudFormation did not change them: delete those tables, or reset the "
             "endpoint's state, and apply again."
         )
+
+
+INBOX_UPGRADE_MARK = {"user_id": {"S": "#schema"}, "alert_id": {"S": "inbox-by-time"}}
+
+
+def _upgrade_alert_inbox(endpoint: _Endpoint, log: Callable[[str], None]) -> None:
+    """Give inbox items written before the inbox was paged by time the attributes its indexes read
+    (`at`, `device_id`, `pending_at` while unacknowledged; an admin's acknowledgement, a copy of the
+    alert). Once per stage: a mark item records that it ran."""
+    if not any(logical_id == "AlertInboxTable" for logical_id, _ in endpoint.resources("AWS::DynamoDB::Table")):
+        return
+    table = endpoint.physical_name("AlertInboxTable")
+    dynamodb = endpoint.clients.dynamodb
+    if dynamodb.get_item(TableName=table, Key=INBOX_UPGRADE_MARK, ConsistentRead=True).get("Item"):
+        return
+    upgraded = 0
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True,
+                                                        FilterExpression="attribute_not_exists(#at)",
+                                                        ExpressionAttributeNames={"#at": "at"}):
+        for item in page.get("Items", []):
+            key = {"user_id": item["user_id"], "alert_id": item["alert_id"]}
+            source = item if "alert" in item else dynamodb.get_item(
+                TableName=table, Key={"user_id": {"S": "#admins"}, "alert_id": item["alert_id"]}).get("Item")
+            if not source or "alert" not in source:
+                continue  # an acknowledgement of a feed alert that is gone
+            alert = json.loads(source["alert"]["S"])
+            at = {"S": f"{alert['created_at']}#{alert['id']}"}
+            values = {":at": at, ":d": {"S": alert["device_id"]}, ":a": source["alert"]}
+            expression = "SET #at = :at, device_id = :d, #alert = :a"
+            if "acknowledged_at" not in item and item["user_id"]["S"] != "#admins":
+                expression += ", pending_at = :at"
+            dynamodb.update_item(TableName=table, Key=key, UpdateExpression=expression,
+                                 ExpressionAttributeNames={"#at": "at", "#alert": "alert"},
+                                 ExpressionAttributeValues=values)
+            upgraded += 1
+    dynamodb.put_item(TableName=table, Item=INBOX_UPGRADE_MARK)
+    if upgraded:
+        log(f"alert inbox: {upgraded} items given their place in time")
 
 
 def _key_schema(schema: Any) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from chalicelib.monitoring.readings import hour_key
-from tests.accounts import Account, api, new_admin, new_client, runtime_env
+from tests.accounts import api, new_admin, new_client, runtime_env
 from tests.harness import FAST_HASHING, PROJECT_DIR, RuntimeProcess, wait_for
 
 UTC = dt.UTC

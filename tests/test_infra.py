@@ -39,6 +39,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 
+# Indexes read for their keys only (all others hold whole items).
+KEYS_ONLY_INDEXES = {("alert-inbox", "by_device"): "KEYS_ONLY"}
+
 # What the app's repositories expect of each table: (key schema, global secondary indexes).
 EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str, str]]]]] = {
     "users": ([("id", "HASH")], {}),
@@ -56,7 +59,11 @@ EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str
     "meters": ([("device_id", "HASH")], {}),
     "hourly-totals": ([("device_id", "HASH"), ("hour_start", "RANGE")], {}),
     "alerts": ([("id", "HASH")], {"by_device": [("device_id", "HASH"), ("hour_start", "RANGE")]}),
-    "alert-inbox": ([("user_id", "HASH"), ("alert_id", "RANGE")], {}),
+    "alert-inbox": ([("user_id", "HASH"), ("alert_id", "RANGE")], {
+        "by_time": [("user_id", "HASH"), ("at", "RANGE")],
+        "pending": [("user_id", "HASH"), ("pending_at", "RANGE")],
+        "by_device": [("device_id", "HASH"), ("at", "RANGE")],
+    }),
     "outbox": ([("topic", "HASH"), ("key", "RANGE")], {}),
     "connections": ([("connection_id", "HASH")], {}),
     "presence": ([("user_id", "HASH")], {}),
@@ -185,7 +192,7 @@ def test_apply_creates_every_table_with_its_keys_and_indexes(
         }
         assert actual_indexes == indexes, name
         assert all(
-            index["Projection"]["ProjectionType"] == "ALL"
+            index["Projection"]["ProjectionType"] == KEYS_ONLY_INDEXES.get((name, index["IndexName"]), "ALL")
             for index in table.get("GlobalSecondaryIndexes", [])
         ), name
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST", name
@@ -640,3 +647,40 @@ def test_configure_reports_batch_item_failures_and_gives_consumers_the_websocket
 def test_configure_without_a_deploy_says_to_deploy_first(tmp_path: Path) -> None:
     with pytest.raises(ConfigureError, match="chalice deploy --stage dev"):
         configure(stage="dev", region=REGION, project_dir=tmp_path, log=lambda _: None)
+
+
+def test_a_second_apply_gives_inbox_items_of_an_earlier_version_their_place_in_time(endpoint: str, aws: Any) -> None:
+    # Given a stage whose inbox holds items written before the inbox was paged by time
+    stage = unique_stage("inbox")
+    result = apply_stack(stage=stage, endpoint_url=endpoint, region=REGION, log=lambda line: None)
+    table = result.tables["alert-inbox"]
+    alert = {"id": "m-1:2026-01-01T10:00:00Z", "kind": "over_consumption", "device_id": "m-1", "device_name": "M",
+             "hour_start": "2026-01-01T10:00:00Z", "total_kwh": 2.0, "max_hourly_kwh": 1.0,
+             "created_at": "2026-01-01T10:59:00+00:00"}
+    body = {"S": json.dumps(alert)}
+    key_of = {"alert_id": {"S": alert["id"]}}
+    old = [
+        {"user_id": {"S": "owner-1"}, **key_of, "alert": body, "pushed": {"BOOL": True}},
+        {"user_id": {"S": "owner-2"}, **key_of, "alert": body, "acknowledged_at": {"S": "2026-01-02T00:00:00+00:00"}},
+        {"user_id": {"S": "#admins"}, **key_of, "alert": body},
+        {"user_id": {"S": "admin-1"}, **key_of, "acknowledged_at": {"S": "2026-01-02T00:00:00+00:00"}},
+    ]
+    for item in old:
+        aws.dynamodb.put_item(TableName=table, Item=item)
+    aws.dynamodb.delete_item(TableName=table, Key={"user_id": {"S": "#schema"}, "alert_id": {"S": "inbox-by-time"}})
+    # When the stack is applied again (as every start of the runtime does)
+    lines: list[str] = []
+    apply_stack(stage=stage, endpoint_url=endpoint, region=REGION, log=lines.append)
+    # Then each item has its place in time; only the owner's unacknowledged copy is pending; the admin's
+    # acknowledgement holds a copy of the alert
+    at = "2026-01-01T10:59:00+00:00#m-1:2026-01-01T10:00:00Z"
+    items = {i["user_id"]["S"]: i for i in aws.dynamodb.scan(TableName=table)["Items"]}
+    for user in ("owner-1", "owner-2", "#admins", "admin-1"):
+        assert items[user]["at"] == {"S": at} and items[user]["device_id"] == {"S": "m-1"}, user
+        assert ("pending_at" in items[user]) == (user == "owner-1"), user
+    assert items["admin-1"]["alert"] == body
+    assert "alert inbox: 4 items given their place in time" in lines
+    # And a third apply changes nothing
+    lines.clear()
+    apply_stack(stage=stage, endpoint_url=endpoint, region=REGION, log=lines.append)
+    assert not any("alert inbox" in line for line in lines)

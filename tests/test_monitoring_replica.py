@@ -31,7 +31,20 @@ def meters() -> Iterator[str]:
     with faked_stage(MeterItem) as stage:
         # pynamodb bound the name at import (stage `local` unless EMS_STAGE says otherwise).
         assert MeterItem.Meta.table_name == names.resource_name("meters", stage)
+        # A deletion tells the inboxes on the notifications queue.
+        boto3.client("sqs", region_name=REGION).create_queue(QueueName=names.resource_name("notifications", stage))
         yield MeterItem.Meta.table_name
+
+
+def notifications() -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName=names.resource_name("notifications"))["QueueUrl"]
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
 
 
 def new_id() -> str:
@@ -257,9 +270,13 @@ def test_a_deletion_that_failed_half_way_finishes_clearing_the_history_when_rede
         replica.apply(deletion)
     assert hours.query(TableName=table, KeyConditionExpression="device_id = :d",
                        ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
+    assert [m for m in notifications() if m.get("device_id") == device_id] == []
     # Then the redelivered event, finding its tombstone in place, clears the history
     monkeypatch.setattr(totals, "delete_device", real)
     assert replica.apply(deletion) is True
     assert not hours.query(TableName=table, KeyConditionExpression="device_id = :d",
                            ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
     assert replica.get(device_id) is None
+    # And the inboxes are told to remove the device's alerts raised before the deletion
+    told = [m for m in notifications() if m.get("device_id") == device_id]
+    assert told == [{"type": "device.deleted", "device_id": device_id, "deleted_at": json.loads(deletion)["occurred_at"]}]

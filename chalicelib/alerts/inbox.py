@@ -14,11 +14,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib import aws
+from chalicelib import aws, errors
+from chalicelib.platform.pagination import decode_cursor, encode_cursor
 from chalicelib.settings import get_settings
 
 ADMIN_FEED = "#admins"
-MAX_LISTED = 500
+MAX_LISTED = 500  # the largest page
 
 
 class AlertOut(BaseModel):
@@ -49,15 +50,29 @@ def _table() -> str:
     return get_settings().resource_name("alert-inbox")
 
 
+# Indexes of the inbox (see infra/template.yaml): every copy by time; owners' unacknowledged
+# copies by time (sparse: `pending_at` is removed by the acknowledgement); every copy by device.
+BY_TIME = "by_time"
+PENDING = "pending"
+BY_DEVICE = "by_device"
+PAGE_READS = 5  # index pages one listing reads at most; a longer walk goes on with the cursor
+
+
+def _at(alert: dict[str, Any]) -> str:
+    """The copy's place in time: creation time, then id (unique, and sorts newest last)."""
+    return f"{alert['created_at']}#{alert['id']}"
+
+
 def store(user_id: str, alert: dict[str, Any]) -> bool:
     """Put the alert in one inbox unless it is there; True if this call put it."""
+    at = _at(alert)
+    item = {"user_id": {"S": user_id}, "alert_id": {"S": alert["id"]}, "alert": {"S": json.dumps(alert)},
+            "pushed": {"BOOL": False}, "at": {"S": at}, "device_id": {"S": alert["device_id"]}}
+    if user_id != ADMIN_FEED:  # the feed is acknowledged per admin, in each admin's own items
+        item["pending_at"] = {"S": at}
     try:
-        aws.client("dynamodb").put_item(
-            TableName=_table(),
-            Item={"user_id": {"S": user_id}, "alert_id": {"S": alert["id"]}, "alert": {"S": json.dumps(alert)},
-                  "pushed": {"BOOL": False}},
-            ConditionExpression="attribute_not_exists(alert_id)",
-        )
+        aws.client("dynamodb").put_item(TableName=_table(), Item=item,
+                                        ConditionExpression="attribute_not_exists(alert_id)")
         return True
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -81,53 +96,154 @@ def mark_pushed(user_id: str, alert_id: str) -> None:
     )
 
 
-def _query(user_id: str) -> list[dict[str, Any]]:
-    client = aws.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": _table(), "KeyConditionExpression": "user_id = :u",
-        "ExpressionAttributeValues": {":u": {"S": user_id}}, "ScanIndexForward": False,
-    }
-    while len(items) < MAX_LISTED * 2:
-        page = client.query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return items
-
-
 def _out(item: dict[str, Any], acknowledged_at: str | None) -> AlertOut:
     alert = json.loads(item["alert"]["S"])
     alert["acknowledged_at"] = acknowledged_at
     return AlertOut.model_validate(alert)
 
 
-def list_for(user_id: str, is_admin: bool) -> list[AlertOut]:
-    """A user's alerts, unacknowledged first, newest first within each group."""
-    own = _query(user_id)
-    if is_admin:
-        acks = {i["alert_id"]["S"]: i.get("acknowledged_at", {}).get("S") for i in own}
-        alerts = [_out(i, acks.get(i["alert_id"]["S"])) for i in _query(ADMIN_FEED)]
-    else:
-        alerts = [_out(i, i.get("acknowledged_at", {}).get("S")) for i in own if "alert" in i]
-    alerts.sort(key=lambda a: a.created_at + a.id, reverse=True)
-    alerts.sort(key=lambda a: a.acknowledged_at is not None)
-    return alerts[:MAX_LISTED]
+Key = dict[str, Any]
+
+
+def _query(user_id: str, index: str, limit: int, start: Key | None, **extra: Any) -> tuple[list[Key], Key | None]:
+    kwargs: dict[str, Any] = {
+        "TableName": _table(), "IndexName": index, "KeyConditionExpression": "user_id = :u",
+        "ExpressionAttributeValues": {":u": {"S": user_id}}, "ScanIndexForward": False, "Limit": limit, **extra,
+    }
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    page = aws.client("dynamodb").query(**kwargs)
+    return page.get("Items", []), page.get("LastEvaluatedKey")
+
+
+def _pending(user_id: str, is_admin: bool, limit: int, start: Key | None) -> tuple[list[AlertOut], Key | None]:
+    """A page of the user's unacknowledged alerts, newest first."""
+    if not is_admin:
+        items, last = _query(user_id, PENDING, limit, start)
+        return [_out(i, None) for i in items], last
+    # An admin's: the feed's alerts without an acknowledgement item of theirs.
+    items, last = _query(ADMIN_FEED, BY_TIME, limit, start)
+    acked = _acknowledged_ids(user_id, [i["alert_id"]["S"] for i in items])
+    return [_out(i, None) for i in items if i["alert_id"]["S"] not in acked], last
+
+
+def _acknowledged_ids(user_id: str, alert_ids: list[str]) -> set[str]:
+    """Which of these alerts the user acknowledged (BatchGetItem, a hundred keys a request)."""
+    found: set[str] = set()
+    for chunk in range(0, len(alert_ids), 100):
+        keys = [{"user_id": {"S": user_id}, "alert_id": {"S": a}} for a in alert_ids[chunk:chunk + 100]]
+        request: dict[str, Any] = {_table(): {"Keys": keys, "ConsistentRead": True,
+                                              "ProjectionExpression": "alert_id, acknowledged_at"}}
+        while request:
+            answer = aws.client("dynamodb").batch_get_item(RequestItems=request)
+            found |= {i["alert_id"]["S"] for i in answer.get("Responses", {}).get(_table(), [])
+                      if "acknowledged_at" in i}
+            request = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+def _acknowledged(user_id: str, limit: int, start: Key | None) -> tuple[list[AlertOut], Key | None]:
+    """A page of the alerts the user acknowledged, newest first (an admin's hold a copy of the alert)."""
+    items, last = _query(user_id, BY_TIME, limit, start,
+                         FilterExpression="attribute_exists(acknowledged_at) AND attribute_exists(alert)")
+    return [_out(i, i["acknowledged_at"]["S"]) for i in items], last
+
+
+def list_page(user_id: str, is_admin: bool, limit: int, cursor: str | None,
+              unacknowledged: bool) -> tuple[list[AlertOut], str | None]:
+    """Up to `limit` of a user's alerts: the unacknowledged ones newest first, then (unless
+    `unacknowledged`) the acknowledged ones newest first; and the cursor of the rest. Each call
+    reads at most PAGE_READS index pages, however large the inbox; a page may then hold fewer than
+    `limit` alerts, with a cursor to go on."""
+    phase, start = _decode(cursor, user_id, is_admin)
+    out: list[AlertOut] = []
+    for _ in range(PAGE_READS):
+        if len(out) >= limit:
+            break
+        if phase == "pending":
+            found, start = _pending(user_id, is_admin, limit - len(out), start)
+        else:
+            found, start = _acknowledged(user_id, limit - len(out), start)
+        out.extend(found)
+        if start is None:
+            if phase == "acknowledged" or unacknowledged:
+                return out, None
+            phase = "acknowledged"
+    return out, _encode(phase, start)
+
+
+_PHASES = {"p": "pending", "a": "acknowledged"}
+
+
+def _encode(phase: str, start: Key | None) -> str:
+    """`<phase letter>.<where to go on>`."""
+    return f"{phase[0]}.{encode_cursor(start) or ''}"
+
+
+def _decode(cursor: str | None, user_id: str, is_admin: bool) -> tuple[str, Key | None]:
+    """A cursor from this user's own listing: (phase, where to go on); 422 for any other."""
+    if not cursor:
+        return "pending", None
+    letter, _, rest = cursor.partition(".")
+    phase = _PHASES.get(letter)
+    if phase is None:
+        raise _bad_cursor()
+    # The index a phase reads, and so the key a cursor of it holds.
+    sort_key = "pending_at" if phase == "pending" and not is_admin else "at"
+    start = decode_cursor(rest, {"user_id", "alert_id", sort_key}) if rest else None
+    partition = ADMIN_FEED if phase == "pending" and is_admin else user_id
+    if start is not None and start["user_id"]["S"] != partition:
+        raise _bad_cursor()
+    return phase, start
+
+
+def _bad_cursor() -> errors.ValidationError:
+    return errors.ValidationError("The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")])
 
 
 def acknowledge(user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -> AlertOut | None:
-    """Mark an alert acknowledged by this user (idempotent); None if it is not theirs."""
+    """Mark an alert acknowledged by this user (idempotent); None if it is not theirs.
+
+    An admin's acknowledgement of a feed alert is an item of their own that holds a copy of it, so
+    their acknowledged alerts list from their own items."""
     client = aws.client("dynamodb")
     source = ADMIN_FEED if is_admin else user_id
     item = client.get_item(TableName=_table(), Key={"user_id": {"S": source}, "alert_id": {"S": alert_id}},
                            ConsistentRead=True).get("Item")
     if item is None:
         return None
+    alert = json.loads(item["alert"]["S"])
     stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
     result = client.update_item(
         TableName=_table(), Key={"user_id": {"S": user_id}, "alert_id": {"S": alert_id}},
-        UpdateExpression="SET acknowledged_at = if_not_exists(acknowledged_at, :t)",
-        ExpressionAttributeValues={":t": {"S": stamp}}, ReturnValues="ALL_NEW",
+        UpdateExpression="SET acknowledged_at = if_not_exists(acknowledged_at, :t), #alert = if_not_exists(#alert, :a),"
+                         " #at = if_not_exists(#at, :at), device_id = if_not_exists(device_id, :d) REMOVE pending_at",
+        ExpressionAttributeNames={"#alert": "alert", "#at": "at"},
+        ExpressionAttributeValues={":t": {"S": stamp}, ":a": item["alert"], ":at": {"S": _at(alert)},
+                                   ":d": {"S": alert["device_id"]}},
+        ReturnValues="ALL_NEW",
     )
     return _out(item, result["Attributes"]["acknowledged_at"]["S"])
+
+
+def delete_device(device_id: str, before: str) -> int:
+    """Remove every copy of a deleted device's alerts raised before `before` (an ISO time): owners'
+    copies, the feed's and admins' acknowledgements. The number removed."""
+    client = aws.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": _table(), "IndexName": BY_DEVICE,
+        "KeyConditionExpression": "device_id = :d AND #at < :b", "ExpressionAttributeNames": {"#at": "at"},
+        "ExpressionAttributeValues": {":d": {"S": device_id}, ":b": {"S": before}},
+    }
+    removed = 0
+    while True:
+        page = client.query(**kwargs)
+        keys = [{"user_id": i["user_id"], "alert_id": i["alert_id"]} for i in page.get("Items", [])]
+        for chunk in range(0, len(keys), 25):
+            request: dict[str, Any] = {_table(): [{"DeleteRequest": {"Key": k}} for k in keys[chunk:chunk + 25]]}
+            while request:
+                request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        removed += len(keys)
+        if "LastEvaluatedKey" not in page:
+            return removed
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

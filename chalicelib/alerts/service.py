@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -43,18 +42,17 @@ class AlertService:
         return pushed
 
     def list_for(self, principal: Principal, limit: int, cursor: str | None, unacknowledged: bool) -> AlertPage:
-        alerts = inbox.list_for(principal.user_id, principal.is_admin)
-        exists: dict[str, bool] = {}
-        visible = []
-        for alert in alerts:
-            if alert.device_id not in exists:
-                exists[alert.device_id] = self._device_exists(alert.device_id)
-            if exists[alert.device_id] and not (unacknowledged and alert.acknowledged_at):
-                visible.append(alert)
-        start = _offset(cursor)
-        page = visible[start:start + limit]
-        more = start + limit < len(visible)
-        return AlertPage(items=page, next_cursor=_cursor(start + limit) if more else None)
+        """A page of the caller's alerts (unacknowledged first, newest first in each group). Alerts
+        of a device deleted a moment ago are left out until their copies are removed."""
+        alerts, next_cursor = inbox.list_page(principal.user_id, principal.is_admin, limit, cursor, unacknowledged)
+        exists = {device_id: self._device_exists(device_id) for device_id in {a.device_id for a in alerts}}
+        return AlertPage(items=[a for a in alerts if exists[a.device_id]], next_cursor=next_cursor)
+
+    def forget_device(self, device_id: str, deleted_at: str) -> int:
+        """A device was deleted: remove every copy of its alerts raised before its deletion."""
+        removed = inbox.delete_device(device_id, deleted_at)
+        logger.info("deleted device's alerts removed from inboxes", extra={"device_id": device_id, "copies": removed})
+        return removed
 
     def acknowledge(self, principal: Principal, alert_id: str) -> AlertOut:
         alert = inbox.acknowledge(principal.user_id, alert_id, principal.is_admin, dt.datetime.now(dt.UTC))
@@ -62,19 +60,3 @@ class AlertService:
             raise errors.NotFoundError("No such alert.")
         return alert
 
-
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if not text.startswith("o:"):
-            raise ValueError(text)
-        return max(int(text[2:]), 0)
-    except ValueError as exc:
-        raise errors.ValidationError("The cursor is not valid.",
-                                     [errors.FieldError("cursor", "not a cursor from this list")]) from exc

@@ -89,14 +89,20 @@ def mark_notified(alert_id: str, now: dt.datetime) -> None:
     )
 
 
-def send(alert: Alert) -> None:
-    """Put `alert.raised` on the notifications queue (at least once; the id dedupes)."""
+def _notify(message: dict[str, Any]) -> None:
     from chalicelib.platform.consumer import queue_url
 
-    aws.client("sqs").send_message(
-        QueueUrl=queue_url("notifications"),
-        MessageBody=json.dumps({"type": "alert.raised", "alert": alert.message()}),
-    )
+    aws.client("sqs").send_message(QueueUrl=queue_url("notifications"), MessageBody=json.dumps(message))
+
+
+def send(alert: Alert) -> None:
+    """Put `alert.raised` on the notifications queue (at least once; the id dedupes)."""
+    _notify({"type": "alert.raised", "alert": alert.message()})
+
+
+def send_device_deleted(device_id: str, deleted_at: str) -> None:
+    """Tell the inboxes that a device's alerts raised before `deleted_at` are gone (at least once)."""
+    _notify({"type": "device.deleted", "device_id": device_id, "deleted_at": deleted_at})
 
 
 def announce(alert: Alert, now: dt.datetime) -> bool:

@@ -8,6 +8,7 @@ state. A deleted device leaves a tombstone with its version, so that a late `cre
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ class _DeviceEvent(BaseModel):
     schema_version: int
     entity_id: str
     entity_version: int
+    occurred_at: str = ""
     data: dict[str, Any]
 
 
@@ -121,6 +123,10 @@ def owners_of(device_id: str) -> frozenset[str]:
 
 def exists(device_id: str) -> bool:
     return get(device_id) is not None
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def apply(body: str) -> bool:
@@ -170,5 +176,7 @@ def apply(body: str) -> bool:
 
         hours = totals.delete_device(state.id)
         alerts.delete_device(state.id)
+        # The owners' and admins' copies belong to the alerts context, told on its queue.
+        alerts.send_device_deleted(state.id, event.occurred_at or _now_iso())
         logger.info("deleted device's history removed", extra={"device_id": state.id, "hours": hours})
     return True

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.alerts.service import AlertService
 from chalicelib.platform import jsontext
@@ -20,6 +20,11 @@ class _Alert(BaseModel):
     device_id: str
     hour_start: str
     created_at: str
+
+
+class _DeviceDeleted(BaseModel):
+    device_id: str = Field(min_length=1)
+    deleted_at: str = Field(min_length=1)
 
 
 class _ReadingUpdate(BaseModel):
@@ -53,6 +58,12 @@ class NotificationHandler:
             except ValidationError as exc:
                 raise PermanentError(f"readings.updated with an invalid entry: {exc}") from exc
             self._push_readings(updates)
+        elif kind == "device.deleted":
+            try:
+                deleted = _DeviceDeleted.model_validate(message)
+            except ValidationError as exc:
+                raise PermanentError(f"device.deleted without a device and time: {exc}") from exc
+            self._alerts.forget_device(deleted.device_id, deleted.deleted_at)
         else:
             raise PermanentError(f"unknown notification type {kind!r}")
 
