@@ -73,13 +73,13 @@ def get_openapi(call: Call) -> dict:
 
 
 @api.route("/auth/register", "POST", summary="Create a client account", access=Access.PUBLIC,
-           request=im.RegisterRequest, response=im.UserEnvelope, status=201, tags=("auth",))
+           request=im.RegisterRequest, response=im.UserEnvelope, status=201, tags=("auth",), errors=(409,))
 def register(call: Call) -> im.UserEnvelope:
     return im.UserEnvelope(user=identity.register(call.body, call.source).out())
 
 
 @api.route("/auth/login", "POST", summary="Sign in and get an access token", access=Access.PUBLIC,
-           request=im.LoginRequest, response=im.LoginResponse, tags=("auth",))
+           request=im.LoginRequest, response=im.LoginResponse, tags=("auth",), errors=(401,))
 def login(call: Call) -> im.LoginResponse:
     return identity.login(call.body, call.source)
 
@@ -215,7 +215,7 @@ def list_user_devices(call: Call, user_id: str) -> dm.DevicePage:
 
 @api.route("/readings", "POST", summary="Readings from a meter, authenticated by its X-Api-Key",
            access=Access.PUBLIC, request=api_ingest.ReadingsRequest, response=api_ingest.ReadingsAccepted,
-           status=202, tags=("metering",))
+           status=202, tags=("metering",), errors=(401,))
 def post_readings(call: Call) -> api_ingest.ReadingsAccepted:
     headers = call.request.headers
     device_id = devices.device_for_api_key(str(headers.get("x-api-key", "")) if headers else "")

@@ -202,6 +202,7 @@ class Operation:
     query: type[pydantic.BaseModel] | None
     tags: tuple[str, ...]
     content_type: str = "application/json"
+    errors: tuple[int, ...] = ()  # statuses this route may answer beyond those of its access level
 
 
 @dataclass
@@ -250,11 +251,12 @@ class Api:
         query: type[pydantic.BaseModel] | None = None,
         tags: tuple[str, ...] = (),
         content_type: str = "application/json",
+        errors: tuple[int, ...] = (),
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             operation = Operation(
                 path, method, view.__name__, summary, access, request, response, status, query, tags,
-                content_type,
+                content_type, errors,
             )
             self.operations.append(operation)
 

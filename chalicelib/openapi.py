@@ -31,14 +31,16 @@ _ERROR_SCHEMA = {
         }
     },
 }
+# Every route may answer 429 (the stage's throttling) and 503 (a backing table or queue missing).
 _ERRORS_BY_ACCESS = {
-    Access.PUBLIC: ["400", "413", "422", "429"],
-    Access.USER: ["400", "401", "404", "413", "422"],
-    Access.ADMIN: ["400", "401", "403", "404", "409", "413", "422"],
+    Access.PUBLIC: ["400", "413", "422", "429", "503"],
+    Access.USER: ["400", "401", "404", "413", "422", "429", "503"],
+    Access.ADMIN: ["400", "401", "403", "404", "409", "413", "422", "429", "503"],
 }
 _DESCRIPTIONS = {
-    "400": "Bad JSON", "401": "No or invalid token", "403": "Wrong role", "404": "Not found or not yours",
+    "400": "Bad JSON", "401": "No or bad token, API key or password", "403": "Wrong role", "404": "Not found or not yours",
     "409": "Conflict", "413": "Body too large", "422": "Invalid fields", "429": "Throttled",
+    "503": "A backing table or queue is unavailable",
 }
 
 
@@ -96,7 +98,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     elif op.content_type != "application/json":
         success["content"] = {op.content_type: {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(op.status): success}
-    for code in _ERRORS_BY_ACCESS[op.access]:
+    for code in sorted({*_ERRORS_BY_ACCESS[op.access], *map(str, op.errors)}):
         responses[code] = {
             "description": _DESCRIPTIONS[code],
             "content": {"application/json": {"schema": {"$ref": ref.format("Error")}}},

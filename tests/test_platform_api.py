@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import requests
 
@@ -37,6 +38,20 @@ def test_unknown_route_and_wrong_method_get_the_contract_error_body(ems: Runtime
     wrong = requests.delete(f"{ems.rest_url}/health", timeout=10)
     assert wrong.status_code == 405
     assert wrong.json() == {"error": {"code": "method_not_allowed", "message": "Unsupported method: DELETE"}}
+
+
+def test_any_other_method_and_a_malformed_request_get_the_contract_error_body(ems: RuntimeProcess) -> None:
+    for method in ("TRACE", "CONNECT", "PROPFIND"):
+        answer = requests.request(method, f"{ems.rest_url}/health", timeout=10)
+        assert answer.status_code in (404, 405), (method, answer.status_code, answer.text)
+        assert answer.json()["error"]["code"] in ("not_found", "method_not_allowed"), method
+    with socket.create_connection(("127.0.0.1", ems.rest_port), timeout=10) as raw:
+        too_many = b"".join(b"X-H%d: v\r\n" % n for n in range(120))
+        raw.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + too_many + b"\r\n")
+        answer = raw.recv(65536)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "headers_too_large"
 
 
 def test_an_oversized_body_gets_413_not_a_500(ems: RuntimeProcess) -> None:

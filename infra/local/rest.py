@@ -187,6 +187,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._handle()
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, made-up ones) is a route that does not exist, answered in
+        # the contract's body as API Gateway's stage answers it, not with http.server's 501 page.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own refusals (a malformed request line, an over-long header...) in the
+        # contract's error body too.
+        self.close_connection = True
+        codes = {400: "bad_request", 414: "uri_too_long", 431: "headers_too_large"}
+        self._send(code, {"Connection": "close"}, error_body(codes.get(code, "bad_request"), message or "Bad request."))
+
     def _handle(self) -> None:
         try:
             path = urlsplit(self.path).path
