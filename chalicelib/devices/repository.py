@@ -116,12 +116,9 @@ def owners(device_id: str) -> list[str]:
     return [o.user_id for o in OwnerItem.query(device_id, consistent_read=True)]
 
 
-def is_owner(device_id: str, user_id: str) -> bool:
-    try:
-        OwnerItem.get(device_id, user_id, consistent_read=True)
-        return True
-    except DoesNotExist:
-        return False
+def owned_by(item: DeviceItem, user_id: str) -> bool:
+    """Whether the user owns the device (its owner set changes in the owner items' transactions)."""
+    return user_id in (item.owner_ids or ())
 
 
 def devices_of(user_id: str) -> list[str]:

@@ -70,9 +70,8 @@ class DeviceService:
 
     def can_see(self, principal: Principal, device_id: str) -> bool:
         """Whether the caller may read this device's data (admins, owners)."""
-        if principal.is_admin:
-            return repository.get(device_id) is not None
-        return repository.is_owner(device_id, principal.user_id)
+        item = repository.get(device_id)
+        return item is not None and (principal.is_admin or repository.owned_by(item, principal.user_id))
 
     def require_visible(self, principal: Principal, device_id: str) -> None:
         """404 unless the caller may read this device's data."""
@@ -131,7 +130,7 @@ class DeviceService:
     def add_owner(self, device_id: str, user_id: str) -> DeviceOut:
         """Idempotent: an existing owner changes nothing and publishes nothing."""
         item = self._item(device_id)
-        if repository.is_owner(device_id, user_id):
+        if repository.owned_by(item, user_id):
             return repository.out(item)
         if not self._user_exists(user_id):
             raise errors.NotFoundError("No such user.", [errors.FieldError("user_id", "no such user")])
@@ -140,7 +139,7 @@ class DeviceService:
     def remove_owner(self, device_id: str, user_id: str) -> DeviceOut:
         """Idempotent: removing a non-owner changes nothing and publishes nothing."""
         item = self._item(device_id)
-        if not repository.is_owner(device_id, user_id):
+        if not repository.owned_by(item, user_id):
             return repository.out(item)
         return self._set_owner(item, user_id, owned=False)
 
@@ -149,7 +148,7 @@ class DeviceService:
         removed = 0
         for device_id in repository.devices_of(user_id):
             item = repository.get(device_id)
-            if item is not None and repository.is_owner(device_id, user_id):
+            if item is not None and repository.owned_by(item, user_id):
                 self._set_owner(item, user_id, owned=False)
                 removed += 1
         return removed
@@ -215,7 +214,7 @@ class DeviceService:
 
     def _visible(self, principal: Principal, device_id: str) -> DeviceItem:
         item = repository.get(device_id)
-        if item is None or (not principal.is_admin and not repository.is_owner(device_id, principal.user_id)):
+        if item is None or (not principal.is_admin and not repository.owned_by(item, principal.user_id)):
             raise errors.NotFoundError("No such device.")
         return item
 
