@@ -167,3 +167,16 @@ class RuntimeProcess:
 
     def queue_url(self, logical: str) -> str:
         return str(self.client("sqs").get_queue_url(QueueName=self.name(logical))["QueueUrl"])
+
+
+def endpoint_pids(port: int) -> list[int]:
+    """The embedded endpoints serving `port` (found by the setting the runtime gives them)."""
+    wanted = f"EMS_ENDPOINT_PORT={port}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if wanted in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids

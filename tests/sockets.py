@@ -8,11 +8,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from decimal import Decimal
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from chalicelib.monitoring.readings import hour_key as reading_hour_key
 from tests.accounts import Account, api
 from tests.harness import RuntimeProcess, wait_for
 
@@ -124,6 +126,23 @@ def send_readings(runtime: RuntimeProcess, readings: list[dict[str, Any]]) -> No
     for start in range(0, len(readings), 10):
         entries = [{"Id": str(i), "MessageBody": json.dumps(r)} for i, r in enumerate(readings[start:start + 10])]
         assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+
+def expected_hours(readings: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """Each UTC hour's exact total of these readings."""
+    totals: dict[str, Decimal] = {}
+    for r in readings:
+        key = reading_hour_key(dt.datetime.fromisoformat(r["timestamp"]))
+        totals[key] = totals.get(key, Decimal(0)) + Decimal(str(r["measurement_value"]))
+    return totals
+
+
+def stored_hours(runtime: RuntimeProcess, device_id: str) -> dict[str, Decimal]:
+    """The device's hourly totals as the table holds them."""
+    items = runtime.client("dynamodb").query(
+        TableName=runtime.name("hourly-totals"), KeyConditionExpression="device_id = :d", ConsistentRead=True,
+        ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
+    return {i["hour_start"]["S"]: Decimal(i["total_kwh"]["N"]) for i in items}
 
 
 def hour_readings(device_id: str, hour: dt.datetime, kwh_each: float, count: int = 6) -> list[dict[str, Any]]:

@@ -27,7 +27,8 @@ import pytest
 
 from chalicelib.monitoring.readings import hour_key
 from tests.accounts import api, new_admin, new_client, runtime_env
-from tests.harness import FAST_HASHING, PROJECT_DIR, RuntimeProcess, wait_for
+from tests.harness import FAST_HASHING, PROJECT_DIR, RuntimeProcess, endpoint_pids, wait_for
+from tests.sockets import expected_hours, send_readings, stored_hours
 
 UTC = dt.UTC
 
@@ -87,21 +88,6 @@ def replica(runtime: RuntimeProcess, device_id: str) -> dict[str, Any] | None:
         TableName=runtime.name("meters"), Key={"device_id": {"S": device_id}}, ConsistentRead=True).get("Item")
 
 
-def stored_hours(runtime: RuntimeProcess, device_id: str) -> dict[str, Decimal]:
-    items = runtime.client("dynamodb").query(
-        TableName=runtime.name("hourly-totals"), KeyConditionExpression="device_id = :d", ConsistentRead=True,
-        ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
-    return {i["hour_start"]["S"]: Decimal(i["total_kwh"]["N"]) for i in items}
-
-
-def send(runtime: RuntimeProcess, bodies: list[dict[str, Any]]) -> None:
-    sqs = runtime.client("sqs")
-    url = runtime.queue_url("readings")
-    for start in range(0, len(bodies), 10):
-        entries = [{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies[start:start + 10])]
-        assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
-
-
 def test_a_device_whose_writer_died_before_its_event_still_reaches_monitoring(relaying: RuntimeProcess) -> None:
     # Given a device created by a function killed between the commit and the publish
     device_id = f"killed-{uuid.uuid4().hex[:8]}"
@@ -114,7 +100,7 @@ def test_a_device_whose_writer_died_before_its_event_still_reaches_monitoring(re
              what="the outbox emptied")
     # And its readings are counted, not dead-lettered as coming from an unknown meter
     now = dt.datetime.now(UTC).replace(microsecond=0)
-    send(relaying, [{"device_id": device_id, "timestamp": now.isoformat(), "measurement_value": 0.25}])
+    send_readings(relaying, [{"device_id": device_id, "timestamp": now.isoformat(), "measurement_value": 0.25}])
     wait_for(lambda: stored_hours(relaying, device_id) == {hour_key(now): Decimal("0.25")}, timeout_s=30,
              what="the reading counted")
 
@@ -159,17 +145,6 @@ def worker_pids(runtime: RuntimeProcess) -> list[int]:
     return [w for server in servers for w in children(server)]
 
 
-def endpoint_pid(runtime: RuntimeProcess) -> int:
-    wanted = f"EMS_ENDPOINT_PORT={runtime.endpoint_port}".encode()
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if wanted in environ.read_bytes().split(b"\0"):
-                return int(environ.parent.name)
-        except OSError:
-            continue
-    raise AssertionError("no endpoint process")
-
-
 def queue_depth(runtime: RuntimeProcess) -> int:
     attributes = runtime.client("sqs").get_queue_attributes(
         QueueUrl=runtime.queue_url("readings"),
@@ -180,14 +155,6 @@ def queue_depth(runtime: RuntimeProcess) -> int:
 def week_of_readings(device_id: str, start: dt.datetime, rng: random.Random) -> list[dict[str, Any]]:
     return [{"device_id": device_id, "timestamp": (start + dt.timedelta(minutes=10 * i)).isoformat(),
              "measurement_value": round(rng.uniform(0.05, 0.3), 3)} for i in range(7 * 24 * 6)]
-
-
-def expected_hours(readings: list[dict[str, Any]]) -> dict[str, Decimal]:
-    totals: dict[str, Decimal] = {}
-    for r in readings:
-        key = hour_key(dt.datetime.fromisoformat(r["timestamp"]))
-        totals[key] = totals.get(key, Decimal(0)) + Decimal(str(r["measurement_value"]))
-    return totals
 
 
 def test_workers_and_the_endpoint_killed_mid_ingestion_lose_and_double_nothing(tmp_path: Path) -> None:
@@ -208,7 +175,7 @@ def test_workers_and_the_endpoint_killed_mid_ingestion_lose_and_double_nothing(t
         readings = [r for d in devices for r in week_of_readings(d, start, rng)]
         messages = readings * 3
         rng.shuffle(messages)
-        send(first, messages)
+        send_readings(first, messages)
         sent_at = time.time()
         # When the consumer's workers are killed mid-batch, twice
         for _ in range(2):
@@ -222,7 +189,8 @@ def test_workers_and_the_endpoint_killed_mid_ingestion_lose_and_double_nothing(t
         saved = tmp_path / "data" / "endpoint" / "sqs.json"
         wait_for(lambda: saved.exists() and saved.stat().st_mtime > sent_at + 0.5, what="a save after the sends")
         assert queue_depth(first) > 0, "ingestion finished before the endpoint could be killed mid-way"
-        os.kill(endpoint_pid(first), signal.SIGKILL)
+        [endpoint] = endpoint_pids(first.endpoint_port)
+        os.kill(endpoint, signal.SIGKILL)
     finally:
         first.stop()
     # And the runtime is started again on the same data

@@ -21,7 +21,7 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.harness import PROJECT_DIR, RuntimeProcess, port_is_free, wait_for
+from tests.harness import PROJECT_DIR, RuntimeProcess, endpoint_pids, port_is_free, wait_for
 
 APP_DIR = PROJECT_DIR / "tests" / "runtime_app"
 TOKEN = "let-me-in"
@@ -316,19 +316,6 @@ def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> 
         assert [m["Body"] for m in kept.get("Messages", [])] == ['{"kept": 1}']
     finally:
         assert second.stop() == 0, second.output
-
-
-def endpoint_pids(port: int) -> list[int]:
-    """The embedded endpoints serving `port` (found by the setting the runtime gives them)."""
-    wanted = f"EMS_ENDPOINT_PORT={port}".encode()
-    pids = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if wanted in environ.read_bytes().split(b"\0"):
-                pids.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return pids
 
 
 def test_after_kill_9_of_the_endpoint_the_last_saved_state_comes_back(tmp_path: Path) -> None:

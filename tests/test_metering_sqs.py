@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.monitoring.readings import hour_key
 from tests.accounts import Account, api, new_client, runtime_env
 from tests.harness import PROJECT_DIR, RuntimeProcess, wait_for
+from tests.sockets import expected_hours, stored_hours
 
 UTC = dt.UTC
 DAY = dt.date(2026, 6, 15)  # a day without a clock change in Europe/Bucharest
@@ -64,21 +64,6 @@ def send(ems: RuntimeProcess, bodies: list[Any]) -> None:
         entries = [{"Id": str(i), "MessageBody": b if isinstance(b, str) else json.dumps(b)}
                    for i, b in enumerate(bodies[start:start + 10])]
         assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
-
-
-def expected_hours(readings: list[dict[str, Any]]) -> dict[str, Decimal]:
-    totals: dict[str, Decimal] = {}
-    for r in readings:
-        key = hour_key(dt.datetime.fromisoformat(r["timestamp"]))
-        totals[key] = totals.get(key, Decimal(0)) + Decimal(str(r["measurement_value"]))
-    return totals
-
-
-def stored_hours(ems: RuntimeProcess, device_id: str) -> dict[str, Decimal]:
-    items = ems.client("dynamodb").query(
-        TableName=ems.name("hourly-totals"), KeyConditionExpression="device_id = :d",
-        ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
-    return {i["hour_start"]["S"]: Decimal(i["total_kwh"]["N"]) for i in items}
 
 
 def alerts_of(ems: RuntimeProcess, device_id: str, kind: str = "over_consumption") -> list[dict[str, Any]]:

@@ -128,18 +128,10 @@ def _pending(user_id: str, is_admin: bool, limit: int, start: Key | None) -> tup
 
 
 def _acknowledged_ids(user_id: str, alert_ids: list[str]) -> set[str]:
-    """Which of these alerts the user acknowledged (BatchGetItem, a hundred keys a request)."""
-    found: set[str] = set()
-    for chunk in range(0, len(alert_ids), 100):
-        keys = [{"user_id": {"S": user_id}, "alert_id": {"S": a}} for a in alert_ids[chunk:chunk + 100]]
-        request: dict[str, Any] = {_table(): {"Keys": keys, "ConsistentRead": True,
-                                              "ProjectionExpression": "alert_id, acknowledged_at"}}
-        while request:
-            answer = aws.client("dynamodb").batch_get_item(RequestItems=request)
-            found |= {i["alert_id"]["S"] for i in answer.get("Responses", {}).get(_table(), [])
-                      if "acknowledged_at" in i}
-            request = answer.get("UnprocessedKeys") or {}
-    return found
+    """Which of these alerts the user acknowledged."""
+    keys = [{"user_id": {"S": user_id}, "alert_id": {"S": a}} for a in alert_ids]
+    found = aws.batch_get_items(_table(), keys, consistent=True, projection="alert_id, acknowledged_at")
+    return {i["alert_id"]["S"] for i in found if "acknowledged_at" in i}
 
 
 def _acknowledged(user_id: str, limit: int, start: Key | None) -> tuple[list[AlertOut], Key | None]:
@@ -229,21 +221,6 @@ def acknowledge(user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -
 def delete_device(device_id: str, before: str) -> int:
     """Remove every copy of a deleted device's alerts raised before `before` (an ISO time): owners'
     copies, the feed's and admins' acknowledgements. The number removed."""
-    client = aws.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": _table(), "IndexName": BY_DEVICE,
-        "KeyConditionExpression": "device_id = :d AND #at < :b", "ExpressionAttributeNames": {"#at": "at"},
-        "ExpressionAttributeValues": {":d": {"S": device_id}, ":b": {"S": before}},
-    }
-    removed = 0
-    while True:
-        page = client.query(**kwargs)
-        keys = [{"user_id": i["user_id"], "alert_id": i["alert_id"]} for i in page.get("Items", [])]
-        for chunk in range(0, len(keys), 25):
-            request: dict[str, Any] = {_table(): [{"DeleteRequest": {"Key": k}} for k in keys[chunk:chunk + 25]]}
-            while request:
-                request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-        removed += len(keys)
-        if "LastEvaluatedKey" not in page:
-            return removed
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return aws.delete_queried(_table(), ("user_id", "alert_id"), IndexName=BY_DEVICE,
+                              KeyConditionExpression="device_id = :d AND #at < :b", ExpressionAttributeNames={"#at": "at"},
+                              ExpressionAttributeValues={":d": {"S": device_id}, ":b": {"S": before}})

@@ -105,14 +105,16 @@ def send_device_deleted(device_id: str, deleted_at: str) -> None:
     _notify({"type": "device.deleted", "device_id": device_id, "deleted_at": deleted_at})
 
 
-def announce(alert: Alert, now: dt.datetime) -> bool:
+def announce(alert: Alert, now: dt.datetime, *, fresh: bool = False) -> bool:
     """Store the alert once and make sure its message is sent (repairs an earlier failed send).
 
-    True when this call sent the message.
+    `fresh`: the caller's own write just crossed the limit, so the alert is most likely new and is
+    stored at once; otherwise (a repair on a repeated reading) it is read first, so that a repeat
+    costs a read, not a refused write. True when this call sent the message.
     """
-    stored = get(alert.id)  # a read first: a repeat costs no write
+    stored = None if fresh else get(alert.id)
     if stored is None and not store_once(alert):
-        stored = get(alert.id)  # stored by a concurrent consumer a moment ago
+        stored = get(alert.id)  # stored by a concurrent consumer (or an earlier delivery) a moment ago
     if stored is not None:
         if stored[1]:
             return False
@@ -124,16 +126,5 @@ def announce(alert: Alert, now: dt.datetime) -> bool:
 
 def delete_device(device_id: str) -> None:
     """Remove the stored alerts of a deleted device."""
-    client = aws.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": _table(), "IndexName": "by_device",
-        "KeyConditionExpression": "device_id = :d", "ExpressionAttributeValues": {":d": {"S": device_id}},
-        "ProjectionExpression": "id",
-    }
-    while True:
-        page = client.query(**kwargs)
-        for item in page.get("Items", []):
-            client.delete_item(TableName=_table(), Key={"id": item["id"]})
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    aws.delete_queried(_table(), ("id",), IndexName="by_device", KeyConditionExpression="device_id = :d",
+                       ExpressionAttributeValues={":d": {"S": device_id}}, ProjectionExpression="id")

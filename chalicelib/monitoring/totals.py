@@ -164,25 +164,9 @@ def latest(device_id: str) -> HourItem | None:
 
 def delete_device(device_id: str) -> int:
     """Remove a deleted device's whole history; returns how many hours were removed."""
-    client = aws.client("dynamodb")
-    removed = 0
-    kwargs: dict[str, Any] = {
-        "TableName": _table(),
-        "KeyConditionExpression": "device_id = :d",
-        "ExpressionAttributeValues": {":d": {"S": device_id}},
-        "ProjectionExpression": "device_id, hour_start",
-    }
-    while True:
-        page = client.query(**kwargs)
-        keys = page.get("Items", [])
-        for start in range(0, len(keys), 25):
-            pending: dict[str, Any] = {_table(): [{"DeleteRequest": {"Key": k}} for k in keys[start:start + 25]]}
-            while pending:
-                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        removed += len(keys)
-        if "LastEvaluatedKey" not in page:
-            return removed
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return aws.delete_queried(_table(), ("device_id", "hour_start"), KeyConditionExpression="device_id = :d",
+                              ExpressionAttributeValues={":d": {"S": device_id}},
+                              ProjectionExpression="device_id, hour_start")
 
 
 def _hour_item(item: dict[str, Any]) -> HourItem:
