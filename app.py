@@ -18,14 +18,17 @@ from chalicelib.devices import models as dm
 from chalicelib.devices import sync as devices_sync
 from chalicelib.devices.service import DeviceService
 from chalicelib.http import Access, Call
+from chalicelib.identity import events as user_events
 from chalicelib.identity import models as im
 from chalicelib.identity.service import IdentityService
 from chalicelib.monitoring import api_ingest, history, replica, silent
 from chalicelib.monitoring.ingest import Ingestor
 from chalicelib.platform import consumer, events, health, outbox
+from chalicelib.platform.consumer import Source
 from chalicelib.platform.publisher import SnsPublisher
 from chalicelib.realtime import sync as realtime_sync
 from chalicelib.realtime.gateway import RealtimeGateway
+from chalicelib.realtime.notifications import SOURCE as notifications_source
 from chalicelib.realtime.notifications import NotificationHandler
 from chalicelib.realtime.push import Pusher
 from chalicelib.settings import get_settings
@@ -255,7 +258,7 @@ def _today(timezone: str) -> dt.date:
 
 @app.on_sqs_message(queue=names.resource_name("readings"), batch_size=10)
 def ingest_readings(event):
-    return ingestor.handle(event.to_dict()["Records"])
+    return consumer.consume_batch(ingestor.source, event, ingestor.handle_batch)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
@@ -298,12 +301,13 @@ def list_messages(call: Call, conversation_id: str) -> chat_models.MessagePage:
 
 @app.on_sqs_message(queue=names.resource_name("notifications"), batch_size=10)
 def deliver_notifications(event):
-    return consumer.consume("notifications", event, notifications)
+    return consumer.consume(notifications_source, event, notifications)
 
 
 @app.on_sqs_message(queue=names.resource_name("realtime-sync"), batch_size=10)
 def realtime_sync_consumer(event):
-    return consumer.consume("realtime-sync", event, lambda record: realtime_sync.apply(pusher, record.body))
+    return consumer.consume(Source("realtime-sync", user_events.parse), event,
+                            lambda event: realtime_sync.apply(pusher, event))
 
 
 # --- sync consumers -----------------------------------------------------------------------
@@ -311,12 +315,13 @@ def realtime_sync_consumer(event):
 
 @app.on_sqs_message(queue=names.resource_name("monitoring-sync"), batch_size=10)
 def monitoring_sync(event):
-    return consumer.consume("monitoring-sync", event, lambda record: replica.apply(record.body))
+    return consumer.consume(replica.SOURCE, event, replica.apply)
 
 
 @app.on_sqs_message(queue=names.resource_name("devices-sync"), batch_size=10)
 def devices_sync_consumer(event):
-    return consumer.consume("devices-sync", event, lambda record: devices_sync.apply(devices, record.body))
+    return consumer.consume(Source("devices-sync", user_events.parse), event,
+                            lambda event: devices_sync.apply(devices, event))
 
 
 # --- WebSocket ----------------------------------------------------------------------------

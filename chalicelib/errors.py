@@ -1,8 +1,30 @@
-"""Domain errors, defined once; `chalicelib.http` maps them to HTTP responses."""
+"""The domain's errors and the caller it acts for, defined once; they know nothing of HTTP.
+
+`chalicelib.http` maps each error to a status code and headers at the edge (and the WebSocket
+gateway to an error frame); services only say what went wrong.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pydantic
+
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, with their current role."""
+
+    user_id: str
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 @dataclass(frozen=True)
@@ -15,13 +37,11 @@ class FieldError:
 
 @dataclass
 class AppError(Exception):
-    """Base of every error the API answers with a 4xx/503 status."""
+    """Base of every error a caller is answered with (never a server fault)."""
 
     message: str
     details: list[FieldError] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
 
-    status = 400
     code = "bad_request"
 
     def __str__(self) -> str:
@@ -29,42 +49,59 @@ class AppError(Exception):
 
 
 class InvalidJsonError(AppError):
-    status, code = 400, "invalid_json"
+    code = "invalid_json"
 
 
 class ValidationError(AppError):
-    status, code = 422, "validation_error"
+    code = "validation_error"
 
 
+@dataclass
 class UnauthorizedError(AppError):
-    status, code = 401, "unauthorized"
+    """No valid credentials; `invalid_token` when a token was given but is not (or no longer) valid."""
+
+    invalid_token: bool = False
+    code = "unauthorized"
 
 
 class ForbiddenError(AppError):
-    status, code = 403, "forbidden"
+    code = "forbidden"
 
 
 class NotFoundError(AppError):
-    status, code = 404, "not_found"
+    code = "not_found"
 
 
 class ConflictError(AppError):
-    status, code = 409, "conflict"
+    code = "conflict"
 
 
 class PayloadTooLargeError(AppError):
-    status, code = 413, "payload_too_large"
+    code = "payload_too_large"
 
 
 class UnsupportedMediaTypeError(AppError):
-    status, code = 415, "unsupported_media_type"
+    code = "unsupported_media_type"
 
 
+@dataclass
 class ThrottledError(AppError):
-    status, code = 429, "too_many_requests"
+    """Too many attempts: the caller may try again after `retry_after_s` seconds."""
+
+    retry_after_s: int = 1
+    code = "too_many_requests"
 
 
 class DependencyUnavailableError(AppError):
     """A table, queue or topic is missing or unreachable."""
 
-    status, code = 503, "service_unavailable"
+    code = "service_unavailable"
+
+
+def validate(model: type[ModelT], data: Any) -> ModelT:
+    """`data` validated against `model`; schema errors as a ValidationError with one detail per field."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        details = [FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) for err in exc.errors()]
+        raise ValidationError("The request is not valid.", details) from exc

@@ -55,12 +55,41 @@ def error_body(
     return {"error": error}
 
 
+# Each domain error's status code; a subclass answers with its nearest listed ancestor's.
+STATUS: dict[type[errors.AppError], int] = {
+    errors.AppError: 400,
+    errors.InvalidJsonError: 400,
+    errors.ValidationError: 422,
+    errors.UnauthorizedError: 401,
+    errors.ForbiddenError: 403,
+    errors.NotFoundError: 404,
+    errors.ConflictError: 409,
+    errors.PayloadTooLargeError: 413,
+    errors.UnsupportedMediaTypeError: 415,
+    errors.ThrottledError: 429,
+    errors.DependencyUnavailableError: 503,
+}
+
+
+def status_of(error: errors.AppError) -> int:
+    return next(STATUS[kind] for kind in type(error).__mro__ if kind in STATUS)
+
+
+def error_headers(error: errors.AppError) -> dict[str, str | list[str]]:
+    """What HTTP says beside the body: when to try again, why a token was refused."""
+    if isinstance(error, errors.ThrottledError):
+        return {"Retry-After": str(max(error.retry_after_s, 1))}
+    if isinstance(error, errors.UnauthorizedError) and error.invalid_token:
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    return {}
+
+
 def error_response(error: errors.AppError) -> Response:
     """A domain error as an HTTP response."""
     return Response(
         body=error_body(error.code, error.message, error.details),
-        status_code=error.status,
-        headers=dict(error.headers),
+        status_code=status_of(error),
+        headers=error_headers(error),
     )
 
 
@@ -104,19 +133,7 @@ def parse_body(request: Request, model: type[ModelT]) -> ModelT:
         data = jsontext.loads(raw) if raw.strip() else None
     except ValueError as exc:
         raise errors.InvalidJsonError(f"The request body is not valid JSON: {exc}") from exc
-    return validate(model, data)
-
-
-def validate(model: type[ModelT], data: Any) -> ModelT:
-    """`data` validated against `model`, schema errors as a 422 with one detail per field."""
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        details = [
-            errors.FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"])
-            for err in exc.errors()
-        ]
-        raise errors.ValidationError("The request is not valid.", details) from exc
+    return errors.validate(model, data)
 
 
 def rest_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
@@ -175,19 +192,6 @@ class Access:
 
 
 @dataclass(frozen=True)
-class Principal:
-    """The authenticated caller."""
-
-    user_id: str
-    username: str
-    role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-
-@dataclass(frozen=True)
 class Operation:
     """One route as the OpenAPI document describes it."""
 
@@ -210,7 +214,7 @@ class Call:
     """What a route body gets: the caller, the parsed body and query, the raw request."""
 
     request: Request
-    principal: Principal | None
+    principal: errors.Principal | None
     body: Any = None
     query: Any = None
 
@@ -221,13 +225,13 @@ class Call:
         return str(identity.get("sourceIp") or "unknown")
 
     @property
-    def user(self) -> Principal:
+    def user(self) -> errors.Principal:
         """The caller of a route that requires sign-in."""
         assert self.principal is not None, "route declared public"
         return self.principal
 
 
-Authenticator = Callable[[str], Principal]
+Authenticator = Callable[[str], errors.Principal]
 
 
 class Api:
@@ -281,7 +285,7 @@ class Api:
         if operation.request is not None:
             call.body = parse_body(request, operation.request)
         if operation.query is not None:
-            call.query = validate(operation.query, dict(request.query_params or {}))
+            call.query = errors.validate(operation.query, dict(request.query_params or {}))
         result = view(call, **path_params)
         if isinstance(result, Response):
             return result

@@ -48,7 +48,7 @@ def _records(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _poll(threads: int, seconds: float) -> None:
     from chalicelib import aws
     from chalicelib.monitoring.ingest import Ingestor
-    from chalicelib.platform.consumer import queue_url
+    from chalicelib.platform.queues import queue_url
 
     url = queue_url("readings")
     ingestor = Ingestor()

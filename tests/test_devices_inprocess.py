@@ -17,7 +17,7 @@ from chalicelib.devices import repository
 from chalicelib.devices.models import CreateDeviceRequest, UpdateDeviceRequest
 from chalicelib.devices.repository import ApiKeyItem, DeviceItem, OwnerItem
 from chalicelib.devices.service import DeviceService
-from chalicelib.http import Principal
+from chalicelib.errors import Principal
 from chalicelib.platform import outbox
 from chalicelib.platform.publisher import Event
 from tests.faked_stage import faked_stage

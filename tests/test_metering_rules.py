@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.chat import faq
 from chalicelib.monitoring import calendar
+from chalicelib.monitoring.ingest import will_cross
 from chalicelib.monitoring.readings import (
     InvalidReadingError,
     Limits,
@@ -20,7 +21,6 @@ from chalicelib.monitoring.readings import (
     parse_reading,
     timestamp_key,
 )
-from chalicelib.monitoring.ingest import will_cross
 from chalicelib.monitoring.replica import Meter
 from chalicelib.monitoring.silent import is_silent
 from chalicelib.monitoring.totals import HourItem

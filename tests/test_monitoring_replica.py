@@ -2,7 +2,7 @@
 
 Given device events built by hand in the shared envelope, the replica must end in the newest
 state whatever the order or number of deliveries, never bring back a deleted device, and refuse
-a message it can never apply with `PermanentError` (which sends it to the dead-letter queue).
+a message it can never apply with `InvalidMessage` (which sends it to the dead-letter queue).
 """
 
 from __future__ import annotations
@@ -16,10 +16,15 @@ import boto3
 import pytest
 
 from chalicelib import names
+from chalicelib.messages import InvalidMessage
 from chalicelib.monitoring import replica
 from chalicelib.monitoring.replica import Meter, MeterItem
-from chalicelib.platform.consumer import PermanentError
 from tests.faked_stage import REGION, faked_stage
+
+
+def apply(body: str) -> bool:
+    """An event body as the monitoring-sync consumer applies it: parsed, then applied."""
+    return replica.apply(replica.parse(body))
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +101,7 @@ def test_events_applied_in_order_leave_the_newest_state(meters: str) -> None:
     device_id = new_id()
 
     for body in history(device_id):
-        assert replica.apply(body) is True
+        assert apply(body) is True
 
     assert replica.get(device_id) == final_meter(device_id)
     assert MeterItem.get(device_id, consistent_read=True).entity_version == 4
@@ -106,8 +111,8 @@ def test_every_event_delivered_twice_leaves_the_replica_correct(meters: str) -> 
     device_id = new_id()
     events = history(device_id)
 
-    first = [replica.apply(body) for body in events]
-    second = [replica.apply(body) for body in events]
+    first = [apply(body) for body in events]
+    second = [apply(body) for body in events]
 
     assert first == [True, True, True, True]
     assert second == [False, False, False, False]  # every replay is recognised as old
@@ -118,9 +123,9 @@ def test_each_event_replayed_at_once_changes_nothing(meters: str) -> None:
     device_id = new_id()
 
     for body in history(device_id):
-        replica.apply(body)
+        apply(body)
         before = replica.get(device_id)
-        assert replica.apply(body) is False
+        assert apply(body) is False
         assert replica.get(device_id) == before
 
     assert replica.get(device_id) == final_meter(device_id)
@@ -129,9 +134,9 @@ def test_each_event_replayed_at_once_changes_nothing(meters: str) -> None:
 def test_events_in_reverse_order_end_in_the_same_state_as_in_order(meters: str) -> None:
     in_order, in_reverse = new_id(), new_id()
     for body in history(in_order):
-        replica.apply(body)
+        apply(body)
 
-    applied = [replica.apply(body) for body in reversed(history(in_reverse))]
+    applied = [apply(body) for body in reversed(history(in_reverse))]
 
     assert applied == [True, False, False, False]  # only the newest counts; the older ones are ignored
     assert replica.get(in_reverse) == final_meter(in_reverse)
@@ -140,13 +145,13 @@ def test_events_in_reverse_order_end_in_the_same_state_as_in_order(meters: str) 
 
 def test_a_late_older_update_after_a_deletion_does_not_bring_the_device_back(meters: str) -> None:
     device_id = new_id()
-    replica.apply(envelope("device.created", 1, device(device_id)))
-    replica.apply(envelope("device.updated", 2, device(device_id, max_hourly_kwh=3.0)))
-    assert replica.apply(envelope("device.deleted", 3, device(device_id, max_hourly_kwh=3.0))) is True
+    apply(envelope("device.created", 1, device(device_id)))
+    apply(envelope("device.updated", 2, device(device_id, max_hourly_kwh=3.0)))
+    assert apply(envelope("device.deleted", 3, device(device_id, max_hourly_kwh=3.0))) is True
     assert replica.get(device_id) is None
 
-    late_update = replica.apply(envelope("device.updated", 2, device(device_id, max_hourly_kwh=9.0)))
-    late_creation = replica.apply(envelope("device.created", 1, device(device_id)))
+    late_update = apply(envelope("device.updated", 2, device(device_id, max_hourly_kwh=9.0)))
+    late_creation = apply(envelope("device.created", 1, device(device_id)))
 
     assert (late_update, late_creation) == (False, False)
     assert replica.get(device_id) is None
@@ -156,17 +161,17 @@ def test_a_late_older_update_after_a_deletion_does_not_bring_the_device_back(met
 
 def test_a_deletion_arriving_before_the_creation_keeps_the_device_deleted(meters: str) -> None:
     device_id = new_id()
-    replica.apply(envelope("device.deleted", 2, device(device_id)))
+    apply(envelope("device.deleted", 2, device(device_id)))
 
-    assert replica.apply(envelope("device.created", 1, device(device_id))) is False
+    assert apply(envelope("device.created", 1, device(device_id))) is False
     assert replica.get(device_id) is None
 
 
 def test_the_last_owner_removed_leaves_an_empty_owner_set(meters: str) -> None:
     device_id = new_id()
-    replica.apply(envelope("device.created", 1, device(device_id, owner_ids=["alice"])))
+    apply(envelope("device.created", 1, device(device_id, owner_ids=["alice"])))
 
-    replica.apply(envelope("device.owner_removed", 2, device(device_id, owner_ids=[]), user_id="alice"))
+    apply(envelope("device.owner_removed", 2, device(device_id, owner_ids=[]), user_id="alice"))
 
     meter = replica.get(device_id)
     assert meter is not None and meter.owner_ids == frozenset()
@@ -175,7 +180,7 @@ def test_the_last_owner_removed_leaves_an_empty_owner_set(meters: str) -> None:
 def test_a_device_created_without_owners_is_replicated(meters: str) -> None:
     device_id = new_id()
 
-    assert replica.apply(envelope("device.created", 1, device(device_id, owner_ids=[]))) is True
+    assert apply(envelope("device.created", 1, device(device_id, owner_ids=[]))) is True
 
     meter = replica.get(device_id)
     assert meter is not None and meter.owner_ids == frozenset() and meter.max_hourly_kwh == 2.5
@@ -245,8 +250,8 @@ def test_a_malformed_or_unknown_event_is_a_permanent_error_and_writes_nothing(me
     key = {"device_id": {"S": BAD_ID}}
     dynamodb.delete_item(TableName=meters, Key=key)  # whatever an earlier case may have left
 
-    with pytest.raises(PermanentError):
-        replica.apply(body)
+    with pytest.raises(InvalidMessage):
+        replica.apply(replica.parse(body))
 
     assert "Item" not in dynamodb.get_item(TableName=meters, Key=key, ConsistentRead=True)
 
@@ -255,7 +260,7 @@ def test_a_deletion_that_failed_half_way_finishes_clearing_the_history_when_rede
         meters: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a device with an hour of history
     device_id = new_id()
-    replica.apply(envelope("device.created", 1, device(device_id)))
+    apply(envelope("device.created", 1, device(device_id)))
     hours = boto3.client("dynamodb", region_name=REGION)
     table = names.resource_name("hourly-totals")
     hours.put_item(TableName=table, Item={"device_id": {"S": device_id}, "hour_start": {"S": "2026-06-01T10:00:00Z"},
@@ -267,16 +272,16 @@ def test_a_deletion_that_failed_half_way_finishes_clearing_the_history_when_rede
     monkeypatch.setattr(totals, "delete_device", lambda _: (_ for _ in ()).throw(RuntimeError("the endpoint went")))
     deletion = envelope("device.deleted", 2, device(device_id))
     with pytest.raises(RuntimeError):
-        replica.apply(deletion)
+        apply(deletion)
     assert hours.query(TableName=table, KeyConditionExpression="device_id = :d",
                        ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
     assert [m for m in notifications() if m.get("device_id") == device_id] == []
     # Then the redelivered event, finding its tombstone in place, clears the history
     monkeypatch.setattr(totals, "delete_device", real)
-    assert replica.apply(deletion) is True
+    assert apply(deletion) is True
     assert not hours.query(TableName=table, KeyConditionExpression="device_id = :d",
                            ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
     assert replica.get(device_id) is None
     # And the inboxes are told to remove the device's alerts raised before the deletion
     told = [m for m in notifications() if m.get("device_id") == device_id]
-    assert told == [{"type": "device.deleted", "device_id": device_id, "deleted_at": json.loads(deletion)["occurred_at"]}]
+    assert told == [{"type": "device.deleted", "schema_version": 1, "device_id": device_id, "deleted_at": json.loads(deletion)["occurred_at"]}]

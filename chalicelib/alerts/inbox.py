@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import aws, errors
+from chalicelib.messages import Alert
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 from chalicelib.settings import get_settings
 
@@ -22,15 +23,9 @@ ADMIN_FEED = "#admins"
 MAX_LISTED = 500  # the largest page
 
 
-class AlertOut(BaseModel):
-    id: str
-    kind: str
-    device_id: str
-    device_name: str
-    hour_start: str
-    total_kwh: float
-    max_hourly_kwh: float
-    created_at: str
+class AlertOut(Alert):
+    """An alert as one user sees it: acknowledged by them or not."""
+
     acknowledged_at: str | None
 
 
@@ -58,16 +53,16 @@ BY_DEVICE = "by_device"
 PAGE_READS = 5  # index pages one listing reads at most; a longer walk goes on with the cursor
 
 
-def _at(alert: dict[str, Any]) -> str:
+def _at(alert: Alert) -> str:
     """The copy's place in time: creation time, then id (unique, and sorts newest last)."""
-    return f"{alert['created_at']}#{alert['id']}"
+    return f"{alert.created_at}#{alert.id}"
 
 
-def store(user_id: str, alert: dict[str, Any]) -> bool:
+def store(user_id: str, alert: Alert) -> bool:
     """Put the alert in one inbox unless it is there; True if this call put it."""
     at = _at(alert)
-    item = {"user_id": {"S": user_id}, "alert_id": {"S": alert["id"]}, "alert": {"S": json.dumps(alert)},
-            "pushed": {"BOOL": False}, "at": {"S": at}, "device_id": {"S": alert["device_id"]}}
+    item = {"user_id": {"S": user_id}, "alert_id": {"S": alert.id}, "alert": {"S": alert.model_dump_json()},
+            "pushed": {"BOOL": False}, "at": {"S": at}, "device_id": {"S": alert.device_id}}
     if user_id != ADMIN_FEED:  # the feed is acknowledged per admin, in each admin's own items
         item["pending_at"] = {"S": at}
     try:
@@ -97,9 +92,7 @@ def mark_pushed(user_id: str, alert_id: str) -> None:
 
 
 def _out(item: dict[str, Any], acknowledged_at: str | None) -> AlertOut:
-    alert = json.loads(item["alert"]["S"])
-    alert["acknowledged_at"] = acknowledged_at
-    return AlertOut.model_validate(alert)
+    return AlertOut.model_validate({**json.loads(item["alert"]["S"]), "acknowledged_at": acknowledged_at})
 
 
 Key = dict[str, Any]
@@ -204,7 +197,7 @@ def acknowledge(user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -
                            ConsistentRead=True).get("Item")
     if item is None:
         return None
-    alert = json.loads(item["alert"]["S"])
+    alert = Alert.model_validate_json(item["alert"]["S"])
     stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
     result = client.update_item(
         TableName=_table(), Key={"user_id": {"S": user_id}, "alert_id": {"S": alert_id}},
@@ -212,7 +205,7 @@ def acknowledge(user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -
                          " #at = if_not_exists(#at, :at), device_id = if_not_exists(device_id, :d) REMOVE pending_at",
         ExpressionAttributeNames={"#alert": "alert", "#at": "at"},
         ExpressionAttributeValues={":t": {"S": stamp}, ":a": item["alert"], ":at": {"S": _at(alert)},
-                                   ":d": {"S": alert["device_id"]}},
+                                   ":d": {"S": alert.device_id}},
         ReturnValues="ALL_NEW",
     )
     return _out(item, result["Attributes"]["acknowledged_at"]["S"])

@@ -4,36 +4,36 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 from chalicelib import errors
 from chalicelib.alerts import inbox
 from chalicelib.alerts.inbox import AlertOut, AlertPage
-from chalicelib.http import Principal
+from chalicelib.errors import Principal
+from chalicelib.messages import Alert
 from chalicelib.observability import logger
-from chalicelib.realtime.push import Pusher
+from chalicelib.platform.websocket import UserPush
 
 
 class AlertService:
     """`owners_of` and `device_exists` are monitoring's public queries, injected."""
 
-    def __init__(self, pusher: Pusher, owners_of: Callable[[str], frozenset[str]],
+    def __init__(self, pusher: UserPush, owners_of: Callable[[str], frozenset[str]],
                  device_exists: Callable[[str], bool]) -> None:
         self._pusher = pusher
         self._owners_of = owners_of
         self._device_exists = device_exists
 
-    def deliver(self, alert: dict[str, Any]) -> int:
+    def deliver(self, alert: Alert) -> int:
         """Store the alert in each owner's inbox and the admins' feed, then push it live.
 
         A redelivered event stores nothing twice and pushes only to whoever it did not reach
         before (a push that failed midway is completed; one that succeeded is not repeated).
         """
-        alert_id = alert["id"]
-        owners = self._owners_of(alert["device_id"])
+        alert_id = alert.id
+        owners = self._owners_of(alert.device_id)
         pending = [u for u in sorted(owners) if inbox.store(u, alert) or inbox.unpushed(u, alert_id)]
         feed_pending = inbox.store(inbox.ADMIN_FEED, alert) or inbox.unpushed(inbox.ADMIN_FEED, alert_id)
-        frame = {"type": "alert", "alert": {**alert, "acknowledged_at": None}}
+        frame = {"type": "alert", "alert": {**alert.model_dump(), "acknowledged_at": None}}
         pushed = self._pusher.to_users(pending, frame, admins=feed_pending)
         for user_id in pending + ([inbox.ADMIN_FEED] if feed_pending else []):
             inbox.mark_pushed(user_id, alert_id)

@@ -3,15 +3,50 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from chalicelib.devices.models import DeviceOut
-from chalicelib.monitoring import history
+
+class Meter(Protocol):
+    """What the chat may tell of a meter (the devices context's view of it fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def max_hourly_kwh(self) -> float: ...
+    @property
+    def tariff_per_kwh(self) -> float | None: ...
+    @property
+    def currency(self) -> str | None: ...
 
 
-def describe(devices: list[DeviceOut], day_view: Callable[[DeviceOut, dt.date], history.DayConsumption],
-             now: dt.datetime) -> str:
+class Hour(Protocol):
+    @property
+    def start(self) -> str: ...
+    @property
+    def kwh(self) -> float | None: ...
+
+
+class DayView(Protocol):
+    """A day of a meter's use (monitoring's day view fits)."""
+
+    @property
+    def hours(self) -> Sequence[Hour]: ...
+    @property
+    def total_kwh(self) -> float: ...
+    @property
+    def peak_hour(self) -> str | None: ...
+
+
+MeterT = TypeVar("MeterT", bound=Meter)
+
+
+def describe(devices: Sequence[MeterT], day_view: Callable[[MeterT, dt.date], DayView], now: dt.datetime) -> str:
     """A short plain-text summary of the user's devices, today and yesterday."""
     if not devices:
         return "The user has no meters assigned."

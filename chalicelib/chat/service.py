@@ -18,9 +18,9 @@ from chalicelib import errors
 from chalicelib.chat import faq, repository
 from chalicelib.chat.ai import AiUnavailableError, GeminiAssistant
 from chalicelib.chat.repository import Conversation, MessageItem
-from chalicelib.http import Principal
+from chalicelib.errors import Principal
 from chalicelib.observability import logger
-from chalicelib.realtime.push import Pusher
+from chalicelib.platform.websocket import UserPush
 from chalicelib.settings import get_settings
 
 FALLBACK_ANSWER = (
@@ -73,7 +73,7 @@ def message_out(item: MessageItem) -> MessageOut:
 
 
 class ChatService:
-    def __init__(self, pusher: Pusher, context_for: Callable[[str], str],
+    def __init__(self, pusher: UserPush, context_for: Callable[[str], str],
                  assistant: GeminiAssistant | None = None) -> None:
         self._pusher = pusher
         self._context_for = context_for

@@ -26,7 +26,7 @@ from chalicelib.devices.models import (
     UpdateDeviceRequest,
 )
 from chalicelib.devices.repository import ApiKeyItem, DeviceItem
-from chalicelib.http import Principal
+from chalicelib.errors import Principal
 from chalicelib.observability import logger
 from chalicelib.platform import outbox
 from chalicelib.platform.publisher import Event, Publisher, SnsPublisher

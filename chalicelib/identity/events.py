@@ -1,26 +1,12 @@
-"""Identity's events as other contexts read them (the shared envelope, user fields only)."""
+"""Identity's events as other contexts read them (the shared envelope of `chalicelib.messages`)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from chalicelib.messages import SyncEvent, parse_event
 
-from chalicelib.platform import jsontext
-from chalicelib.platform.consumer import PermanentError
-
-
-class UserEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: str
-    entity_id: str
-    entity_version: int
+USER_EVENTS = frozenset({"user.created", "user.updated", "user.deleted", "user.sessions_revoked"})
 
 
-def parse(body: str) -> UserEvent:
-    """A `user.*` event from an SQS body; anything else can never be handled (PermanentError)."""
-    try:
-        event = UserEvent.model_validate(jsontext.loads(body))
-    except (ValueError, ValidationError) as exc:
-        raise PermanentError(f"not an identity event: {exc}") from exc
-    if not event.type.startswith("user."):
-        raise PermanentError(f"unknown event type {event.type!r}")
-    return event
+def parse(body: str) -> SyncEvent:
+    """A `user.*` event from an SQS body; anything else can never be handled (InvalidMessage)."""
+    return parse_event(body, USER_EVENTS, "an identity event")

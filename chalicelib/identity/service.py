@@ -13,7 +13,7 @@ import time
 import uuid
 
 from chalicelib import errors
-from chalicelib.http import Principal
+from chalicelib.errors import Principal
 from chalicelib.identity import passwords, repository, tokens
 from chalicelib.identity.models import (
     ChangePasswordRequest,
@@ -38,7 +38,7 @@ _INVALID_LOGIN = "The username or password is wrong."
 
 
 def _throttled(message: str, wait_s: float) -> errors.ThrottledError:
-    return errors.ThrottledError(message, headers={"Retry-After": str(max(int(wait_s + 0.999), 1))})
+    return errors.ThrottledError(message, retry_after_s=max(int(wait_s + 0.999), 1))
 
 
 class IdentityService:

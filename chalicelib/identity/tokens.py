@@ -108,4 +108,4 @@ def verify(token: str) -> TokenClaims:
 
 
 def _unauthorized(message: str) -> errors.UnauthorizedError:
-    return errors.UnauthorizedError(message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return errors.UnauthorizedError(message, invalid_token=True)

@@ -9,31 +9,14 @@ reading of that hour sends it again (the alert id makes repeats harmless downstr
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib import aws
+from chalicelib.messages import Alert, AlertRaised, DeviceDeleted
+from chalicelib.platform import queues
 from chalicelib.settings import get_settings
-
-
-@dataclass(frozen=True)
-class Alert:
-    id: str
-    kind: str  # "over_consumption" | "silent_meter"
-    device_id: str
-    device_name: str
-    hour_start: str
-    total_kwh: float
-    max_hourly_kwh: float
-    created_at: str
-
-    def message(self) -> dict[str, Any]:
-        """The contract's alert shape (acknowledgement is per user, so not yet set)."""
-        return {**asdict(self), "acknowledged_at": None}
 
 
 def over_consumption(device_id: str, device_name: str, hour: str, total: Decimal, limit: float,
@@ -89,20 +72,14 @@ def mark_notified(alert_id: str, now: dt.datetime) -> None:
     )
 
 
-def _notify(message: dict[str, Any]) -> None:
-    from chalicelib.platform.consumer import queue_url
-
-    aws.client("sqs").send_message(QueueUrl=queue_url("notifications"), MessageBody=json.dumps(message))
-
-
 def send(alert: Alert) -> None:
     """Put `alert.raised` on the notifications queue (at least once; the id dedupes)."""
-    _notify({"type": "alert.raised", "alert": alert.message()})
+    queues.send("notifications", AlertRaised(alert=alert))
 
 
 def send_device_deleted(device_id: str, deleted_at: str) -> None:
     """Tell the inboxes that a device's alerts raised before `deleted_at` are gone (at least once)."""
-    _notify({"type": "device.deleted", "device_id": device_id, "deleted_at": deleted_at})
+    queues.send("notifications", DeviceDeleted(device_id=device_id, deleted_at=deleted_at))
 
 
 def announce(alert: Alert, now: dt.datetime, *, fresh: bool = False) -> bool:

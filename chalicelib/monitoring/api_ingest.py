@@ -9,9 +9,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib import aws, errors
+from chalicelib import errors
+from chalicelib.messages import ReadingBatch
 from chalicelib.monitoring.readings import InvalidReadingError, Limits, parse_reading
-from chalicelib.platform.consumer import queue_url
+from chalicelib.platform import queues
 from chalicelib.settings import get_settings
 
 
@@ -49,8 +50,7 @@ def accept(device_id: str, request: ReadingsRequest) -> ReadingsAccepted:
                          "measurement_value": float(reading.kwh)})
     if readings:
         try:
-            aws.client("sqs").send_message(QueueUrl=queue_url("readings"),
-                                           MessageBody=json.dumps({"readings": readings}))
+            queues.send("readings", ReadingBatch(readings=readings))
         except ClientError as exc:
             raise errors.DependencyUnavailableError("The readings queue refused the readings; send them again.") from exc
     return ReadingsAccepted(accepted=len(readings), rejected=rejected)

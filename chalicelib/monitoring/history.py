@@ -6,12 +6,11 @@ import csv
 import datetime as dt
 import io
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from chalicelib import errors
-from chalicelib.devices.models import DeviceOut
 from chalicelib.monitoring import calendar, totals
 from chalicelib.monitoring.readings import EARLIEST, LATEST, hour_key, parse_hour_key
 
@@ -37,6 +36,21 @@ def _in_history(moment: dt.datetime) -> dt.datetime:
 HistoryDate = Annotated[dt.date, Field(ge=EARLIEST.date(), le=(LATEST - dt.timedelta(days=1)).date())]
 HistoryMoment = Annotated[dt.datetime, AfterValidator(_in_history)]
 
+
+
+class Metered(Protocol):
+    """What the history needs of a device (the devices context's view of it fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def max_hourly_kwh(self) -> float: ...
+    @property
+    def tariff_per_kwh(self) -> float | None: ...
+    @property
+    def currency(self) -> str | None: ...
 
 class ConsumptionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -144,7 +158,7 @@ def _round(value: Decimal | float) -> float:
     return round(float(value), 6)
 
 
-def _cost(total: Decimal, device: DeviceOut) -> float | None:
+def _cost(total: Decimal, device: Metered) -> float | None:
     return None if device.tariff_per_kwh is None else _round(total * Decimal(str(device.tariff_per_kwh)))
 
 
@@ -155,7 +169,7 @@ def _stored(device_id: str, start: dt.datetime, end: dt.datetime) -> dict[str, t
     return {h.hour_start: h for h in totals.between(device_id, hour_key(start), hour_key(last))}
 
 
-def day(device: DeviceOut, day_: dt.date) -> DayConsumption:
+def day(device: Metered, day_: dt.date) -> DayConsumption:
     """The device's local day, hour by hour; an hour without readings is null, not zero."""
     start, end = calendar.day_bounds(day_, device.timezone)
     stored = _stored(device.id, start, end)
@@ -179,7 +193,7 @@ def day(device: DeviceOut, day_: dt.date) -> DayConsumption:
     )
 
 
-def _points(device: DeviceOut, first: dt.date, last: dt.date, granularity: str) -> tuple[list[PointOut], Decimal]:
+def _points(device: Metered, first: dt.date, last: dt.date, granularity: str) -> tuple[list[PointOut], Decimal]:
     start, _ = calendar.day_bounds(first, device.timezone)
     _, end = calendar.day_bounds(last, device.timezone)
     stored = _stored(device.id, start, end)
@@ -203,7 +217,7 @@ def _points(device: DeviceOut, first: dt.date, last: dt.date, granularity: str) 
     return points, total
 
 
-def range_view(device: DeviceOut, first: dt.date, last: dt.date, granularity: str) -> RangeConsumption:
+def range_view(device: Metered, first: dt.date, last: dt.date, granularity: str) -> RangeConsumption:
     """A range by hour or day, with the previous period of the same length beside it."""
     length = (last - first).days + 1
     bound = MAX_HOURLY_RANGE_DAYS if granularity == "hour" else MAX_DAILY_RANGE_DAYS
@@ -223,13 +237,13 @@ def range_view(device: DeviceOut, first: dt.date, last: dt.date, granularity: st
     })
 
 
-def consumption(device: DeviceOut, query: ConsumptionQuery, today: dt.date) -> Consumption:
+def consumption(device: Metered, query: ConsumptionQuery, today: dt.date) -> Consumption:
     if query.from_ is not None and query.to is not None:
         return Consumption(range_view(device, query.from_, query.to, query.granularity))
     return Consumption(day(device, query.date or today))
 
 
-def recent_readings(device: DeviceOut, since: dt.datetime, limit: int, now: dt.datetime) -> ReadingList:
+def recent_readings(device: Metered, since: dt.datetime, limit: int, now: dt.datetime) -> ReadingList:
     """Raw readings since `since` (at most MAX_READINGS_WINDOW_DAYS before `now`), newest first.
 
     Hours are read newest first, a page at a time, until `limit` readings are found: the work
@@ -250,7 +264,7 @@ def recent_readings(device: DeviceOut, since: dt.datetime, limit: int, now: dt.d
                        items=[RawReading(timestamp=k, kwh=_round(v)) for k, v in rows[:limit]])
 
 
-def csv_export(device: DeviceOut, first: dt.date, last: dt.date) -> str:
+def csv_export(device: Metered, first: dt.date, last: dt.date) -> str:
     """Hour rows of a local date range: local start, UTC start, kWh (empty when missing), readings."""
     start, _ = calendar.day_bounds(first, device.timezone)
     _, end = calendar.day_bounds(last, device.timezone)

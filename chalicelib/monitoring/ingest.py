@@ -18,14 +18,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.messages import ReadingsUpdated, ReadingUpdate
 from chalicelib.monitoring import alerts, replica, totals
 from chalicelib.monitoring.readings import (
     Entry,
-    InvalidReadingError,
     Limits,
     Reading,
     crossed,
@@ -35,7 +33,8 @@ from chalicelib.monitoring.readings import (
 from chalicelib.monitoring.replica import Meter
 from chalicelib.monitoring.totals import WriteStats
 from chalicelib.observability import logger
-from chalicelib.platform.consumer import DeadLetter, dead_letter_many, queue_url
+from chalicelib.platform import consumer, queues
+from chalicelib.platform.consumer import DeadLetter, Delivery, Outcome, Source
 from chalicelib.settings import get_settings
 
 QUEUE = "readings"
@@ -81,19 +80,20 @@ class GroupReport:
     writes: WriteStats = field(default_factory=WriteStats)
 
 
-@dataclass(frozen=True)
-class _Record:
-    message_id: str
-    body: str
-    receive_count: int
+def _letter(bad: _Bad) -> DeadLetter:
+    """A bad reading of a batch message goes alone, as itself, with its place in the batch."""
+    if bad.entry.index is None:
+        return DeadLetter(bad.delivery.body, bad.reason, bad.delivery.message_id)
+    return DeadLetter(json.dumps(bad.entry.raw, default=_json_number), bad.reason, bad.delivery.message_id,
+                      {"reading_index": str(bad.entry.index)})
 
 
 @dataclass(frozen=True)
 class _Bad:
-    """A reading (or a whole message) to dead-letter once its record is known not to be retried."""
+    """A reading to dead-letter once its record is known not to be retried."""
 
-    record: _Record
-    entry: Entry | None  # None: the whole message
+    delivery: Delivery[list[Entry]]
+    entry: Entry
     reason: str
 
 
@@ -108,14 +108,6 @@ def will_cross(meter: Meter | None, group: list[tuple[str, Reading]], stored: to
     return crossed(before, before + added, meter.max_hourly_kwh)
 
 
-@cache
-def max_receive_count(queue: str) -> int:
-    """The queue's maxReceiveCount (its redrive policy), read once per process."""
-    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url(queue), AttributeNames=["RedrivePolicy"])
-    policy = json.loads(attributes.get("Attributes", {}).get("RedrivePolicy", "{}") or "{}")
-    return int(policy.get("maxReceiveCount", 5))
-
-
 class Ingestor:
     """Handles batches of reading messages; the replica lookup and clock are injectable."""
 
@@ -124,51 +116,55 @@ class Ingestor:
         self._lookup = lookup
         self._clock = clock
 
-    def handle(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Lambda's SQS records in, `{"batchItemFailures": [...]}` out.
+    @property
+    def source(self) -> Source[list[Entry]]:
+        """The readings queue; a message parses into its readings, each valid or not."""
+        return Source(QUEUE, self._parse)
 
-        A record is a message of one reading or of many (`{"readings": [...]}`). It is retried
-        as a whole when one of its groups could not be written (its counted readings then
-        count nothing the second time); its invalid readings are dead-lettered one by one.
+    def _parse(self, body: str) -> list[Entry]:
+        settings = get_settings()
+        return parse_message(body, Limits.at(self._clock(), settings.max_reading_kwh, settings.max_clock_skew_s))
+
+    def handle(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Lambda's SQS records in, `{"batchItemFailures": [...]}` out (through the pipeline)."""
+        return consumer.run(self.source, records, self.handle_batch)
+
+    def handle_batch(self, deliveries: list[Delivery[list[Entry]]]) -> Outcome:
+        """Count a batch of reading messages (one reading or many each).
+
+        A record is retried as a whole when one of its groups could not be written (its
+        counted readings then count nothing the second time); its invalid readings are
+        dead-lettered one by one.
         """
-        report = BatchReport(records=len(records))
+        report = BatchReport(records=len(deliveries))
         failed: set[str] = set()
         bad: list[_Bad] = []
-        parsed: list[tuple[_Record, Entry]] = []
-        settings = get_settings()
-        limits = Limits.at(self._clock(), settings.max_reading_kwh, settings.max_clock_skew_s)
-        for raw in records:
-            record = _Record(raw["messageId"], raw["body"],
-                             int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1)))
-            try:
-                entries = parse_message(record.body, limits)
-            except InvalidReadingError as exc:
-                bad.append(_Bad(record, None, str(exc)))
-                continue
-            for entry in entries:
+        parsed: list[tuple[Delivery[list[Entry]], Entry]] = []
+        for delivery in deliveries:
+            for entry in delivery.message:
                 if entry.reading is None:
-                    bad.append(_Bad(record, entry, entry.error or "invalid reading"))
+                    bad.append(_Bad(delivery, entry, entry.error or "invalid reading"))
                 else:
-                    parsed.append((record, entry))
+                    parsed.append((delivery, entry))
         report.readings = len(parsed) + len(bad)
         meters = self._lookup({entry.reading.device_id for _, entry in parsed if entry.reading}) if parsed else {}
         known: list[tuple[str, Reading]] = []
-        for record, entry in parsed:
+        for delivery, entry in parsed:
             assert entry.reading is not None
             if meters.get(entry.reading.device_id) is not None:
-                known.append((record.message_id, entry.reading))
-            elif record.receive_count >= max_receive_count(QUEUE):
-                bad.append(_Bad(record, entry, f"unknown device {entry.reading.device_id!r}"))
+                known.append((delivery.message_id, entry.reading))
+            elif delivery.last_attempt:
+                bad.append(_Bad(delivery, entry, f"unknown device {entry.reading.device_id!r}"))
             else:
-                failed.add(record.message_id)  # the replica may lag behind the device's creation
-        updates: list[dict[str, Any]] = []
+                failed.add(delivery.message_id)  # the replica may lag behind the device's creation
+        updates: list[ReadingUpdate] = []
         groups = group_by_hour(known)
         # What the batch's hours hold already, in one request per hundred: a redelivered or
         # replayed reading then costs no write at all.
         stored = totals.get_many(groups) if groups else {}
 
-        def write(key: tuple[str, str], group: list[tuple[str, Reading]]) -> tuple[GroupReport, list[Any], Exception | None]:
-            share, added = GroupReport(), list[dict[str, Any]]()
+        def write(key: tuple[str, str], group: list[tuple[str, Reading]]) -> tuple[GroupReport, list[ReadingUpdate], Exception | None]:
+            share, added = GroupReport(), list[ReadingUpdate]()
             meter = meters[key[0]]
             assert meter is not None
             try:
@@ -191,19 +187,15 @@ class Ingestor:
                     logger.warning("a group of readings failed; its records will be retried", extra={
                         "device_id": device_id, "hour": hour, "error": f"{type(error).__name__}: {error}"})
                     failed.update(message_id for message_id, _ in group)
-        # A record that comes back dead-letters its bad readings on its last successful delivery.
-        self._dead_letter([b for b in bad if b.record.message_id not in failed], report, failed)
-        report.retried = len(failed)
         self._send_updates(updates)
-        logger.info("readings batch", extra={
-            "records": report.records, "readings": report.readings, "counted": report.counted, "duplicates": report.duplicates,
-            "dead_lettered": report.dead_lettered, "retried": report.retried, "alerts": report.alerts,
+        return Outcome(failed=failed, dead=[_letter(b) for b in bad], log={
+            "readings": report.readings, "counted": report.counted, "duplicates": report.duplicates,
+            "invalid": len(bad), "alerts": report.alerts,
             "write_requests": report.writes.requests, "write_units": report.writes.units,
         })
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in sorted(failed)]}
 
     def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: totals.HourItem | None,
-                   report: GroupReport, updates: list[dict[str, Any]]) -> None:
+                   report: GroupReport, updates: list[ReadingUpdate]) -> None:
         pending = self._not_counted(meter, hour, [reading for _, reading in group], known, report)
         if not pending:
             return
@@ -231,8 +223,8 @@ class Ingestor:
                 logger.info("over-consumption alert raised", extra={"alert_id": alert.id})
         if steps:
             # The owners go with it: the notifications consumer then reads no replica.
-            updates.append({"device_id": meter.device_id, "hour_start": hour,
-                            "kwh": round(float(steps[-1].total_after), 6), "owner_ids": sorted(meter.owner_ids)})
+            updates.append(ReadingUpdate(device_id=meter.device_id, hour_start=hour,
+                                         kwh=round(float(steps[-1].total_after), 6), owner_ids=sorted(meter.owner_ids)))
 
     def _not_counted(self, meter: Meter, hour: str, pending: list[Reading], stored: totals.HourItem | None,
                      report: GroupReport) -> list[Reading]:
@@ -254,37 +246,11 @@ class Ingestor:
         alerts.announce(alert, self._clock())
 
     @staticmethod
-    def _dead_letter(bad: list[_Bad], report: BatchReport, failed: set[str]) -> None:
-        """Each bad reading alone (a whole message when it is unusable), with its reason."""
-        if not bad:
-            return
-        letters = [
-            DeadLetter(b.record.body, b.reason, b.record.message_id) if b.entry is None or b.entry.index is None
-            else DeadLetter(json.dumps(b.entry.raw, default=_json_number), b.reason, b.record.message_id,
-                            {"reading_index": str(b.entry.index)})
-            for b in bad
-        ]
-        try:
-            dead_letter_many(QUEUE, letters)
-        except Exception as exc:  # noqa: BLE001 - their records come back and try again
-            logger.warning("dead-lettering failed; the records will be retried", extra={"error": str(exc)})
-            failed.update(b.record.message_id for b in bad)
-            return
-        report.dead_lettered += len(bad)
-        for b in bad:
-            logger.warning("reading dead-lettered", extra={
-                "message_id": b.record.message_id, "reason": b.reason,
-                "reading_index": None if b.entry is None else b.entry.index})
-
-    @staticmethod
-    def _send_updates(updates: list[dict[str, Any]]) -> None:
+    def _send_updates(updates: list[ReadingUpdate]) -> None:
         """Live chart updates for the owners' open sockets; best effort (the chart reloads)."""
         if not updates:
             return
         try:
-            aws.client("sqs").send_message(
-                QueueUrl=queue_url("notifications"),
-                MessageBody=json.dumps({"type": "readings.updated", "readings": updates}),
-            )
+            queues.send("notifications", ReadingsUpdated(readings=updates))
         except Exception as exc:  # noqa: BLE001 - live updates must not fail the counted readings
             logger.warning("live reading updates not sent", extra={"error": str(exc)})

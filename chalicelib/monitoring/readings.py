@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from chalicelib.messages import SCHEMA_VERSION, InvalidMessage
 from chalicelib.platform import jsontext
 
 UTC = dt.UTC
@@ -24,7 +25,7 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_READING_BYTES = 4096
 
 
-class InvalidReadingError(ValueError):
+class InvalidReadingError(InvalidMessage):
     """The message is not a valid reading; the text says why (it becomes the DLQ reason)."""
 
 
@@ -171,6 +172,8 @@ def parse_message(body: str, limits: Limits) -> list[Entry]:
     except ValueError as exc:
         raise InvalidReadingError(f"the message is not JSON: {str(exc)[:200]}") from exc
     if isinstance(data, dict) and "readings" in data and "device_id" not in data:
+        if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise InvalidReadingError(f"unsupported schema_version {data.get('schema_version')!r}")
         readings = data["readings"]
         if not isinstance(readings, list):
             raise InvalidReadingError("`readings` must be a list of readings")

@@ -12,17 +12,22 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from chalicelib import names
+from chalicelib.messages import InvalidMessage, SyncEvent, parse_event
 from chalicelib.observability import logger
-from chalicelib.platform import jsontext
-from chalicelib.platform.consumer import PermanentError
+from chalicelib.platform.consumer import Source
 
 
 class MeterItem(Model):
@@ -75,19 +80,16 @@ class _DeviceState(BaseModel):
     owner_ids: list[str]
 
 
-class _DeviceEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: str
-    event_id: str
-    schema_version: int
-    entity_id: str
-    entity_version: int
-    occurred_at: str = ""
-    data: dict[str, Any]
+DEVICE_EVENTS = frozenset({"device.created", "device.updated", "device.deleted", "device.owner_added",
+                           "device.owner_removed"})
 
 
-DEVICE_EVENTS = {"device.created", "device.updated", "device.deleted", "device.owner_added",
-                 "device.owner_removed"}
+def parse(body: str) -> SyncEvent:
+    """A device event from an SQS body; anything else can never be applied (InvalidMessage)."""
+    return parse_event(body, DEVICE_EVENTS, "a device event")
+
+
+SOURCE = Source("monitoring-sync", parse)
 
 
 def get(device_id: str) -> Meter | None:
@@ -129,22 +131,14 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
-def apply(body: str) -> bool:
-    """Apply one device event (an SNS message body); False when it was older than the replica."""
-    try:
-        event = _DeviceEvent.model_validate(jsontext.loads(body))
-    except (ValueError, ValidationError) as exc:
-        raise PermanentError(f"not a device event: {exc}") from exc
-    if event.type not in DEVICE_EVENTS:
-        raise PermanentError(f"unknown event type {event.type!r}")
-    if event.schema_version != 1:
-        raise PermanentError(f"unsupported schema_version {event.schema_version}")
+def apply(event: SyncEvent) -> bool:
+    """Apply one device event; False when it was older than the replica."""
     try:
         state = _DeviceState.model_validate(event.data.get("device"))
     except ValidationError as exc:
-        raise PermanentError(f"device event without a valid device: {exc}") from exc
+        raise InvalidMessage(f"device event without a valid device: {exc}") from exc
     if state.id != event.entity_id:
-        raise PermanentError("entity_id does not match the device in the event")
+        raise InvalidMessage("entity_id does not match the device in the event")
     item = MeterItem(
         state.id,
         name=state.name,

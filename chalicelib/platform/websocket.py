@@ -9,12 +9,21 @@ point at the local gateway instead.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from chalice.app import WebsocketAPI, WebsocketDisconnectedError
 
 from chalicelib import aws
 from chalicelib.settings import Settings, get_settings
+
+
+class UserPush(Protocol):
+    """The port through which a context pushes frames to users' open sockets (real time's Pusher)."""
+
+    def to_users(self, user_ids: Iterable[str], frame: dict[str, Any], *, admins: bool = False) -> int:
+        """The frame to every open connection of these users (and of every admin); how many got it."""
+        ...
 
 
 class ConnectionGoneError(Exception):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from chalicelib import errors
 from chalicelib.chat.service import ChatService
-from chalicelib.http import Principal, validate
+from chalicelib.errors import Principal, validate
 from chalicelib.observability import logger
 from chalicelib.platform import jsontext
 from chalicelib.realtime import connections

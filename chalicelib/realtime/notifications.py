@@ -5,33 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from chalicelib.alerts.service import AlertService
-from chalicelib.platform import jsontext
-from chalicelib.platform.consumer import PermanentError
+from chalicelib.messages import (
+    AlertRaised,
+    DeviceDeleted,
+    ReadingsUpdated,
+    ReadingUpdate,
+    parse_notification,
+)
+from chalicelib.platform.consumer import Source
 from chalicelib.realtime.push import Pusher
 
-
-class _Alert(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    device_id: str
-    hour_start: str
-    created_at: str
-
-
-class _DeviceDeleted(BaseModel):
-    device_id: str = Field(min_length=1)
-    deleted_at: str = Field(min_length=1)
-
-
-class _ReadingUpdate(BaseModel):
-    device_id: str
-    hour_start: str
-    kwh: float
-    owner_ids: list[str] | None = None  # sent by ingestion; looked up when absent (older messages)
+SOURCE = Source("notifications", parse_notification)
 
 
 class NotificationHandler:
@@ -40,34 +25,15 @@ class NotificationHandler:
         self._pusher = pusher
         self._owners_of = owners_of
 
-    def __call__(self, record: SQSRecord) -> None:
-        try:
-            message = jsontext.loads(record.body)
-        except ValueError as exc:
-            raise PermanentError(f"not JSON: {exc}") from exc
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "alert.raised":
-            try:
-                alert = _Alert.model_validate(message.get("alert"))
-            except ValidationError as exc:
-                raise PermanentError(f"alert.raised without a valid alert: {exc}") from exc
-            self._alerts.deliver(alert.model_dump())
-        elif kind == "readings.updated":
-            try:
-                updates = [_ReadingUpdate.model_validate(u) for u in message.get("readings") or []]
-            except ValidationError as exc:
-                raise PermanentError(f"readings.updated with an invalid entry: {exc}") from exc
-            self._push_readings(updates)
-        elif kind == "device.deleted":
-            try:
-                deleted = _DeviceDeleted.model_validate(message)
-            except ValidationError as exc:
-                raise PermanentError(f"device.deleted without a device and time: {exc}") from exc
-            self._alerts.forget_device(deleted.device_id, deleted.deleted_at)
+    def __call__(self, message: AlertRaised | ReadingsUpdated | DeviceDeleted) -> None:
+        if isinstance(message, AlertRaised):
+            self._alerts.deliver(message.alert)
+        elif isinstance(message, ReadingsUpdated):
+            self._push_readings(message.readings)
         else:
-            raise PermanentError(f"unknown notification type {kind!r}")
+            self._alerts.forget_device(message.device_id, message.deleted_at)
 
-    def _push_readings(self, updates: list[_ReadingUpdate]) -> None:
+    def _push_readings(self, updates: list[ReadingUpdate]) -> None:
         """Each update to its owners' sockets; each owner's connections are looked up once."""
         owners = {u.device_id: frozenset(u.owner_ids) if u.owner_ids is not None else self._owners_of(u.device_id)
                   for u in updates}
