@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STAGE ?= dev
-LINT_PATHS := app.py chalicelib infra simulator tests bench
+LINT_PATHS := app.py chalicelib infra simulator tests bench frontend/scripts
 
-.PHONY: setup run test lint package bench clean frontend-deps frontend-build frontend-test chromium e2e
+.PHONY: setup run test lint package bench clean frontend-deps frontend-build frontend-test frontend-lint \
+	frontend-types frontend-types-check chromium e2e
 
 # The browser application: installed from its lock file, built into frontend/dist (served by `make run`).
 NPM ?= npm
@@ -46,6 +47,33 @@ frontend-build: frontend/dist/index.html
 frontend-test: $(FRONTEND_STAMP)
 	cd frontend && $(NPM) test
 
+frontend-lint: $(FRONTEND_STAMP)
+	cd frontend && $(NPM) run lint
+
+# The app's API types come from the backend's own contract: the OpenAPI document the app serves, and
+# TypeScript types generated from it, both committed. `make frontend-types` refreshes them after a change
+# to a route or a model; `make frontend-types-check` (part of `make lint`) fails when they have drifted.
+API_CONTRACT := frontend/src/api/openapi.json
+API_TYPES := frontend/src/api/schema.d.ts
+EXPORT_CONTRACT := $(PY) frontend/scripts/export_openapi.py
+OPENAPI_TS := frontend/node_modules/.bin/openapi-typescript --default-non-nullable false
+
+frontend-types: setup $(FRONTEND_STAMP)
+	$(EXPORT_CONTRACT) $(API_CONTRACT)
+	$(OPENAPI_TS) $(API_CONTRACT) -o $(API_TYPES)
+
+frontend-types-check: setup $(FRONTEND_STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(EXPORT_CONTRACT) "$$tmp/openapi.json" && \
+	$(OPENAPI_TS) "$$tmp/openapi.json" -o "$$tmp/schema.d.ts" >/dev/null 2>&1 && \
+	if diff -u $(API_CONTRACT) "$$tmp/openapi.json" && diff -u $(API_TYPES) "$$tmp/schema.d.ts"; then \
+		echo "frontend types: $(API_CONTRACT) and $(API_TYPES) match the API's contract"; \
+	else \
+		echo "frontend types: $(API_CONTRACT) or $(API_TYPES) no longer match the API's contract;" \
+			"run 'make frontend-types' and commit both files" >&2; \
+		exit 1; \
+	fi
+
 # Headless Chromium for the end-to-end tests, from the distribution's packages.
 chromium:
 	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM)"; else \
@@ -57,10 +85,12 @@ e2e: setup frontend-build chromium
 run: setup frontend-build
 	$(PY) -m infra.local
 
-lint: setup
+lint: setup $(FRONTEND_STAMP)
 	$(PY) -m ruff check --line-length 120 --target-version py311 $(LINT_PATHS)
-	$(PY) -m mypy --ignore-missing-imports --python-version 3.11 app.py chalicelib infra
+	$(PY) -m mypy --ignore-missing-imports --python-version 3.11 app.py chalicelib infra frontend/scripts
 	$(PY) -m infra lint
+	$(MAKE) --no-print-directory frontend-types-check
+	cd frontend && $(NPM) run lint
 
 test: setup lint frontend-test frontend-build chromium
 	$(PY) -m pytest tests -q -p no:cacheprovider --timeout 600

@@ -9,8 +9,11 @@ function jsonResponse(status: number, body: unknown, headers: Record<string, str
   });
 }
 
-function client(fetchFn: typeof fetch, token: string | null = "tok", onUnauthorized = vi.fn()) {
-  return { api: new ApiClient("http://api.test/api/", { getToken: () => token, onUnauthorized, fetchFn }), onUnauthorized };
+function client(fetchFn: typeof fetch, token: string | null = "tok") {
+  const api = new ApiClient("http://api.test/api/", { token, fetchFn });
+  const onUnauthorized = vi.fn();
+  api.onUnauthorized(onUnauthorized);
+  return { api, onUnauthorized };
 }
 
 describe("ApiClient", () => {
@@ -80,7 +83,18 @@ describe("ApiClient", () => {
     const { api, onUnauthorized } = client(fetchFn as unknown as typeof fetch);
     await expect(api.get("/devices")).rejects.toThrow("The token has expired.");
     expect(onUnauthorized).toHaveBeenCalledTimes(1);
-    expect(onUnauthorized.mock.calls[0][1]).toBe("tok");
+    expect(onUnauthorized.mock.calls[0][0]).toBeInstanceOf(ApiError);
+  });
+
+  it("does not end a new session for the 401 of a call made with the token it replaced", async () => {
+    let answer: (response: Response) => void = () => undefined;
+    const fetchFn = () => new Promise<Response>((resolve) => (answer = resolve));
+    const { api, onUnauthorized } = client(fetchFn as unknown as typeof fetch, "old");
+    const call = api.get("/devices");
+    api.setToken("new");
+    answer(jsonResponse(401, { error: { code: "unauthorized", message: "The token has expired." } }));
+    await expect(call).rejects.toThrow("The token has expired.");
+    expect(onUnauthorized).not.toHaveBeenCalled();
   });
 
   it("does not treat a failed sign-in (401 without a token) as an expired session", async () => {

@@ -34,15 +34,18 @@ export interface RequestOptions {
 }
 
 export interface ClientOptions {
-  getToken: () => string | null;
-  onUnauthorized?: (error: ApiError, token: string) => void;
+  /** The bearer token sent with authenticated calls until `setToken` changes it. */
+  token?: string | null;
   fetchFn?: typeof fetch;
 }
 
-export interface Page<T> {
+/** A page of a collection, as every list route answers it. */
+interface Page<T> {
   items: T[];
-  next_cursor: string | null;
+  next_cursor?: string | null;
 }
+
+type UnauthorizedListener = (error: ApiError) => void;
 
 const STATUS_MESSAGES: Record<number, string> = {
   400: "The request was not understood.",
@@ -68,18 +71,7 @@ function parseDetails(raw: unknown): FieldError[] {
 export async function errorFromResponse(response: Response): Promise<ApiError> {
   const retryHeader = response.headers.get("Retry-After");
   const retryAfter = retryHeader && /^\d+$/.test(retryHeader) ? Number(retryHeader) : null;
-  let text = "";
-  try {
-    text = await response.text();
-  } catch {
-    text = "";
-  }
-  let body: unknown = null;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    body = null;
-  }
+  const body = parseJson(await response.text().catch(() => ""));
   const error = body && typeof body === "object" ? (body as Record<string, unknown>).error : null;
   if (error && typeof error === "object") {
     const e = error as Record<string, unknown>;
@@ -94,6 +86,15 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
   }
   const fallback = STATUS_MESSAGES[response.status] ?? `Request failed (HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}).`;
   return new ApiError(response.status, `http_${response.status}`, fallback, [], retryAfter);
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }
 
 /** Every line a person should read for an error: the message, then each `field: message`. */
@@ -116,13 +117,40 @@ export function buildUrl(base: string, path: string, query?: Query): string {
   return url.href;
 }
 
+/**
+ * The REST client. It holds the session's token, outside React's state, so that every request, whenever
+ * it starts, carries the current one.
+ */
 export class ApiClient {
   readonly baseUrl: string;
-  private readonly options: ClientOptions;
+  private readonly fetchFn: typeof fetch | undefined;
+  private currentToken: string | null;
+  private readonly unauthorizedListeners = new Set<UnauthorizedListener>();
 
-  constructor(baseUrl: string, options: ClientOptions) {
+  constructor(baseUrl: string, options: ClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
-    this.options = options;
+    this.fetchFn = options.fetchFn;
+    this.currentToken = options.token ?? null;
+  }
+
+  get token(): string | null {
+    return this.currentToken;
+  }
+
+  setToken(token: string | null): void {
+    this.currentToken = token;
+  }
+
+  /**
+   * Calls `listener` when an authenticated call answers 401 while its token is still the current one:
+   * the session has ended (a 401 without a token, or for a token replaced meanwhile, is not that).
+   * Returns the unsubscribe function.
+   */
+  onUnauthorized(listener: UnauthorizedListener): () => void {
+    this.unauthorizedListeners.add(listener);
+    return () => {
+      this.unauthorizedListeners.delete(listener);
+    };
   }
 
   url(path: string, query?: Query): string {
@@ -131,7 +159,7 @@ export class ApiClient {
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const useAuth = options.auth !== false;
-    const token = useAuth ? this.options.getToken() : null;
+    const token = useAuth ? this.currentToken : null;
     const headers: Record<string, string> = { Accept: options.as === "text" || options.as === "blob" ? "*/*" : "application/json" };
     if (token) headers.Authorization = `Bearer ${token}`;
     let body: string | undefined;
@@ -139,7 +167,7 @@ export class ApiClient {
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(options.body);
     }
-    const fetchFn = this.options.fetchFn ?? fetch;
+    const fetchFn = this.fetchFn ?? fetch;
     let response: Response;
     try {
       response = await fetchFn(this.url(path, options.query), { method, headers, body, signal: options.signal });
@@ -149,7 +177,7 @@ export class ApiClient {
     }
     if (!response.ok) {
       const error = await errorFromResponse(response);
-      if (response.status === 401 && token) this.options.onUnauthorized?.(error, token);
+      if (response.status === 401 && token && token === this.currentToken) this.unauthorizedListeners.forEach((listener) => listener(error));
       throw error;
     }
     if (response.status === 204) return undefined as T;
@@ -186,7 +214,7 @@ export class ApiClient {
     let cursor: string | null = null;
     for (let page = 0; page < maxPages; page += 1) {
       const result: Page<T> = await this.get<Page<T>>(path, { ...query, cursor });
-      items.push(...(result.items ?? []));
+      items.push(...result.items);
       cursor = result.next_cursor ?? null;
       if (!cursor) break;
     }

@@ -1,8 +1,9 @@
-/** One function per REST route the screens use. */
-import type { ApiClient, Page } from "./client";
+/** One function per REST route the screens use, typed by the contract's models (see ./types). */
+import type { ApiClient } from "./client";
 import type {
-  Alert, ApiKey, ApiKeyCreated, ChatMessage, Conversation, DayConsumption, Device, DeviceInput,
-  LoginResponse, RangeConsumption, Reading, Role, User,
+  Alert, AlertPage, ApiKeyCreated, ApiKeyPage, ChatMessage, Conversation, DayConsumption, Device, DeviceChanges,
+  Granularity, ListUsersQuery, LoginResponse, NewDevice, NewUser, ProfileChanges, RangeConsumption, ReadingList,
+  ReadingsQuery, Registration, User, UserChanges, UserEnvelope, UserPage,
 } from "./types";
 
 /**
@@ -15,55 +16,45 @@ export function segment(value: string): string {
 
 const enc = segment;
 
-export interface UserInput {
-  username?: string;
-  password?: string;
-  role?: Role;
-  name?: string;
-  email?: string | null;
-}
-
 export function endpoints(client: ApiClient) {
   return {
     login: (username: string, password: string) =>
       client.post<LoginResponse>("/auth/login", { username, password }, { auth: false }),
-    register: (input: { username: string; password: string; name?: string; email?: string | null }) =>
-      client.post<{ user: User }>("/auth/register", input, { auth: false }),
+    register: (input: Registration) => client.post<UserEnvelope>("/auth/register", input, { auth: false }),
     me: () => client.get<User>("/auth/me"),
-    updateMe: (input: { name?: string; email?: string | null }) => client.put<User>("/auth/me", input),
+    updateMe: (input: ProfileChanges) => client.put<User>("/auth/me", input),
     changePassword: (current_password: string, new_password: string) =>
       client.post<void>("/auth/password", { current_password, new_password }),
     logout: () => client.post<void>("/auth/logout"),
 
-    listUsers: (query: { q?: string; cursor?: string | null; limit?: number } = {}) =>
-      client.get<Page<User>>("/users", query),
+    listUsers: (query: ListUsersQuery = {}) => client.get<UserPage>("/users", query),
     allUsers: () => client.all<User>("/users", { limit: 200 }),
     getUser: (id: string) => client.get<User>(`/users/${enc(id)}`),
-    createUser: (input: UserInput) => client.post<User>("/users", input),
-    updateUser: (id: string, input: UserInput) => client.put<User>(`/users/${enc(id)}`, input),
+    createUser: (input: NewUser) => client.post<User>("/users", input),
+    updateUser: (id: string, input: UserChanges) => client.put<User>(`/users/${enc(id)}`, input),
     deleteUser: (id: string) => client.delete(`/users/${enc(id)}`),
 
     listDevices: () => client.all<Device>("/devices", { limit: 500 }),
     getDevice: (id: string) => client.get<Device>(`/devices/${enc(id)}`),
-    createDevice: (input: DeviceInput) => client.post<Device>("/devices", input),
-    updateDevice: (id: string, input: DeviceInput) => client.put<Device>(`/devices/${enc(id)}`, input),
+    createDevice: (input: NewDevice) => client.post<Device>("/devices", input),
+    updateDevice: (id: string, input: DeviceChanges) => client.put<Device>(`/devices/${enc(id)}`, input),
     deleteDevice: (id: string) => client.delete(`/devices/${enc(id)}`),
     addOwner: (id: string, userId: string) => client.put<Device>(`/devices/${enc(id)}/owners/${enc(userId)}`),
     removeOwner: (id: string, userId: string) => client.delete<Device>(`/devices/${enc(id)}/owners/${enc(userId)}`),
-    listApiKeys: (id: string) => client.get<Page<ApiKey>>(`/devices/${enc(id)}/api-keys`),
+    listApiKeys: (id: string) => client.get<ApiKeyPage>(`/devices/${enc(id)}/api-keys`),
     createApiKey: (id: string) => client.post<ApiKeyCreated>(`/devices/${enc(id)}/api-keys`),
     revokeApiKey: (id: string, keyId: string) => client.delete(`/devices/${enc(id)}/api-keys/${enc(keyId)}`),
 
+    // The consumption route answers a day (`?date=`) or a range (`?from=&to=`): its contract is the union of both.
     day: (id: string, date?: string) =>
       client.get<DayConsumption>(`/devices/${enc(id)}/consumption`, { date }),
-    range: (id: string, from: string, to: string, granularity: "day" | "hour" = "day") =>
+    range: (id: string, from: string, to: string, granularity: Granularity = "day") =>
       client.get<RangeConsumption>(`/devices/${enc(id)}/consumption`, { from, to, granularity }),
-    readings: (id: string, query: { since?: string; limit?: number } = {}) =>
-      client.get<{ items: Reading[] }>(`/devices/${enc(id)}/readings`, query),
+    readings: (id: string, query: ReadingsQuery = {}) => client.get<ReadingList>(`/devices/${enc(id)}/readings`, query),
     csv: (id: string, from: string, to: string) =>
       client.get<Blob>(`/devices/${enc(id)}/consumption.csv`, { from, to }, { as: "blob" }),
 
-    alerts: () => client.get<Page<Alert>>("/alerts", { limit: 100 }),
+    alerts: () => client.get<AlertPage>("/alerts", { limit: 100 }),
     ackAlert: (id: string) => client.post<Alert>(`/alerts/${enc(id)}/ack`),
 
     conversations: () => client.all<Conversation>("/chat/conversations", { limit: 100 }),

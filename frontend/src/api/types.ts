@@ -1,158 +1,37 @@
-/** The API's shapes, as the contract states them. */
+/**
+ * The REST API's shapes, named from its contract: `schema.d.ts` is generated from the OpenAPI document
+ * the backend serves (`make frontend-types` refreshes both; `make lint` fails when they drift).
+ */
+import type { components } from "./schema";
 
-export type Role = "admin" | "client";
+type Schemas = components["schemas"];
 
-export interface User {
-  id: string;
-  username: string;
-  role: Role;
-  name: string;
-  email: string | null;
-  created_at?: string;
-}
+export type User = Schemas["UserOut"];
+export type Role = User["role"];
+export type UserPage = Schemas["UserPage"];
+export type NewUser = Schemas["CreateUserRequest"];
+export type UserChanges = Schemas["UpdateUserRequest"];
+export type Registration = Schemas["RegisterRequest"];
+export type ProfileChanges = Schemas["UpdateMeRequest"];
+export type LoginResponse = Schemas["LoginResponse"];
+export type UserEnvelope = Schemas["UserEnvelope"];
+export type ListUsersQuery = Schemas["ListUsersQuery"];
 
-export interface LoginResponse {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-  user: User;
-}
+export type Device = Schemas["DeviceOut"];
+export type NewDevice = Schemas["CreateDeviceRequest"];
+export type DeviceChanges = Schemas["UpdateDeviceRequest"];
+export type ApiKeyPage = Schemas["ApiKeyPage"];
+export type ApiKeyCreated = Schemas["ApiKeyCreated"];
 
-export interface Device {
-  id: string;
-  name: string;
-  description: string;
-  address: string;
-  max_hourly_kwh: number;
-  timezone: string;
-  tariff_per_kwh: number | null;
-  currency: string | null;
-  owner_ids: string[];
-  created_at: string;
-}
+export type DayConsumption = Schemas["DayConsumption"];
+export type RangeConsumption = Schemas["RangeConsumption"];
+export type Granularity = RangeConsumption["granularity"];
+export type Reading = Schemas["RawReading"];
+export type ReadingList = Schemas["ReadingList"];
+export type ReadingsQuery = Schemas["ReadingsQuery"];
 
-export interface DeviceInput {
-  id?: string;
-  name?: string;
-  description?: string;
-  address?: string;
-  max_hourly_kwh?: number;
-  timezone?: string;
-  tariff_per_kwh?: number | null;
-  currency?: string | null;
-  owner_ids?: string[];
-}
+export type Alert = Schemas["AlertOut"];
+export type AlertPage = Schemas["AlertPage"];
 
-export interface ApiKey {
-  key_id: string;
-  device_id?: string;
-  created_at?: string;
-}
-
-export interface ApiKeyCreated {
-  key_id: string;
-  api_key: string;
-}
-
-export interface HourValue {
-  start: string;
-  kwh: number | null;
-  readings: number;
-}
-
-export interface DayConsumption {
-  device_id: string;
-  date: string;
-  timezone: string;
-  unit: string;
-  hours: HourValue[];
-  total_kwh: number;
-  peak_hour: string | null;
-  max_hourly_kwh: number;
-  cost: number | null;
-  currency: string | null;
-}
-
-export interface Point {
-  start: string;
-  kwh: number | null;
-}
-
-export interface RangeConsumption {
-  device_id: string;
-  from: string;
-  to: string;
-  granularity: "day" | "hour";
-  timezone?: string;
-  unit?: string;
-  points: Point[];
-  total_kwh: number;
-  cost: number | null;
-  currency: string | null;
-  max_hourly_kwh: number;
-  previous: { from: string; to: string; points: Point[]; total_kwh: number } | null;
-}
-
-export interface Reading {
-  timestamp: string;
-  kwh: number;
-}
-
-export type AlertKind = "over_consumption" | "silent_meter" | string;
-
-export interface Alert {
-  id: string;
-  kind: AlertKind;
-  device_id: string;
-  device_name: string;
-  hour_start: string;
-  total_kwh: number;
-  max_hourly_kwh: number;
-  created_at: string;
-  acknowledged_at: string | null;
-}
-
-export type SenderKind = "client" | "rule" | "ai" | "admin" | "system";
-
-export interface ChatMessage {
-  id: string;
-  conversation_id: string;
-  sender_id: string | null;
-  sender_kind: SenderKind;
-  text: string;
-  created_at: string;
-  read_by?: string[];
-}
-
-export type ConversationStatus = "bot" | "escalated" | "taken_over" | "closed";
-
-export interface Conversation {
-  id: string;
-  client_id: string;
-  status: ConversationStatus;
-  admin_id: string | null;
-  created_at?: string;
-  updated_at?: string;
-}
-
-/** Frames the server pushes over the WebSocket. */
-export type ServerFrame =
-  | { type: "alert"; alert: Alert }
-  | { type: "reading"; device_id: string; hour_start: string; kwh: number }
-  | { type: "chat.message"; message: ChatMessage }
-  | { type: "chat.typing"; conversation_id: string; sender_id: string; typing: boolean }
-  | { type: "chat.read"; conversation_id: string; message_id: string; reader_id: string }
-  | { type: "chat.conversation"; conversation: Conversation }
-  | { type: "pong" }
-  | { type: "error"; action: string | null; error: { code: string; message: string } };
-
-/** Frames a browser sends. */
-export type ClientFrame =
-  | { action: "ping" }
-  | { action: "chat.send"; text: string }
-  | { action: "chat.typing"; typing: boolean; conversation_id?: string }
-  | { action: "chat.read"; message_id: string; conversation_id?: string }
-  | { action: "chat.escalate" }
-  | { action: "chat.reply"; conversation_id: string; text: string }
-  | { action: "chat.take_over"; conversation_id: string }
-  | { action: "chat.close"; conversation_id: string };
+export type ChatMessage = Schemas["MessageOut"];
+export type Conversation = Schemas["ConversationOut"];

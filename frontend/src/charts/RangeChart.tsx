@@ -9,7 +9,7 @@ import { missingShade } from "./setup";
 /** A range by day (or hour) with the previous period of the same length beside it. */
 export function RangeChart({ range }: { range: RangeConsumption }) {
   const model = rangeChartModel(range);
-  const prevLabel = range.previous ? `Previous period (${range.previous.from} – ${range.previous.to})` : "Previous period";
+  const prevLabel = `Previous period (${range.previous.from} – ${range.previous.to})`;
   const data: ChartData<"bar", (number | null)[], string> = {
     labels: model.labels,
     datasets: [

@@ -99,6 +99,6 @@ describe("rangeChartModel", () => {
 
   it("computes the change against the previous period", () => {
     expect(changeFromPrevious(range)).toBe(-25);
-    expect(changeFromPrevious({ ...range, previous: { ...range.previous!, total_kwh: 0 } })).toBeNull();
+    expect(changeFromPrevious({ ...range, previous: { ...range.previous, total_kwh: 0 } })).toBeNull();
   });
 });

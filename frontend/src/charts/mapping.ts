@@ -21,7 +21,7 @@ export function hourLabels(starts: string[]): string[] {
 }
 
 export function dayChartModel(day: DayConsumption): DayChartModel {
-  const values = day.hours.map((h) => (h.kwh === null || h.kwh === undefined ? null : h.kwh));
+  const values = day.hours.map((h) => h.kwh);
   return {
     labels: hourLabels(day.hours.map((h) => h.start)),
     values,
@@ -43,7 +43,7 @@ export interface DaySummary {
 }
 
 export function summarizeDay(day: DayConsumption): DaySummary {
-  const known = day.hours.filter((h) => h.kwh !== null && h.kwh !== undefined);
+  const known = day.hours.filter((h) => h.kwh !== null);
   const peak = day.peak_hour ? day.hours.find((h) => h.start === day.peak_hour) : undefined;
   return {
     total: day.total_kwh,
@@ -94,9 +94,9 @@ function pointLabel(start: string, granularity: string): string {
 
 /** The range beside the previous period of the same length, point by point. */
 export function rangeChartModel(range: RangeConsumption): RangeChartModel {
-  const granularity = range.granularity ?? "day";
-  const previousPoints = range.previous?.points ?? [];
-  const current = range.points.map((p) => p.kwh ?? null);
+  const granularity = range.granularity;
+  const previousPoints = range.previous.points;
+  const current = range.points.map((p) => p.kwh);
   return {
     labels: range.points.map((p) => pointLabel(p.start, granularity)),
     current,
@@ -108,7 +108,7 @@ export function rangeChartModel(range: RangeConsumption): RangeChartModel {
 
 /** Percentage change from the previous period, or null when it cannot be said. */
 export function changeFromPrevious(range: RangeConsumption): number | null {
-  const before = range.previous?.total_kwh;
+  const before = range.previous.total_kwh;
   if (!before) return null;
   return ((range.total_kwh - before) / before) * 100;
 }

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import type { ChatMessage } from "../api/types";
 import { useSession } from "../state/auth";
 import { useChat } from "../state/chat";
@@ -21,10 +21,11 @@ export function ChatWidget() {
   const messages = useMemo(() => (conversation ? chat.messages[conversation.id] ?? [] : []), [chat.messages, conversation]);
   const fromOthers = messages.filter((m) => m.sender_id !== user.id).length;
   const unseen = open ? 0 : Math.max(0, fromOthers - seenCount);
-
-  useEffect(() => {
-    if (open) setSeenCount(fromOthers);
-  }, [open, fromOthers]);
+  // What the open panel showed counts as seen when it closes.
+  const toggle = (next: boolean) => {
+    if (!next) setSeenCount(fromOthers);
+    setOpen(next);
+  };
 
   const { markRead } = chat;
   const onSeen = useCallback((m: ChatMessage) => open && markRead(m), [open, markRead]);
@@ -40,7 +41,7 @@ export function ChatWidget() {
               <strong>Support chat</strong>
               <div className="small-text muted" data-testid="chat-status">{STATUS_TEXT[status] ?? status}</div>
             </div>
-            <button type="button" className="close" aria-label="Close chat" onClick={() => setOpen(false)}>×</button>
+            <button type="button" className="close" aria-label="Close chat" onClick={() => toggle(false)}>×</button>
           </header>
           {chat.error && <p className="inline-error" role="alert">{chat.error}</p>}
           <ChatThread
@@ -58,7 +59,7 @@ export function ChatWidget() {
           )}
         </section>
       )}
-      <button type="button" className="chat-toggle" aria-expanded={open} onClick={() => setOpen((v) => !v)}>
+      <button type="button" className="chat-toggle" aria-expanded={open} onClick={() => toggle(!open)}>
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
           <path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2Z" />
         </svg>

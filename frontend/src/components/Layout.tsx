@@ -1,4 +1,4 @@
-import { useEffect, useState, type ReactNode } from "react";
+import { useState, type ReactNode } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { useSession } from "../state/auth";
 import { useChat } from "../state/chat";
@@ -23,12 +23,12 @@ function Item({ to, children, end }: { to: string; children: ReactNode; end?: bo
 
 export function Layout() {
   const { user, logout, config } = useSession();
-  const [menuOpen, setMenuOpen] = useState(false);
   const location = useLocation();
+  // The menu is open on the page it was opened on: going to another page closes it.
+  const [menuOpenOn, setMenuOpenOn] = useState<string | null>(null);
+  const menuOpen = menuOpenOn === location.pathname;
   const navigate = useNavigate();
   const isAdmin = user.role === "admin";
-
-  useEffect(() => setMenuOpen(false), [location.pathname]);
 
   return (
     <div className="app">
@@ -42,7 +42,7 @@ export function Layout() {
           <span>EMS</span>
           {config.stage && config.stage !== "prod" && <span className="stage">{config.stage}</span>}
         </div>
-        <button type="button" className="menu-toggle" aria-expanded={menuOpen} aria-controls="main-nav" onClick={() => setMenuOpen((v) => !v)} aria-label="Menu">
+        <button type="button" className="menu-toggle" aria-expanded={menuOpen} aria-controls="main-nav" onClick={() => setMenuOpenOn(menuOpen ? null : location.pathname)} aria-label="Menu">
           <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><path fill="currentColor" d="M3 6h18v2H3zm0 5h18v2H3zm0 5h18v2H3z" /></svg>
         </button>
         <nav id="main-nav" className={menuOpen ? "open" : ""} aria-label="Main">

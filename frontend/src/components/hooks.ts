@@ -1,44 +1,49 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState, type Dispatch, type SetStateAction } from "react";
 
 export interface Loaded<T> {
   data: T | null;
   error: unknown;
+  /** A request is not answered yet (the last data stays shown meanwhile). */
   loading: boolean;
-  reload: () => Promise<void>;
-  setData: (update: T | null | ((old: T | null) => T | null)) => void;
+  /** Loads again, e.g. after a change made elsewhere. */
+  reload: () => void;
+  setData: Dispatch<SetStateAction<T | null>>;
 }
 
-/** Loads data once per change of `deps`, with loading and error state; late answers are dropped. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
+/**
+ * Loads with `load`, and again whenever `load` changes (memoise it with useCallback on what it reads, so
+ * the lint checks that list) or reload() is called; an answer to an earlier request is dropped.
+ */
+export function useLoad<T>(load: () => Promise<T>): Loaded<T> {
+  // Each request is a new object: the effect runs once per request, and loading means "not answered yet".
+  const [request, setRequest] = useState(() => ({ load }));
+  if (request.load !== load) setRequest({ load });
+  const [answered, setAnswered] = useState<object | null>(null);
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-  const generation = useRef(0);
-  const loader = useRef(load);
-  loader.current = load;
-
-  const reload = useCallback(async () => {
-    const mine = ++generation.current;
-    setLoading(true);
-    try {
-      const result = await loader.current();
-      if (mine === generation.current) {
-        setData(result);
-        setError(null);
-      }
-    } catch (e) {
-      if (mine === generation.current) setError(e);
-    } finally {
-      if (mine === generation.current) setLoading(false);
-    }
-  }, []);
 
   useEffect(() => {
-    void reload();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, deps);
+    let current = true;
+    request.load().then(
+      (result) => {
+        if (!current) return;
+        setData(result);
+        setError(null);
+        setAnswered(request);
+      },
+      (e: unknown) => {
+        if (!current) return;
+        setError(e);
+        setAnswered(request);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [request]);
 
-  return { data, error, loading, reload, setData };
+  const reload = useCallback(() => setRequest((r) => ({ load: r.load })), []);
+  return { data, error, loading: answered !== request, reload, setData };
 }
 
 /** A value that follows `value` after it has been still for `ms`. */

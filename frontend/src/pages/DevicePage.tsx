@@ -1,6 +1,6 @@
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router-dom";
-import type { DayConsumption } from "../api/types";
+import type { DayConsumption, Granularity } from "../api/types";
 import { DayChart } from "../charts/DayChart";
 import { applyReading, changeFromPrevious, summarizeDay } from "../charts/mapping";
 import { RangeChart } from "../charts/RangeChart";
@@ -38,6 +38,12 @@ function SummaryCards({ day }: { day: DayConsumption }) {
   );
 }
 
+interface RangeQuery {
+  from: string;
+  to: string;
+  granularity: Granularity;
+}
+
 function HourTable({ day }: { day: DayConsumption }) {
   return (
     <details className="hour-table">
@@ -65,25 +71,29 @@ function HourTable({ day }: { day: DayConsumption }) {
 export default function DevicePage() {
   const { deviceId = "" } = useParams();
   const { api, user } = useSession();
-  const device = useLoad(() => api.getDevice(deviceId), [deviceId]);
+  const device = useLoad(useCallback(() => api.getDevice(deviceId), [api, deviceId]));
   const timezone = device.data?.timezone ?? "UTC";
   const today = todayIn(timezone);
   const [date, setDate] = useState<string>("");
   const shownDate = date || today;
-  const day = useLoad(() => api.day(deviceId, shownDate), [deviceId, shownDate]);
-  const last = useLoad(() => api.readings(deviceId, { limit: 1 }), [deviceId]);
+  const day = useLoad(useCallback(() => api.day(deviceId, shownDate), [api, deviceId, shownDate]));
+  const last = useLoad(useCallback(() => api.readings(deviceId, { limit: 1 }), [api, deviceId]));
 
-  const [rangeForm, setRangeForm] = useState({ from: "", to: "", granularity: "day" as "day" | "hour" });
-  const [rangeQuery, setRangeQuery] = useState<{ from: string; to: string; granularity: "day" | "hour" } | null>(null);
-  useEffect(() => {
-    if (!device.data || rangeQuery) return;
-    const initial = { from: addDays(today, -6), to: today, granularity: "day" as const };
-    setRangeForm(initial);
-    setRangeQuery(initial);
-  }, [device.data, today, rangeQuery]);
+  // The period shown and the form start as the last seven days in the device's time zone (known once the
+  // device is loaded); null until the person picks one.
+  const lastWeek: RangeQuery | null = device.data ? { from: addDays(today, -6), to: today, granularity: "day" } : null;
+  const [pickedRange, setPickedRange] = useState<RangeQuery | null>(null);
+  const [editedRange, setEditedRange] = useState<RangeQuery | null>(null);
+  const rangeQuery = pickedRange ?? lastWeek;
+  const rangeForm = editedRange ?? rangeQuery ?? { from: "", to: "", granularity: "day" };
+  const rangeFrom = rangeQuery?.from;
+  const rangeTo = rangeQuery?.to;
+  const granularity = rangeQuery?.granularity;
   const range = useLoad(
-    () => (rangeQuery ? api.range(deviceId, rangeQuery.from, rangeQuery.to, rangeQuery.granularity) : Promise.resolve(null)),
-    [deviceId, rangeQuery?.from, rangeQuery?.to, rangeQuery?.granularity],
+    useCallback(
+      () => (rangeFrom && rangeTo ? api.range(deviceId, rangeFrom, rangeTo, granularity) : Promise.resolve(null)),
+      [api, deviceId, rangeFrom, rangeTo, granularity],
+    ),
   );
   const [csvError, setCsvError] = useState<unknown>(null);
   const [csvBusy, setCsvBusy] = useState(false);
@@ -101,8 +111,8 @@ export default function DevicePage() {
     // The frame is a hint; the stored totals are the truth: refresh shortly after a burst of frames.
     if (refetchTimer.current) window.clearTimeout(refetchTimer.current);
     refetchTimer.current = window.setTimeout(() => {
-      void day.reload();
-      void last.reload();
+      day.reload();
+      last.reload();
     }, 1500);
   });
 
@@ -129,7 +139,7 @@ export default function DevicePage() {
 
   const showRange = (event: FormEvent) => {
     event.preventDefault();
-    if (rangeForm.from && rangeForm.to) setRangeQuery({ ...rangeForm });
+    if (rangeForm.from && rangeForm.to) setPickedRange({ ...rangeForm });
   };
 
   if (device.loading && !device.data) return <Spinner label="Loading the device…" />;
@@ -142,7 +152,7 @@ export default function DevicePage() {
     );
   }
   const d = device.data!;
-  const lastReading = last.data?.items?.[0];
+  const lastReading = last.data?.items[0];
   const change = range.data ? changeFromPrevious(range.data) : null;
 
   return (
@@ -194,15 +204,15 @@ export default function DevicePage() {
         <form className="range-form" onSubmit={showRange}>
           <div className="field">
             <label htmlFor="range-from">From</label>
-            <input id="range-from" type="date" value={rangeForm.from} max={rangeForm.to || today} onChange={(e) => setRangeForm((f) => ({ ...f, from: e.target.value }))} required />
+            <input id="range-from" type="date" value={rangeForm.from} max={rangeForm.to || today} onChange={(e) => setEditedRange({ ...rangeForm, from: e.target.value })} required />
           </div>
           <div className="field">
             <label htmlFor="range-to">To</label>
-            <input id="range-to" type="date" value={rangeForm.to} min={rangeForm.from} onChange={(e) => setRangeForm((f) => ({ ...f, to: e.target.value }))} required />
+            <input id="range-to" type="date" value={rangeForm.to} min={rangeForm.from} onChange={(e) => setEditedRange({ ...rangeForm, to: e.target.value })} required />
           </div>
           <div className="field">
             <label htmlFor="range-granularity">By</label>
-            <select id="range-granularity" value={rangeForm.granularity} onChange={(e) => setRangeForm((f) => ({ ...f, granularity: e.target.value as "day" | "hour" }))}>
+            <select id="range-granularity" value={rangeForm.granularity} onChange={(e) => setEditedRange({ ...rangeForm, granularity: e.target.value as Granularity })}>
               <option value="day">Day</option>
               <option value="hour">Hour</option>
             </select>
@@ -223,8 +233,8 @@ export default function DevicePage() {
               </div>
               <div className="stat">
                 <span className="stat-label">Previous period</span>
-                <span className="stat-value">{formatKwh(range.data.previous?.total_kwh)}</span>
-                <span className="stat-sub">{range.data.previous ? `${range.data.previous.from} – ${range.data.previous.to}` : ""}</span>
+                <span className="stat-value">{formatKwh(range.data.previous.total_kwh)}</span>
+                <span className="stat-sub">{range.data.previous.from} – {range.data.previous.to}</span>
               </div>
               <div className="stat">
                 <span className="stat-label">Change</span>

@@ -1,3 +1,4 @@
+import { useCallback } from "react";
 import { Link } from "react-router-dom";
 import type { DayConsumption, Device } from "../api/types";
 import { ErrorBox, Spinner } from "../components/ErrorBox";
@@ -17,9 +18,9 @@ export function currentHourKwh(day: DayConsumption, now: number = Date.now()): n
 
 function DeviceCard({ device }: { device: Device }) {
   const { api } = useSession();
-  const day = useLoad(() => api.day(device.id, todayIn(device.timezone)), [device.id]);
+  const day = useLoad(useCallback(() => api.day(device.id, todayIn(device.timezone)), [api, device.id, device.timezone]));
   useFrames((frame) => {
-    if (frame.type === "reading" && frame.device_id === device.id) void day.reload();
+    if (frame.type === "reading" && frame.device_id === device.id) day.reload();
   });
   const d = day.data;
   const peak = d ? Math.max(...d.hours.map((h) => h.kwh ?? -1)) : -1;
@@ -51,7 +52,7 @@ function DeviceCard({ device }: { device: Device }) {
 
 export function MyDevicesPage() {
   const { api, user } = useSession();
-  const devices = useLoad(() => api.listDevices(), []);
+  const devices = useLoad(api.listDevices);
   return (
     <div className="page">
       <h1>{user.role === "admin" ? "All devices" : "My devices"}</h1>

@@ -4,7 +4,7 @@ import { useSession } from "../state/auth";
 
 export function ProfilePage() {
   const { api, user, setUser, login } = useSession();
-  const [name, setName] = useState(user.name ?? "");
+  const [name, setName] = useState(user.name);
   const [email, setEmail] = useState(user.email ?? "");
   const [profileError, setProfileError] = useState<unknown>(null);
   const [profileSaved, setProfileSaved] = useState(false);

@@ -1,5 +1,5 @@
 /** The WebSocket connection: status, keep-alive pings, automatic reconnects with backoff. */
-import type { ClientFrame, ServerFrame } from "../api/types";
+import type { ClientFrame, ServerFrame } from "./frames";
 import { backoffDelay, type BackoffOptions } from "./backoff";
 
 export type SocketStatus = "connecting" | "open" | "reconnecting" | "closed";

@@ -30,7 +30,7 @@ export function sortAlerts(alerts: Alert[]): Alert[] {
     const openA = a.acknowledged_at ? 1 : 0;
     const openB = b.acknowledged_at ? 1 : 0;
     if (openA !== openB) return openA - openB;
-    return (b.created_at || "").localeCompare(a.created_at || "");
+    return b.created_at.localeCompare(a.created_at);
   });
 }
 
@@ -75,10 +75,8 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
     [dismissToast],
   );
 
-  const refresh = useCallback(async () => {
-    try {
-      const page = await api.alerts();
-      const items = page.items ?? [];
+  const received = useCallback(
+    (items: Alert[]) => {
       // After a reconnect, alerts missed while offline are toasted too.
       const fresh = items.filter((a) => !a.acknowledged_at && !known.current.has(a.id));
       const firstLoad = !loadedOnce.current;
@@ -87,12 +85,19 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
       setAlerts((current) => mergeAlerts(current, items));
       if (!firstLoad) fresh.slice(0, 3).forEach(showToast);
       setError(null);
-    } catch (e) {
-      setError(describeError(e).message);
-    } finally {
-      setLoading(false);
-    }
-  }, [api, showToast]);
+    },
+    [showToast],
+  );
+
+  // A promise chain: the state changes when the answer arrives (see refresh() in ./chat).
+  const refresh = useCallback(
+    () =>
+      api
+        .alerts()
+        .then((page) => received(page.items), (e: unknown) => setError(describeError(e).message))
+        .finally(() => setLoading(false)),
+    [api, received],
+  );
 
   useEffect(() => {
     void refresh();
@@ -115,9 +120,7 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
   const acknowledge = useCallback(
     async (id: string) => {
       const updated = await api.ackAlert(id);
-      setAlerts((current) =>
-        sortAlerts(current.map((a) => (a.id === id ? { ...a, ...(updated ?? {}), acknowledged_at: updated?.acknowledged_at ?? new Date().toISOString() } : a))),
-      );
+      setAlerts((current) => sortAlerts(current.map((a) => (a.id === id ? updated : a))));
       setToasts((list) => list.filter((t) => t.alert.id !== id));
     },
     [api],

@@ -61,35 +61,29 @@ export function AuthProvider({ config, children }: { config: RuntimeConfig; chil
       return null;
     }
   });
-  const tokenRef = useRef<string | null>(session?.token ?? null);
-  tokenRef.current = session?.token ?? null;
+  // One client for the provider's life (the runtime config is loaded once, before the app starts); it
+  // holds the token requests carry, which changes only in update(), before the session state does.
+  const [client] = useState(() => new ApiClient(config.apiBaseUrl, { token: session?.token ?? null }));
+  const api = useMemo(() => endpoints(client), [client]);
 
-  const update = useCallback((next: Session | null) => {
-    tokenRef.current = next?.token ?? null;
-    writeSession(next);
-    setSession(next);
-  }, []);
+  const update = useCallback(
+    (next: Session | null) => {
+      client.setToken(next?.token ?? null);
+      writeSession(next);
+      setSession(next);
+    },
+    [client],
+  );
 
   const expire = useCallback(
     (message: string = EXPIRED_MESSAGE) => {
-      if (!tokenRef.current) return;
+      if (!client.token) return;
       update(null);
       setNotice(message);
     },
-    [update],
+    [client, update],
   );
-
-  const client = useMemo(
-    () =>
-      new ApiClient(config.apiBaseUrl, {
-        getToken: () => tokenRef.current,
-        onUnauthorized: (_error, token) => {
-          if (token === tokenRef.current) expire();
-        },
-      }),
-    [config.apiBaseUrl, expire],
-  );
-  const api = useMemo(() => endpoints(client), [client]);
+  useEffect(() => client.onUnauthorized(() => expire()), [client, expire]);
 
   // The token's own expiry ends the session even when no request notices it.
   useEffect(() => {
@@ -127,13 +121,13 @@ export function AuthProvider({ config, children }: { config: RuntimeConfig; chil
 
   const logout = useCallback(async () => {
     try {
-      if (tokenRef.current) await api.logout();
+      if (client.token) await api.logout();
     } catch {
       /* signing out locally is what matters */
     }
     update(null);
     setNotice("You have signed out.");
-  }, [api, update]);
+  }, [api, client, update]);
 
   const setUser = useCallback(
     (user: User) => {

@@ -35,16 +35,19 @@ const ChatContext = createContext<ChatValue | null>(null);
 const TYPING_TTL_MS = 6000;
 const STATUS_ORDER: Record<string, number> = { escalated: 0, taken_over: 1, bot: 2, closed: 3 };
 
-function byTime(a: { created_at?: string }, b: { created_at?: string }): number {
-  return (a.created_at ?? "").localeCompare(b.created_at ?? "");
+function byTime(a: ChatMessage, b: ChatMessage): number {
+  return a.created_at.localeCompare(b.created_at);
+}
+
+function newestFirst(a: Conversation, b: Conversation): number {
+  return b.updated_at.localeCompare(a.updated_at);
 }
 
 /** Escalated first, then taken over, then bot, then closed; newest first within each. */
 export function sortConversations(list: Conversation[]): Conversation[] {
   return [...list].sort((a, b) => {
     const order = (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9);
-    if (order !== 0) return order;
-    return (b.updated_at ?? b.created_at ?? "").localeCompare(a.updated_at ?? a.created_at ?? "");
+    return order !== 0 ? order : newestFirst(a, b);
   });
 }
 
@@ -92,20 +95,25 @@ export function ChatProvider({ children }: { children: ReactNode }) {
     [api],
   );
 
-  const refresh = useCallback(async () => {
-    try {
-      const list = await api.conversations();
-      setConversations(sortConversations(list));
-      setError(null);
-      const open = isAdmin ? [] : list.filter((c) => c.status !== "closed");
-      const toLoad = new Set([...loaded.current, ...open.map((c) => c.id)]);
-      await Promise.all([...toLoad].map((id) => loadMessages(id)));
-    } catch (e) {
-      setError(describeError(e).message);
-    } finally {
-      setLoading(false);
-    }
-  }, [api, isAdmin, loadMessages]);
+  // Written as a promise chain: every state change happens when an answer arrives (the effect below
+  // starts it; react-hooks' set-state-in-effect cannot yet tell that of an async function's awaits).
+  const refresh = useCallback(
+    () =>
+      api
+        .conversations()
+        .then(
+          async (list) => {
+            setConversations(sortConversations(list));
+            setError(null);
+            const open = isAdmin ? [] : list.filter((c) => c.status !== "closed");
+            const toLoad = new Set([...loaded.current, ...open.map((c) => c.id)]);
+            await Promise.all([...toLoad].map((id) => loadMessages(id)));
+          },
+          (e: unknown) => setError(describeError(e).message),
+        )
+        .finally(() => setLoading(false)),
+    [api, isAdmin, loadMessages],
+  );
 
   useEffect(() => {
     void refresh();
@@ -133,7 +141,7 @@ export function ChatProvider({ children }: { children: ReactNode }) {
         setConversations((list) =>
           list.some((c) => c.id === message.conversation_id)
             ? list
-            : sortConversations([...list, { id: message.conversation_id, client_id: message.sender_kind === "client" ? message.sender_id ?? "" : isAdmin ? "" : user.id, status: "bot", admin_id: null, created_at: message.created_at }]),
+            : sortConversations([...list, { id: message.conversation_id, client_id: message.sender_kind === "client" ? message.sender_id : isAdmin ? "" : user.id, status: "bot", admin_id: null, created_at: message.created_at, updated_at: message.created_at }]),
         );
         // A message ends its sender's typing.
         setTypingState((all) => (all[message.conversation_id]?.senderId === message.sender_id ? { ...all, [message.conversation_id]: undefined } : all));
@@ -170,7 +178,7 @@ export function ChatProvider({ children }: { children: ReactNode }) {
     if (isAdmin) return null;
     const mine = conversations.filter((c) => c.status !== "closed");
     if (mine.length === 0) return null;
-    return [...mine].sort((a, b) => (b.updated_at ?? b.created_at ?? "").localeCompare(a.updated_at ?? a.created_at ?? ""))[0];
+    return [...mine].sort(newestFirst)[0];
   }, [conversations, isAdmin]);
 
   const send = useCallback(

@@ -1,6 +1,6 @@
 /** One WebSocket per signed-in session, shared by every screen that listens or sends. */
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import type { ClientFrame, ServerFrame } from "../api/types";
+import { createContext, useCallback, useContext, useEffect, useEffectEvent, useMemo, useRef, useState, type ReactNode } from "react";
+import type { ClientFrame, ServerFrame } from "../realtime/frames";
 import { RealtimeSocket, type SocketStatus } from "../realtime/socket";
 import { useAuth } from "./auth";
 
@@ -81,10 +81,9 @@ export function useRealtime(): RealtimeValue {
   return value;
 }
 
-/** Calls `handler` for each server frame while the component is mounted. */
+/** Calls `handler` (as of the latest render) for each server frame while the component is mounted. */
 export function useFrames(handler: Listener): void {
   const { subscribe } = useRealtime();
-  const ref = useRef(handler);
-  ref.current = handler;
-  useEffect(() => subscribe((frame) => ref.current(frame)), [subscribe]);
+  const onFrame = useEffectEvent(handler);
+  useEffect(() => subscribe((frame) => onFrame(frame)), [subscribe]);
 }

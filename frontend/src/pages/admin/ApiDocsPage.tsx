@@ -129,7 +129,7 @@ export function groupByTag(doc: OpenApiDocument): [string, { method: string; pat
 
 export default function ApiDocsPage() {
   const { api, config } = useSession();
-  const doc = useLoad(() => api.openapi(), []);
+  const doc = useLoad(api.openapi);
   const groups = useMemo(() => (doc.data ? groupByTag(doc.data) : []), [doc.data]);
   const schemas = Object.entries(doc.data?.components?.schemas ?? {});
   return (

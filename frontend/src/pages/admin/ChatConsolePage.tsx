@@ -21,23 +21,20 @@ function lastMessage(list: ChatMessage[] | undefined): ChatMessage | undefined {
 export default function ChatConsolePage() {
   const { api, user } = useSession();
   const chat = useChat();
-  const users = useLoad(() => api.allUsers(), []);
+  const users = useLoad(api.allUsers);
   const names = useMemo(() => Object.fromEntries((users.data ?? []).map((u) => [u.id, u.name || u.username])), [users.data]);
   const [selected, setSelected] = useState<string | null>(null);
   const [showClosed, setShowClosed] = useState(false);
   const list = chat.conversations.filter((c) => showClosed || c.status !== "closed");
+  // Until one is picked, the first listed is opened (once: it stays open when the list reorders).
+  if (!selected && list.length) setSelected(list[0].id);
   const conversation: Conversation | undefined = chat.conversations.find((c) => c.id === selected);
 
+  const { loadMessages, markRead } = chat;
   useEffect(() => {
-    if (selected) void chat.loadMessages(selected);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [selected]);
+    if (selected) void loadMessages(selected);
+  }, [selected, loadMessages]);
 
-  useEffect(() => {
-    if (!selected && list.length) setSelected(list[0].id);
-  }, [list, selected]);
-
-  const { markRead } = chat;
   const onSeen = useCallback((m: ChatMessage) => markRead(m), [markRead]);
   const messages = selected ? chat.messages[selected] ?? [] : [];
   const typing = selected ? chat.typing[selected] : undefined;
@@ -82,7 +79,7 @@ export default function ChatConsolePage() {
                   <span className="muted small-text" data-testid="conversation-status">
                     {STATUS_LABEL[conversation.status] ?? conversation.status}
                     {conversation.admin_id && ` · by ${conversation.admin_id === user.id ? "you" : names[conversation.admin_id] ?? conversation.admin_id}`}
-                    {conversation.created_at && ` · started ${formatDateTime(conversation.created_at)}`}
+                    {` · started ${formatDateTime(conversation.created_at)}`}
                   </span>
                 </div>
                 <div className="row-actions">

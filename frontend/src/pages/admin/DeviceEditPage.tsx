@@ -1,6 +1,6 @@
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useCallback, useMemo, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import type { ApiKeyCreated, Device, DeviceInput, User } from "../../api/types";
+import type { ApiKeyCreated, Device, DeviceChanges, NewDevice, User } from "../../api/types";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { ErrorBox, Spinner } from "../../components/ErrorBox";
 import { useLoad } from "../../components/hooks";
@@ -42,40 +42,42 @@ function toForm(device: Device | null): DeviceForm {
     address: device?.address ?? "",
     max_hourly_kwh: device ? String(device.max_hourly_kwh) : "",
     timezone: device?.timezone ?? browserZone(),
-    tariff_per_kwh: device?.tariff_per_kwh === null || device?.tariff_per_kwh === undefined ? "" : String(device.tariff_per_kwh),
+    tariff_per_kwh: device?.tariff_per_kwh == null ? "" : String(device.tariff_per_kwh),
     currency: device?.currency ?? "",
   };
 }
 
-function number(value: string): number | null {
-  if (value.trim() === "") return null;
-  const n = Number(value.replace(",", "."));
+/** A number as typed (a decimal comma too); NaN when it is not one, which JSON sends as null and the API refuses. */
+function number(value: string): number {
+  const n = value.trim() === "" ? NaN : Number(value.replace(",", "."));
   return Number.isFinite(n) ? n : NaN;
 }
 
-/** The request body: for a new device everything given; for an edit only what changed. */
-export function deviceChanges(form: DeviceForm, original: Device | null, ownerIds: string[]): DeviceInput {
-  const body: DeviceInput = {
+type DeviceFields = Required<Omit<NewDevice, "id" | "owner_ids">>;
+
+function fields(form: DeviceForm): DeviceFields {
+  return {
     name: form.name.trim(),
     description: form.description.trim(),
     address: form.address.trim(),
-    max_hourly_kwh: number(form.max_hourly_kwh) as number,
+    max_hourly_kwh: number(form.max_hourly_kwh),
     timezone: form.timezone.trim(),
-    tariff_per_kwh: number(form.tariff_per_kwh),
+    tariff_per_kwh: form.tariff_per_kwh.trim() === "" ? null : number(form.tariff_per_kwh),
     currency: form.currency.trim() ? form.currency.trim().toUpperCase() : null,
   };
-  if (!original) {
-    const created: DeviceInput = { ...body, owner_ids: ownerIds };
-    if (form.id.trim()) created.id = form.id.trim();
-    if (created.tariff_per_kwh === null) delete created.tariff_per_kwh;
-    if (created.currency === null) delete created.currency;
-    return created;
-  }
-  const changes: DeviceInput = {};
-  (Object.keys(body) as (keyof DeviceInput)[]).forEach((key) => {
-    if (body[key] !== (original as unknown as Record<string, unknown>)[key]) (changes as Record<string, unknown>)[key] = body[key];
-  });
-  return changes;
+}
+
+/** A new device's request body: everything given (the API makes an id when none is). */
+export function newDevice(form: DeviceForm, ownerIds: string[]): NewDevice {
+  const id = form.id.trim();
+  return { ...(id ? { id } : {}), ...fields(form), owner_ids: ownerIds };
+}
+
+/** An edit's request body: only the fields that changed (null empties the tariff or the currency). */
+export function deviceChanges(form: DeviceForm, original: Device): DeviceChanges {
+  const body = fields(form);
+  const keys = Object.keys(body) as (keyof DeviceFields)[];
+  return Object.fromEntries(keys.filter((key) => body[key] !== original[key]).map((key) => [key, body[key]]));
 }
 
 function OwnerPicker({ users, selected, onToggle, busy }: { users: User[]; selected: string[]; onToggle: (user: User, on: boolean) => void; busy?: string | null }) {
@@ -104,7 +106,7 @@ function OwnerPicker({ users, selected, onToggle, busy }: { users: User[]; selec
 
 function ApiKeys({ deviceId }: { deviceId: string }) {
   const { api } = useSession();
-  const keys = useLoad(() => api.listApiKeys(deviceId), [deviceId]);
+  const keys = useLoad(useCallback(() => api.listApiKeys(deviceId), [api, deviceId]));
   const [created, setCreated] = useState<ApiKeyCreated | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [copied, setCopied] = useState(false);
@@ -115,7 +117,7 @@ function ApiKeys({ deviceId }: { deviceId: string }) {
     try {
       const key = await api.createApiKey(deviceId);
       setCreated(key);
-      await keys.reload();
+      keys.reload();
     } catch (e) {
       setError(e);
     }
@@ -169,7 +171,7 @@ function ApiKeys({ deviceId }: { deviceId: string }) {
                   setError(null);
                   try {
                     await api.revokeApiKey(deviceId, k.key_id);
-                    await keys.reload();
+                    keys.setData((page) => page && { ...page, items: page.items.filter((x) => x.key_id !== k.key_id) });
                   } catch (e) {
                     setError(e);
                   }
@@ -188,25 +190,22 @@ export default function DeviceEditPage() {
   const isNew = !deviceId;
   const { api } = useSession();
   const navigate = useNavigate();
-  const device = useLoad(() => (deviceId ? api.getDevice(deviceId) : Promise.resolve(null)), [deviceId]);
-  const users = useLoad(() => api.allUsers(), []);
-  const [form, setForm] = useState<DeviceForm>(toForm(null));
-  const [owners, setOwners] = useState<string[]>([]);
+  const device = useLoad(useCallback(() => (deviceId ? api.getDevice(deviceId) : Promise.resolve(null)), [api, deviceId]));
+  const users = useLoad(api.allUsers);
+  // The form shows the device as loaded (or saved) until the person changes a field.
+  const [edited, setEdited] = useState<DeviceForm | null>(null);
+  const form = edited ?? toForm(device.data);
+  // A new device's owners are picked before it exists; an existing device's are its own.
+  const [newOwners, setNewOwners] = useState<string[]>([]);
+  const owners = isNew ? newOwners : device.data?.owner_ids ?? [];
   const [error, setError] = useState<unknown>(null);
   const [ownerError, setOwnerError] = useState<unknown>(null);
   const [ownerBusy, setOwnerBusy] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
-  const zoneList = useMemo(zones, []);
+  const zoneList = useMemo(() => zones(), []);
 
-  useEffect(() => {
-    if (device.data) {
-      setForm(toForm(device.data));
-      setOwners(device.data.owner_ids);
-    }
-  }, [device.data]);
-
-  const set = (key: keyof DeviceForm) => (e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => setForm((f) => ({ ...f, [key]: e.target.value }));
+  const set = (key: keyof DeviceForm) => (e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => setEdited({ ...form, [key]: e.target.value });
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -215,12 +214,14 @@ export default function DeviceEditPage() {
     setSaving(true);
     try {
       if (isNew) {
-        const created = await api.createDevice(deviceChanges(form, null, owners));
+        const created = await api.createDevice(newDevice(form, owners));
+        // The same page may stay mounted for the new device's route: it then shows the device as created.
+        setEdited(null);
         navigate(`/admin/devices/${encodeURIComponent(created.id)}`, { replace: true, state: { created: true } });
-      } else {
-        const changes = deviceChanges(form, device.data, owners);
-        const updated = Object.keys(changes).length ? await api.updateDevice(deviceId!, changes) : device.data!;
-        device.setData(updated);
+      } else if (device.data) {
+        const changes = deviceChanges(form, device.data);
+        if (Object.keys(changes).length) device.setData(await api.updateDevice(device.data.id, changes));
+        setEdited(null);
         setSaved("Saved.");
       }
     } catch (e) {
@@ -233,13 +234,12 @@ export default function DeviceEditPage() {
   const toggleOwner = async (user: User, on: boolean) => {
     setOwnerError(null);
     if (isNew) {
-      setOwners((list) => (on ? [...list, user.id] : list.filter((id) => id !== user.id)));
+      setNewOwners((list) => (on ? [...list, user.id] : list.filter((id) => id !== user.id)));
       return;
     }
     setOwnerBusy(user.id);
     try {
-      const updated = on ? await api.addOwner(deviceId!, user.id) : await api.removeOwner(deviceId!, user.id);
-      setOwners(updated?.owner_ids ?? (on ? [...owners, user.id] : owners.filter((id) => id !== user.id)));
+      device.setData(on ? await api.addOwner(deviceId, user.id) : await api.removeOwner(deviceId, user.id));
     } catch (e) {
       setOwnerError(e);
     } finally {
@@ -257,7 +257,7 @@ export default function DeviceEditPage() {
       </nav>
       <header className="page-head">
         <h1>{isNew ? "New device" : `Edit ${device.data?.name}`}</h1>
-        {!isNew && <div className="head-aside"><Link className="button secondary small" to={`/devices/${encodeURIComponent(deviceId!)}`}>Charts</Link></div>}
+        {!isNew && <div className="head-aside"><Link className="button secondary small" to={`/devices/${encodeURIComponent(deviceId)}`}>Charts</Link></div>}
       </header>
       <div className="grid two">
         <form className="card form" onSubmit={submit} aria-label="Device">
@@ -313,7 +313,7 @@ export default function DeviceEditPage() {
               {users.loading && !users.data && <Spinner label="Loading users…" />}
               {users.data && <OwnerPicker users={users.data} selected={owners} onToggle={toggleOwner} busy={ownerBusy} />}
             </section>
-            <ApiKeys deviceId={deviceId!} />
+            <ApiKeys deviceId={deviceId} />
           </div>
         )}
       </div>

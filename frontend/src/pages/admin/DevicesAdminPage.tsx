@@ -8,8 +8,8 @@ import { useState } from "react";
 
 export default function DevicesAdminPage() {
   const { api } = useSession();
-  const devices = useLoad(() => api.listDevices(), []);
-  const users = useLoad(() => api.allUsers(), []);
+  const devices = useLoad(api.listDevices);
+  const users = useLoad(api.allUsers);
   const [error, setError] = useState<unknown>(null);
   const [message, setMessage] = useState<string | null>(null);
   const names = new Map((users.data ?? []).map((u) => [u.id, u.name || u.username]));

@@ -39,7 +39,7 @@ export function isSilent(last: Reading | null | undefined, now: number = Date.no
 export default function FleetPage() {
   const { api } = useSession();
   const { alerts } = useAlerts();
-  const devices = useLoad(() => api.listDevices(), []);
+  const devices = useLoad(api.listDevices);
   const [rows, setRows] = useState<Record<string, Row>>({});
   const timers = useRef(new Map<string, number>());
 
@@ -47,7 +47,7 @@ export default function FleetPage() {
     async (device: Device) => {
       try {
         const [day, readings] = await Promise.all([api.day(device.id, todayIn(device.timezone)), api.readings(device.id, { limit: 1 })]);
-        setRows((r) => ({ ...r, [device.id]: { day, last: readings.items?.[0] ?? null } }));
+        setRows((r) => ({ ...r, [device.id]: { day, last: readings.items[0] ?? null } }));
       } catch (e) {
         setRows((r) => ({ ...r, [device.id]: { ...r[device.id], error: describeError(e).message } }));
       }
@@ -87,7 +87,7 @@ export default function FleetPage() {
       <header className="page-head">
         <h1>Fleet</h1>
         <div className="head-aside">
-          <button type="button" className="secondary small" onClick={() => void devices.reload().then(() => undefined)}>Refresh</button>
+          <button type="button" className="secondary small" onClick={devices.reload}>Refresh</button>
           <Link className="button small" to="/admin/devices/new">New device</Link>
         </div>
       </header>

@@ -1,8 +1,8 @@
-import { useEffect, useState, type FormEvent } from "react";
-import type { Role, User } from "../../api/types";
+import { useCallback, useState, type FormEvent } from "react";
+import type { Role, User, UserChanges } from "../../api/types";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { ErrorBox, Spinner } from "../../components/ErrorBox";
-import { useDebounced } from "../../components/hooks";
+import { useDebounced, useLoad } from "../../components/hooks";
 import { formatDateTime } from "../../format";
 import { useSession } from "../../state/auth";
 
@@ -51,10 +51,14 @@ export default function UsersPage() {
   const { api, user: me } = useSession();
   const [query, setQuery] = useState("");
   const q = useDebounced(query.trim(), 300);
-  const [users, setUsers] = useState<User[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  // The first page for the search; "Load more" appends the next pages to it.
+  const firstPage = useLoad(useCallback(() => api.listUsers({ q: q || undefined, limit: 50 }), [api, q]));
+  const users = firstPage.data?.items ?? [];
+  const cursor = firstPage.data?.next_cursor ?? null;
+  const setUsers = (update: (list: User[]) => User[]) =>
+    firstPage.setData((page) => (page ? { ...page, items: update(page.items) } : page));
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [moreError, setMoreError] = useState<unknown>(null);
   const [creating, setCreating] = useState(false);
   const [createForm, setCreateForm] = useState<UserForm>(EMPTY);
   const [createError, setCreateError] = useState<unknown>(null);
@@ -64,24 +68,19 @@ export default function UsersPage() {
   const [message, setMessage] = useState<string | null>(null);
   const [rowError, setRowError] = useState<unknown>(null);
 
-  const load = async (more: boolean) => {
-    setLoading(true);
-    setLoadError(null);
+  const loadMore = async () => {
+    setLoadingMore(true);
+    setMoreError(null);
     try {
-      const page = await api.listUsers({ q: q || undefined, cursor: more ? cursor : null, limit: 50 });
-      setUsers((old) => (more ? [...old, ...page.items] : page.items));
-      setCursor(page.next_cursor);
+      const page = await api.listUsers({ q: q || undefined, cursor, limit: 50 });
+      // A page for an earlier search (the search changed meanwhile) is dropped.
+      firstPage.setData((old) => (old && old.next_cursor === cursor ? { items: [...old.items, ...page.items], next_cursor: page.next_cursor } : old));
     } catch (e) {
-      setLoadError(e);
+      setMoreError(e);
     } finally {
-      setLoading(false);
+      setLoadingMore(false);
     }
   };
-
-  useEffect(() => {
-    void load(false);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [q]);
 
   const create = async (event: FormEvent) => {
     event.preventDefault();
@@ -106,18 +105,18 @@ export default function UsersPage() {
   const startEdit = (user: User) => {
     setEditing(user.id);
     setEditError(null);
-    setEditForm({ username: user.username, password: "", role: user.role, name: user.name ?? "", email: user.email ?? "" });
+    setEditForm({ username: user.username, password: "", role: user.role, name: user.name, email: user.email ?? "" });
   };
 
   const save = async (event: FormEvent, user: User) => {
     event.preventDefault();
     setEditError(null);
-    const changes: Record<string, unknown> = {};
+    const changes: UserChanges = {};
     if (editForm.username.trim() !== user.username) changes.username = editForm.username.trim();
     if (editForm.password) changes.password = editForm.password;
     if (editForm.role !== user.role) changes.role = editForm.role;
-    if (editForm.name.trim() !== (user.name ?? "")) changes.name = editForm.name.trim();
-    if ((editForm.email.trim() || null) !== (user.email ?? null)) changes.email = editForm.email.trim() || null;
+    if (editForm.name.trim() !== user.name) changes.name = editForm.name.trim();
+    if ((editForm.email.trim() || null) !== user.email) changes.email = editForm.email.trim() || null;
     try {
       const updated = await api.updateUser(user.id, changes);
       setUsers((old) => old.map((u) => (u.id === user.id ? updated : u)));
@@ -162,7 +161,7 @@ export default function UsersPage() {
         <label htmlFor="user-search">Search</label>
         <input id="user-search" type="search" placeholder="Username, name or email" value={query} onChange={(e) => setQuery(e.target.value)} />
       </div>
-      <ErrorBox error={loadError} />
+      <ErrorBox error={firstPage.error ?? moreError} />
       <ErrorBox error={rowError} />
       <div className="table-wrap card">
         <table className="users-table">
@@ -207,10 +206,10 @@ export default function UsersPage() {
             )}
           </tbody>
         </table>
-        {loading && <Spinner label="Loading users…" />}
-        {!loading && users.length === 0 && <p className="muted empty">No users{q ? ` match “${q}”` : ""}.</p>}
+        {(firstPage.loading || loadingMore) && <Spinner label="Loading users…" />}
+        {!firstPage.loading && users.length === 0 && <p className="muted empty">No users{q ? ` match “${q}”` : ""}.</p>}
       </div>
-      {cursor && !loading && <button type="button" className="secondary" onClick={() => void load(true)}>Load more</button>}
+      {cursor && !firstPage.loading && !loadingMore && <button type="button" className="secondary" onClick={() => void loadMore()}>Load more</button>}
     </div>
   );
 }
