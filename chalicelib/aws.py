@@ -7,8 +7,6 @@ the clients themselves are safe to share between threads.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -56,39 +54,3 @@ def create_client(service: str, **kwargs: Any) -> Any:
     current = session()
     with _lock:
         return current.client(service, **kwargs)
-
-
-def batch_get_items(table: str, keys: list[dict[str, Any]], *, consistent: bool = False,
-                    projection: str | None = None, attempts: int = 10) -> Iterator[dict[str, Any]]:
-    """The items of `table` at these keys (raw DynamoDB JSON), a hundred to a BatchGetItem.
-
-    Keys DynamoDB leaves unprocessed are asked again with a growing pause; a call that still
-    leaves some after `attempts` raises, since a missing item must not pass for an absent one.
-    """
-    for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {table: {"Keys": keys[start:start + 100], "ConsistentRead": consistent,
-                                           **({"ProjectionExpression": projection} if projection else {})}}
-        for attempt in range(attempts):
-            response = client("dynamodb").batch_get_item(RequestItems=request)
-            yield from response.get("Responses", {}).get(table, [])
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.05 * (attempt + 1))
-        else:
-            raise RuntimeError(f"{table} kept some keys unprocessed")
-
-
-def delete_queried(table: str, key_names: tuple[str, ...], **query: Any) -> int:
-    """Delete every item a Query of `table` (or of one of its indexes) finds, 25 to a BatchWriteItem;
-    `key_names` are the table's key attributes. The number deleted."""
-    dynamodb = client("dynamodb")
-    deleted = 0
-    for page in dynamodb.get_paginator("query").paginate(TableName=table, **query):
-        keys = [{name: item[name] for name in key_names} for item in page.get("Items", [])]
-        for start in range(0, len(keys), 25):
-            pending: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in keys[start:start + 25]]}
-            while pending:
-                pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        deleted += len(keys)
-    return deleted

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib import aws, names
+from chalicelib.platform import persistence
 from chalicelib.settings import get_settings
 from infra import load_template
 
@@ -36,8 +37,7 @@ def create_stage_tables(client: Any, stage: str) -> None:
 
 def _forget_clients(models: tuple[Any, ...]) -> None:
     # pynamodb caches its connection on the model class, chalicelib.aws its clients and settings.
-    for model in models:
-        model._connection = None
+    persistence.forget_connections(*models)
     aws._clients.clear()
     aws._session = None
     get_settings.cache_clear()

@@ -18,7 +18,7 @@ import pydantic
 import pytest
 from argon2 import PasswordHasher
 
-from chalicelib import errors
+from chalicelib import errors, http
 from chalicelib.identity import models, passwords, tokens
 from chalicelib.settings import Settings, get_settings
 
@@ -153,8 +153,10 @@ def test_a_token_built_the_way_the_rejections_are_built_verifies() -> None:
 def test_every_kind_of_bad_token_is_refused_as_unauthorized(kind: str) -> None:
     with pytest.raises(errors.UnauthorizedError) as refused:
         tokens.verify(BAD_TOKENS[kind]())
-    assert refused.value.status == 401
-    assert refused.value.headers.get("WWW-Authenticate", "").startswith("Bearer")
+    assert refused.value.invalid_token
+    # and at the edge: 401 with the challenge of RFC 6750
+    assert http.status_of(refused.value) == 401
+    assert str(http.error_headers(refused.value)["WWW-Authenticate"]).startswith("Bearer")
 
 
 def test_the_secret_setting_wins_over_the_local_secret_file(tmp_path: Path) -> None:

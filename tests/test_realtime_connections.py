@@ -16,20 +16,22 @@ import pytest
 
 from chalicelib import aws, names
 from chalicelib.realtime import connections
-from chalicelib.realtime.connections import ConnectionItem
+from chalicelib.realtime.connections import ConnectionItem, PresenceItem
 from tests.faked_stage import REGION, faked_stage
 
 
 @pytest.fixture
 def calls() -> Iterator[Counter[str]]:
     """A faked stage; yields the DynamoDB operations the registry made, by name."""
-    with faked_stage(ConnectionItem):
+    with faked_stage(ConnectionItem, PresenceItem):
         counted: Counter[str] = Counter()
 
         def count(event_name: str, **_: Any) -> None:
             counted[event_name.rsplit(".", 1)[-1]] += 1
 
-        aws.client("dynamodb").meta.events.register("before-call.dynamodb", count)
+        for client in (aws.client("dynamodb"), ConnectionItem._get_connection().connection.client,
+                       PresenceItem._get_connection().connection.client):
+            client.meta.events.register("before-call.dynamodb", count)
         yield counted
 
 
@@ -71,4 +73,4 @@ def test_expired_connections_are_skipped_and_dropped(calls: Counter[str]) -> Non
     # the stale entry was removed from the user's presence item
     item = boto3.client("dynamodb", region_name=REGION).get_item(
         TableName=names.resource_name("presence"), Key={"user_id": {"S": "u"}})["Item"]
-    assert sorted(name for name in item if name.startswith("c_")) == ["c_new"]
+    assert sorted(item["conns"]["M"]) == ["new"]

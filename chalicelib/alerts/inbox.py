@@ -11,13 +11,17 @@ import datetime as dt
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
+from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
 
-from chalicelib import aws, errors
+from chalicelib import errors, names
 from chalicelib.messages import Alert
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
-from chalicelib.settings import get_settings
+from chalicelib.platform.persistence import delete_all, one_page
 
 ADMIN_FEED = "#admins"
 MAX_LISTED = 500  # the largest page
@@ -41,15 +45,56 @@ class AlertsQuery(BaseModel):
     unacknowledged: bool = False
 
 
-def _table() -> str:
-    return get_settings().resource_name("alert-inbox")
+class _ByTime(GlobalSecondaryIndex["InboxItem"]):
+    """Every copy of a user's inbox by time."""
+
+    class Meta:
+        index_name = "by_time"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
 
 
-# Indexes of the inbox (see infra/template.yaml): every copy by time; owners' unacknowledged
-# copies by time (sparse: `pending_at` is removed by the acknowledgement); every copy by device.
-BY_TIME = "by_time"
-PENDING = "pending"
-BY_DEVICE = "by_device"
+class _Pending(GlobalSecondaryIndex["InboxItem"]):
+    """Owners' unacknowledged copies by time (sparse: the acknowledgement removes `pending_at`)."""
+
+    class Meta:
+        index_name = "pending"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    pending_at = UnicodeAttribute(range_key=True)
+
+
+class _ByDevice(GlobalSecondaryIndex["InboxItem"]):
+    """Every copy of a device's alerts, in every inbox (keys only)."""
+
+    class Meta:
+        index_name = "by_device"
+        projection = KeysOnlyProjection()
+
+    device_id = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
+
+
+class InboxItem(Model):
+    class Meta:
+        table_name = names.resource_name("alert-inbox")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    alert_id = UnicodeAttribute(range_key=True)
+    alert = UnicodeAttribute(null=True)  # the Alert as JSON (absent on an admin's bare acknowledgement)
+    pushed = BooleanAttribute(null=True)
+    at = UnicodeAttribute(null=True)
+    pending_at = UnicodeAttribute(null=True)
+    device_id = UnicodeAttribute(null=True)
+    acknowledged_at = UnicodeAttribute(null=True)
+    by_time = _ByTime()
+    pending = _Pending()
+    by_device = _ByDevice()
+
+
 PAGE_READS = 5  # index pages one listing reads at most; a longer walk goes on with the cursor
 
 
@@ -61,77 +106,68 @@ def _at(alert: Alert) -> str:
 def store(user_id: str, alert: Alert) -> bool:
     """Put the alert in one inbox unless it is there; True if this call put it."""
     at = _at(alert)
-    item = {"user_id": {"S": user_id}, "alert_id": {"S": alert.id}, "alert": {"S": alert.model_dump_json()},
-            "pushed": {"BOOL": False}, "at": {"S": at}, "device_id": {"S": alert.device_id}}
-    if user_id != ADMIN_FEED:  # the feed is acknowledged per admin, in each admin's own items
-        item["pending_at"] = {"S": at}
+    # The feed is acknowledged per admin, in each admin's own items: it is never pending.
+    item = InboxItem(user_id, alert.id, alert=alert.model_dump_json(), pushed=False, at=at, device_id=alert.device_id,
+                     pending_at=None if user_id == ADMIN_FEED else at)
     try:
-        aws.client("dynamodb").put_item(TableName=_table(), Item=item,
-                                        ConditionExpression="attribute_not_exists(alert_id)")
+        item.save(condition=InboxItem.alert_id.does_not_exist())
         return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
 
 
 def unpushed(user_id: str, alert_id: str) -> bool:
     """Whether the alert is in this inbox but was not yet pushed to live sockets."""
-    item = aws.client("dynamodb").get_item(
-        TableName=_table(), Key={"user_id": {"S": user_id}, "alert_id": {"S": alert_id}},
-        ProjectionExpression="pushed", ConsistentRead=True,
-    ).get("Item")
-    return item is not None and not item.get("pushed", {}).get("BOOL", True)
+    try:
+        return InboxItem.get(user_id, alert_id, consistent_read=True,
+                             attributes_to_get=["user_id", "alert_id", "pushed"]).pushed is False
+    except DoesNotExist:
+        return False
 
 
 def mark_pushed(user_id: str, alert_id: str) -> None:
-    aws.client("dynamodb").update_item(
-        TableName=_table(), Key={"user_id": {"S": user_id}, "alert_id": {"S": alert_id}},
-        UpdateExpression="SET pushed = :t", ExpressionAttributeValues={":t": {"BOOL": True}},
-    )
+    InboxItem(user_id, alert_id).update(actions=[InboxItem.pushed.set(True)])
 
 
-def _out(item: dict[str, Any], acknowledged_at: str | None) -> AlertOut:
-    return AlertOut.model_validate({**json.loads(item["alert"]["S"]), "acknowledged_at": acknowledged_at})
+def _out(item: InboxItem, acknowledged_at: str | None) -> AlertOut:
+    return AlertOut.model_validate({**json.loads(item.alert or "{}"), "acknowledged_at": acknowledged_at})
 
 
 Key = dict[str, Any]
 
 
-def _query(user_id: str, index: str, limit: int, start: Key | None, **extra: Any) -> tuple[list[Key], Key | None]:
-    kwargs: dict[str, Any] = {
-        "TableName": _table(), "IndexName": index, "KeyConditionExpression": "user_id = :u",
-        "ExpressionAttributeValues": {":u": {"S": user_id}}, "ScanIndexForward": False, "Limit": limit, **extra,
-    }
-    if start:
-        kwargs["ExclusiveStartKey"] = start
-    page = aws.client("dynamodb").query(**kwargs)
-    return page.get("Items", []), page.get("LastEvaluatedKey")
+def _query(index: _ByTime | _Pending, user_id: str, limit: int, start: Key | None,
+           condition: Condition | None = None) -> tuple[list[InboxItem], Key | None]:
+    """One index page (one request) of a user's copies, newest first."""
+    return one_page(InboxItem, index.query(user_id, scan_index_forward=False, page_size=limit, last_evaluated_key=start,
+                                           filter_condition=condition))
 
 
 def _pending(user_id: str, is_admin: bool, limit: int, start: Key | None) -> tuple[list[AlertOut], Key | None]:
     """A page of the user's unacknowledged alerts, newest first."""
     if not is_admin:
-        items, last = _query(user_id, PENDING, limit, start)
+        items, last = _query(InboxItem.pending, user_id, limit, start)
         return [_out(i, None) for i in items], last
     # An admin's: the feed's alerts without an acknowledgement item of theirs.
-    items, last = _query(ADMIN_FEED, BY_TIME, limit, start)
-    acked = _acknowledged_ids(user_id, [i["alert_id"]["S"] for i in items])
-    return [_out(i, None) for i in items if i["alert_id"]["S"] not in acked], last
+    items, last = _query(InboxItem.by_time, ADMIN_FEED, limit, start)
+    acked = _acknowledged_ids(user_id, [i.alert_id for i in items])
+    return [_out(i, None) for i in items if i.alert_id not in acked], last
 
 
 def _acknowledged_ids(user_id: str, alert_ids: list[str]) -> set[str]:
     """Which of these alerts the user acknowledged."""
-    keys = [{"user_id": {"S": user_id}, "alert_id": {"S": a}} for a in alert_ids]
-    found = aws.batch_get_items(_table(), keys, consistent=True, projection="alert_id, acknowledged_at")
-    return {i["alert_id"]["S"] for i in found if "acknowledged_at" in i}
+    found = InboxItem.batch_get([(user_id, a) for a in alert_ids], consistent_read=True,
+                                attributes_to_get=["user_id", "alert_id", "acknowledged_at"])
+    return {i.alert_id for i in found if i.acknowledged_at is not None}
 
 
 def _acknowledged(user_id: str, limit: int, start: Key | None) -> tuple[list[AlertOut], Key | None]:
     """A page of the alerts the user acknowledged, newest first (an admin's hold a copy of the alert)."""
-    items, last = _query(user_id, BY_TIME, limit, start,
-                         FilterExpression="attribute_exists(acknowledged_at) AND attribute_exists(alert)")
-    return [_out(i, i["acknowledged_at"]["S"]) for i in items], last
+    items, last = _query(InboxItem.by_time, user_id, limit, start,
+                         InboxItem.acknowledged_at.exists() & InboxItem.alert.exists())
+    return [_out(i, i.acknowledged_at) for i in items], last
 
 
 def list_page(user_id: str, is_admin: bool, limit: int, cursor: str | None,
@@ -191,29 +227,24 @@ def acknowledge(user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -
 
     An admin's acknowledgement of a feed alert is an item of their own that holds a copy of it, so
     their acknowledged alerts list from their own items."""
-    client = aws.client("dynamodb")
-    source = ADMIN_FEED if is_admin else user_id
-    item = client.get_item(TableName=_table(), Key={"user_id": {"S": source}, "alert_id": {"S": alert_id}},
-                           ConsistentRead=True).get("Item")
-    if item is None:
+    try:
+        source = InboxItem.get(ADMIN_FEED if is_admin else user_id, alert_id, consistent_read=True)
+    except DoesNotExist:
         return None
-    alert = Alert.model_validate_json(item["alert"]["S"])
+    alert = Alert.model_validate_json(source.alert or "{}")
     stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
-    result = client.update_item(
-        TableName=_table(), Key={"user_id": {"S": user_id}, "alert_id": {"S": alert_id}},
-        UpdateExpression="SET acknowledged_at = if_not_exists(acknowledged_at, :t), #alert = if_not_exists(#alert, :a),"
-                         " #at = if_not_exists(#at, :at), device_id = if_not_exists(device_id, :d) REMOVE pending_at",
-        ExpressionAttributeNames={"#alert": "alert", "#at": "at"},
-        ExpressionAttributeValues={":t": {"S": stamp}, ":a": item["alert"], ":at": {"S": _at(alert)},
-                                   ":d": {"S": alert.device_id}},
-        ReturnValues="ALL_NEW",
-    )
-    return _out(item, result["Attributes"]["acknowledged_at"]["S"])
+    mine = InboxItem(user_id, alert_id)
+    mine.update(actions=[
+        InboxItem.acknowledged_at.set(InboxItem.acknowledged_at | stamp),
+        InboxItem.alert.set(InboxItem.alert | (source.alert or "")),
+        InboxItem.at.set(InboxItem.at | _at(alert)),
+        InboxItem.device_id.set(InboxItem.device_id | alert.device_id),
+        InboxItem.pending_at.remove(),
+    ])
+    return _out(source, mine.acknowledged_at)
 
 
 def delete_device(device_id: str, before: str) -> int:
     """Remove every copy of a deleted device's alerts raised before `before` (an ISO time): owners'
     copies, the feed's and admins' acknowledgements. The number removed."""
-    return aws.delete_queried(_table(), ("user_id", "alert_id"), IndexName=BY_DEVICE,
-                              KeyConditionExpression="device_id = :d AND #at < :b", ExpressionAttributeNames={"#at": "at"},
-                              ExpressionAttributeValues={":d": {"S": device_id}, ":b": {"S": before}})
+    return delete_all(InboxItem, InboxItem.by_device.query(device_id, _ByDevice.at < before))

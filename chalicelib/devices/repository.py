@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -19,9 +18,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.devices.models import DeviceOut
-from chalicelib.platform import outbox
+from chalicelib.platform import outbox, persistence
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
-from chalicelib.settings import get_settings
 
 
 class DeviceItem(Model):
@@ -88,7 +86,7 @@ _TRANSACTION_ITEMS = 100  # the most writes DynamoDB takes in one transaction
 
 
 def _transaction() -> TransactWrite:
-    return TransactWrite(connection=Connection(region=get_settings().region))
+    return persistence.transaction()
 
 
 def out(item: DeviceItem) -> DeviceOut:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from botocore.exceptions import ClientError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
 
-from chalicelib import aws
+from chalicelib import names
 from chalicelib.messages import Alert, AlertRaised, DeviceDeleted
 from chalicelib.platform import queues
-from chalicelib.settings import get_settings
+from chalicelib.platform.persistence import delete_all
 
 
 def over_consumption(device_id: str, device_name: str, hour: str, total: Decimal, limit: float,
@@ -28,48 +31,53 @@ def over_consumption(device_id: str, device_name: str, hour: str, total: Decimal
     )
 
 
-def _table() -> str:
-    return get_settings().resource_name("alerts")
+class _ByDevice(GlobalSecondaryIndex["AlertItem"]):
+    class Meta:
+        index_name = "by_device"
+        projection = AllProjection()
+
+    device_id = UnicodeAttribute(hash_key=True)
+    hour_start = UnicodeAttribute(range_key=True)
+
+
+class AlertItem(Model):
+    class Meta:
+        table_name = names.resource_name("alerts")
+
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    device_id = UnicodeAttribute()
+    device_name = UnicodeAttribute(default="")
+    hour_start = UnicodeAttribute()
+    total_kwh = NumberAttribute()
+    max_hourly_kwh = NumberAttribute()
+    created_at = UnicodeAttribute()
+    notified_at = UnicodeAttribute(null=True)
+    by_device = _ByDevice()
 
 
 def store_once(alert: Alert) -> bool:
     """Store the alert unless one with its id exists; True if this call stored it."""
-    item = {
-        "id": {"S": alert.id}, "kind": {"S": alert.kind}, "device_id": {"S": alert.device_id},
-        "device_name": {"S": alert.device_name}, "hour_start": {"S": alert.hour_start},
-        "total_kwh": {"N": repr(alert.total_kwh)}, "max_hourly_kwh": {"N": repr(alert.max_hourly_kwh)},
-        "created_at": {"S": alert.created_at},
-    }
     try:
-        aws.client("dynamodb").put_item(TableName=_table(), Item=item,
-                                        ConditionExpression="attribute_not_exists(id)")
+        AlertItem(**alert.model_dump()).save(condition=AlertItem.id.does_not_exist())
         return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
 
 
 def get(alert_id: str) -> tuple[Alert, bool] | None:
     """The stored alert and whether its message was sent."""
-    item = aws.client("dynamodb").get_item(TableName=_table(), Key={"id": {"S": alert_id}},
-                                           ConsistentRead=True).get("Item")
-    if not item:
+    try:
+        item = AlertItem.get(alert_id, consistent_read=True)
+    except DoesNotExist:
         return None
-    alert = Alert(
-        id=item["id"]["S"], kind=item["kind"]["S"], device_id=item["device_id"]["S"],
-        device_name=item.get("device_name", {}).get("S", ""), hour_start=item["hour_start"]["S"],
-        total_kwh=float(item["total_kwh"]["N"]), max_hourly_kwh=float(item["max_hourly_kwh"]["N"]),
-        created_at=item["created_at"]["S"],
-    )
-    return alert, "notified_at" in item
+    return Alert.model_validate(item.attribute_values), item.notified_at is not None
 
 
 def mark_notified(alert_id: str, now: dt.datetime) -> None:
-    aws.client("dynamodb").update_item(
-        TableName=_table(), Key={"id": {"S": alert_id}},
-        UpdateExpression="SET notified_at = :t", ExpressionAttributeValues={":t": {"S": now.isoformat()}},
-    )
+    AlertItem(alert_id).update(actions=[AlertItem.notified_at.set(now.isoformat())])
 
 
 def send(alert: Alert) -> None:
@@ -103,5 +111,4 @@ def announce(alert: Alert, now: dt.datetime, *, fresh: bool = False) -> bool:
 
 def delete_device(device_id: str) -> None:
     """Remove the stored alerts of a deleted device."""
-    aws.delete_queried(_table(), ("id",), IndexName="by_device", KeyConditionExpression="device_id = :d",
-                       ExpressionAttributeValues={":d": {"S": device_id}}, ProjectionExpression="id")
+    delete_all(AlertItem, AlertItem.by_device.query(device_id, attributes_to_get=["id"]))

@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
-from botocore.exceptions import ClientError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.constants import ALL_NEW, TOTAL
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.models import Model
 
-from chalicelib import aws
+from chalicelib import names
 from chalicelib.monitoring.readings import Reading
-from chalicelib.settings import get_settings
+from chalicelib.platform.persistence import DecimalAttribute, delete_all
 
 
 @dataclass
@@ -50,49 +54,50 @@ class HourItem:
     values: dict[str, Decimal] = field(default_factory=dict)
 
 
-def _table() -> str:
-    return get_settings().resource_name("hourly-totals")
+class HourTotalItem(Model):
+    class Meta:
+        table_name = names.resource_name("hourly-totals")
+
+    device_id = UnicodeAttribute(hash_key=True)
+    hour_start = UnicodeAttribute(range_key=True)
+    total_kwh = DecimalAttribute(null=True)
+    reading_count = NumberAttribute(null=True)
+    seen = UnicodeSetAttribute(null=True)  # the timestamps counted
+    vals = UnicodeSetAttribute(null=True)  # `timestamp=value` of each reading counted
+
+
+_SUMMARY = ["device_id", "hour_start", "total_kwh", "reading_count"]
+_WITH_VALUES = [*_SUMMARY, "vals"]
 
 
 def add(device_id: str, hour: str, readings: list[Reading], stats: WriteStats) -> Applied | None:
     """Count `readings` (all of one device and hour) at once; None if any was counted before."""
     amount = sum((r.kwh for r in readings), Decimal(0))
-    keys = {f":t{i}": {"S": r.key} for i, r in enumerate(readings)}
-    not_seen = " AND ".join(f"NOT contains(seen, :t{i})" for i in range(len(readings)))
+    item = HourTotalItem
+    not_seen = reduce(lambda a, b: a & b, (~item.seen.contains(r.key) for r in readings))
     try:
-        response = aws.client("dynamodb").update_item(
-            TableName=_table(),
-            Key={"device_id": {"S": device_id}, "hour_start": {"S": hour}},
-            UpdateExpression="ADD total_kwh :amount, reading_count :n, seen :keys, vals :vals",
-            ConditionExpression=f"attribute_not_exists(seen) OR ({not_seen})",
-            ExpressionAttributeValues={
-                ":amount": {"N": str(amount)},
-                ":n": {"N": str(len(readings))},
-                ":keys": {"SS": [r.key for r in readings]},
-                ":vals": {"SS": [f"{r.key}={r.kwh}" for r in readings]},
-                **keys,
-            },
-            ReturnValues="UPDATED_NEW",
-            ReturnConsumedCapacity="TOTAL",
+        response = item._get_connection().update_item(
+            device_id, hour,
+            actions=[item.total_kwh.add(amount), item.reading_count.add(len(readings)),
+                     item.seen.add({r.key for r in readings}), item.vals.add({f"{r.key}={r.kwh}" for r in readings})],
+            condition=item.seen.does_not_exist() | not_seen,
+            return_values=ALL_NEW, return_consumed_capacity=TOTAL,
         )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            stats.add(exc.response)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            stats.add(getattr(exc.cause, "response", {}))
             return None
         raise
     stats.add(response)
-    attributes = response["Attributes"]
-    after = Decimal(attributes["total_kwh"]["N"])
-    return Applied(after - amount, after, int(attributes["reading_count"]["N"]))
+    after = HourTotalItem.from_raw_data(response["Attributes"])
+    return Applied(after.total_kwh - amount, after.total_kwh, int(after.reading_count))
 
 
 def get(device_id: str, hour: str) -> HourItem | None:
-    item = aws.client("dynamodb").get_item(
-        TableName=_table(),
-        Key={"device_id": {"S": device_id}, "hour_start": {"S": hour}},
-        ConsistentRead=True,
-    ).get("Item")
-    return _hour_item(item) if item else None
+    try:
+        return _hour_item(HourTotalItem.get(device_id, hour, consistent_read=True))
+    except DoesNotExist:
+        return None
 
 
 def get_many(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HourItem]:
@@ -101,83 +106,40 @@ def get_many(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HourItem]
     Eventually consistent: a caller that skips what it finds already counted still writes
     the rest with the conditional add, which settles any race.
     """
-    wanted = [{"device_id": {"S": d}, "hour_start": {"S": h}} for d, h in dict.fromkeys(keys)]
-    found: dict[tuple[str, str], HourItem] = {}
-    for item in aws.batch_get_items(_table(), wanted,
-                                    projection="device_id, hour_start, total_kwh, reading_count, vals"):
-        hour = _hour_item(item)
-        found[(hour.device_id, hour.hour_start)] = hour
-    return found
+    found = (_hour_item(i) for i in HourTotalItem.batch_get(list(dict.fromkeys(keys)), attributes_to_get=_WITH_VALUES))
+    return {(hour.device_id, hour.hour_start): hour for hour in found}
 
 
 def between(device_id: str, first_hour: str, last_hour: str, with_values: bool = False) -> list[HourItem]:
     """Every stored hour of a device from `first_hour` to `last_hour` inclusive, in order."""
-    client = aws.client("dynamodb")
-    projection = "device_id, hour_start, total_kwh, reading_count" + (", vals" if with_values else "")
-    items: list[HourItem] = []
-    kwargs: dict[str, Any] = {
-        "TableName": _table(),
-        "KeyConditionExpression": "device_id = :d AND hour_start BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":d": {"S": device_id}, ":a": {"S": first_hour}, ":b": {"S": last_hour}},
-        "ProjectionExpression": projection,
-    }
-    while True:
-        page = client.query(**kwargs)
-        items.extend(_hour_item(i) for i in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [_hour_item(i) for i in HourTotalItem.query(
+        device_id, HourTotalItem.hour_start.between(first_hour, last_hour),
+        attributes_to_get=_WITH_VALUES if with_values else _SUMMARY)]
 
 
 def newest_first(device_id: str, first_hour: str, last_hour: str, page_size: int = 25) -> Iterator[HourItem]:
     """The device's stored hours from `last_hour` back to `first_hour`, values included, read a page at a time
     (stop iterating and nothing more is read)."""
-    client = aws.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": _table(),
-        "KeyConditionExpression": "device_id = :d AND hour_start BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":d": {"S": device_id}, ":a": {"S": first_hour}, ":b": {"S": last_hour}},
-        "ProjectionExpression": "device_id, hour_start, total_kwh, reading_count, vals",
-        "ScanIndexForward": False,
-        "Limit": page_size,
-    }
-    while True:
-        page = client.query(**kwargs)
-        yield from (_hour_item(i) for i in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for item in HourTotalItem.query(device_id, HourTotalItem.hour_start.between(first_hour, last_hour),
+                                    scan_index_forward=False, page_size=page_size, attributes_to_get=_WITH_VALUES):
+        yield _hour_item(item)
 
 
 def latest(device_id: str) -> HourItem | None:
     """The device's most recent hour with readings (its values included)."""
-    page = aws.client("dynamodb").query(
-        TableName=_table(),
-        KeyConditionExpression="device_id = :d",
-        ExpressionAttributeValues={":d": {"S": device_id}},
-        ScanIndexForward=False,
-        Limit=1,
-    )
-    items = page.get("Items", [])
-    return _hour_item(items[0]) if items else None
+    newest = next(iter(HourTotalItem.query(device_id, scan_index_forward=False, limit=1)), None)
+    return _hour_item(newest) if newest is not None else None
 
 
 def delete_device(device_id: str) -> int:
     """Remove a deleted device's whole history; returns how many hours were removed."""
-    return aws.delete_queried(_table(), ("device_id", "hour_start"), KeyConditionExpression="device_id = :d",
-                              ExpressionAttributeValues={":d": {"S": device_id}},
-                              ProjectionExpression="device_id, hour_start")
+    return delete_all(HourTotalItem, HourTotalItem.query(device_id, attributes_to_get=["device_id", "hour_start"]))
 
 
-def _hour_item(item: dict[str, Any]) -> HourItem:
+def _hour_item(item: HourTotalItem) -> HourItem:
     values: dict[str, Decimal] = {}
-    for entry in item.get("vals", {}).get("SS", []):
+    for entry in item.vals or ():
         key, _, value = entry.partition("=")
         values[key] = Decimal(value)
-    return HourItem(
-        device_id=item["device_id"]["S"],
-        hour_start=item["hour_start"]["S"],
-        total_kwh=Decimal(item.get("total_kwh", {}).get("N", "0")),
-        reading_count=int(item.get("reading_count", {}).get("N", "0")),
-        values=values,
-    )
+    return HourItem(device_id=item.device_id, hour_start=item.hour_start, total_kwh=item.total_kwh or Decimal(0),
+                    reading_count=int(item.reading_count or 0), values=values)

@@ -2,7 +2,7 @@
 
 `connections` holds one item per connection (who opened it, with which role), read when a
 frame arrives. `presence` holds one item per user, and one for the admins (`role:admin`),
-whose attributes `c_<connection id>` are that key's open connections, so that the sockets
+whose map `conns` (connection id -> {u: user, r: role, e: expiry}) holds that key's open connections, so that the sockets
 of a hundred users (a batch's owners) are found with one BatchGetItem and the admins' with
 one GetItem, never with a query per user or a scan.
 
@@ -18,17 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.constants import ALL_OLD
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 
-from chalicelib import aws, names
+from chalicelib import names
 from chalicelib.observability import logger
-from chalicelib.settings import get_settings
 
 MAX_CONNECTION_S = 2 * 60 * 60
 ADMINS_KEY = "role:admin"  # the presence item that lists every admin's connections
-_PREFIX = "c_"
 
 
 class ConnectionItem(Model):
@@ -50,8 +49,12 @@ class Connection:
     connected_at: float = 0.0
 
 
-def _presence_table() -> str:
-    return get_settings().resource_name("presence")
+class PresenceItem(Model):
+    class Meta:
+        table_name = names.resource_name("presence")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    conns: MapAttribute[str, Any] = MapAttribute(null=True)  # connection id -> {"u": user id, "r": role, "e": expiry (epoch s)}
 
 
 def _presence_keys(user_id: str, role: str) -> list[str]:
@@ -62,12 +65,29 @@ def register(connection_id: str, user_id: str, role: str, now: float | None = No
     now = now if now is not None else time.time()
     expires_at = int(now) + MAX_CONNECTION_S
     ConnectionItem(connection_id, user_id=user_id, role=role, connected_at=now, expires_at=expires_at).save()
-    entry = {"M": {"u": {"S": user_id}, "r": {"S": role}, "e": {"N": str(expires_at)}}}
+    entry = {"u": user_id, "r": role, "e": expires_at}
     for key in _presence_keys(user_id, role):
-        aws.client("dynamodb").update_item(
-            TableName=_presence_table(), Key={"user_id": {"S": key}}, UpdateExpression="SET #c = :entry",
-            ExpressionAttributeNames={"#c": _PREFIX + connection_id}, ExpressionAttributeValues={":entry": entry},
-        )
+        _add_presence(key, connection_id, entry)
+
+
+def _add_presence(key: str, connection_id: str, entry: dict[str, Any]) -> None:
+    """One entry into a presence item's map (made with the first entry when it has none)."""
+    item = PresenceItem(key)
+    for _ in range(3):
+        try:
+            item.update(actions=[PresenceItem.conns[connection_id].set(entry)], condition=PresenceItem.conns.exists())
+            return
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        try:
+            item.update(actions=[PresenceItem.conns.set({connection_id: entry})],
+                        condition=PresenceItem.conns.does_not_exist())
+            return
+        except UpdateError as exc:  # another connection made the map a moment ago: add to it
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+    raise RuntimeError(f"the presence of {key!r} kept changing; connection not registered")
 
 
 def forget(connection_id: str, known: Connection | None = None) -> None:
@@ -76,21 +96,17 @@ def forget(connection_id: str, known: Connection | None = None) -> None:
     `known`: what a caller read of it from `presence`, whose entry then goes even when the
     connection's own item is already gone (an earlier forget that stopped half-way).
     """
-    old = aws.client("dynamodb").delete_item(
-        TableName=ConnectionItem.Meta.table_name, Key={"connection_id": {"S": connection_id}}, ReturnValues="ALL_OLD",
-    ).get("Attributes")
+    old = ConnectionItem._get_connection().delete_item(connection_id, return_values=ALL_OLD).get("Attributes")
     keys = set(_presence_keys(known.user_id, known.role)) if known else set()
     if old:
-        keys.update(_presence_keys(old["user_id"]["S"], old.get("role", {}).get("S", "")))
+        gone = ConnectionItem.from_raw_data(old)
+        keys.update(_presence_keys(gone.user_id, gone.role))
     _remove_presence(connection_id, sorted(keys))
 
 
 def _remove_presence(connection_id: str, keys: Iterable[str]) -> None:
     for key in keys:
-        aws.client("dynamodb").update_item(
-            TableName=_presence_table(), Key={"user_id": {"S": key}}, UpdateExpression="REMOVE #c",
-            ExpressionAttributeNames={"#c": _PREFIX + connection_id},
-        )
+        PresenceItem(key).update(actions=[PresenceItem.conns[connection_id].remove()])
 
 
 def get(connection_id: str, now: float | None = None) -> Connection | None:
@@ -114,7 +130,7 @@ def of_users(user_ids: Iterable[str], now: float | None = None) -> dict[str, lis
     now = now if now is not None else time.time()
     found: dict[str, list[Connection]] = {user_id: [] for user_id in set(user_ids)}
     for item in _presence_items(list(found)):
-        found[item["user_id"]["S"]] = _live(item, now)
+        found[item.user_id] = _live(item, now)
     return found
 
 
@@ -123,25 +139,21 @@ def of_admins(now: float | None = None) -> list[Connection]:
     return of_users([ADMINS_KEY], now)[ADMINS_KEY]
 
 
-def _presence_items(keys: list[str]) -> Iterable[dict[str, Any]]:
-    return aws.batch_get_items(_presence_table(), [{"user_id": {"S": k}} for k in keys], consistent=True)
+def _presence_items(keys: list[str]) -> Iterable[PresenceItem]:
+    return PresenceItem.batch_get(keys, consistent_read=True)
 
 
-def _live(item: dict[str, Any], now: float) -> list[Connection]:
+def _live(item: PresenceItem, now: float) -> list[Connection]:
     live: list[Connection] = []
     expired: list[str] = []
-    for name, value in item.items():
-        if not name.startswith(_PREFIX):
-            continue
-        entry = value.get("M", {})
-        connection_id = name[len(_PREFIX):]
-        if float(entry.get("e", {}).get("N", "0")) < now:
+    for connection_id, entry in (item.conns.as_dict() if item.conns is not None else {}).items():
+        if float(entry.get("e", 0)) < now:
             expired.append(connection_id)
             continue
-        live.append(Connection(connection_id, entry.get("u", {}).get("S", ""), entry.get("r", {}).get("S", "")))
+        live.append(Connection(connection_id, str(entry.get("u", "")), str(entry.get("r", ""))))
     for connection_id in expired:  # a $disconnect that never came: tidy up (best effort)
         try:
-            _remove_presence(connection_id, [item["user_id"]["S"]])
+            _remove_presence(connection_id, [item.user_id])
         except Exception as exc:  # noqa: BLE001 - the next read skips them again
             logger.info("expired connection not removed", extra={"connection_id": connection_id, "error": str(exc)})
     return live

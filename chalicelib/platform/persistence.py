@@ -1,0 +1,72 @@
+"""The one way the contexts persist: pynamodb models, with what they share here.
+
+Every table has a pynamodb model in its context's repository, and repositories return the
+context's domain objects (never raw DynamoDB JSON, never an API model). Shared here: exact
+decimals, the one connection transactions go through, and deleting what a query finds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from functools import cache
+from typing import Any, TypeVar
+
+from pynamodb.attributes import Attribute
+from pynamodb.connection import Connection
+from pynamodb.constants import NUMBER
+from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.settings import get_settings
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """A DynamoDB number read and written as an exact Decimal (pynamodb's NumberAttribute is a float)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        return str(value)
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+@cache
+def connection() -> Connection:
+    """One connection (one botocore client) per process for transactions: a new one costs ~0.1 s of CPU."""
+    return Connection(region=get_settings().region)
+
+
+def transaction() -> TransactWrite:
+    return TransactWrite(connection=connection())
+
+
+def delete_all(model: type[ModelT], items: Iterable[ModelT]) -> int:
+    """Delete these items of `model`'s table (e.g. what a keys-only query finds), 25 to a request,
+    unprocessed ones retried by pynamodb. The number deleted."""
+    deleted = 0
+    with model.batch_write() as batch:
+        for item in items:
+            batch.delete(item)
+            deleted += 1
+    return deleted
+
+
+def one_page(model: type[ModelT], results: ResultIterator[ModelT]) -> tuple[list[ModelT], dict[str, Any] | None]:
+    """The first page of a query (one request, whatever its filter left) as models, and the key the
+    next page starts after (None at the end): for listings that bound what one call reads."""
+    page = next(results.page_iter, None)
+    items = [model.from_raw_data(raw) for raw in (page or {}).get("Items", [])]
+    return items, results.page_iter.last_evaluated_key
+
+
+def forget_connections(*models: Any) -> None:
+    """Drop cached connections (tests that swap the endpoint under the models)."""
+    for model in models:
+        model._connection = None
+    connection.cache_clear()
