@@ -6,7 +6,7 @@ Seeding is idempotent: what exists already is left as it is. Deployed stages see
 from __future__ import annotations
 
 from chalicelib import errors
-from chalicelib.devices import repository as device_store
+from chalicelib.devices.repository import DynamoDevices
 from chalicelib.devices.models import CreateDeviceRequest
 from chalicelib.devices.service import DeviceService
 from chalicelib.identity import repository as users
@@ -54,7 +54,8 @@ def seed() -> list[str]:
             created.append(f"user {request.username}")
         except errors.ConflictError:
             continue  # created concurrently by another seeder
-    devices = DeviceService(user_exists=identity.exists)
+    device_store = DynamoDevices()
+    devices = DeviceService(user_exists=identity.exists, repository=device_store)
     for device, owners in DEMO_DEVICES:
         if device_store.get(str(device.id)) is not None:
             continue

@@ -310,8 +310,11 @@ def test_a_push_to_a_connection_that_vanished_prunes_it(ems: RuntimeProcess, adm
     table.put_item(TableName=ems.name("connections"), Item={
         "connection_id": {"S": gone_id}, "user_id": {"S": owner.id}, "role": {"S": "client"},
         "connected_at": {"N": str(now)}, "expires_at": {"N": str(now + 3600)}})
-    table.update_item(TableName=ems.name("presence"), Key={"user_id": {"S": owner.id}},
-                      UpdateExpression="SET #c = :entry", ExpressionAttributeNames={"#c": f"c_{gone_id}"},
+    presence_key = {"user_id": {"S": owner.id}}
+    table.update_item(TableName=ems.name("presence"), Key=presence_key, UpdateExpression="SET conns = if_not_exists(conns, :m)",
+                      ExpressionAttributeValues={":m": {"M": {}}})
+    table.update_item(TableName=ems.name("presence"), Key=presence_key,
+                      UpdateExpression="SET conns.#c = :entry", ExpressionAttributeNames={"#c": gone_id},
                       ExpressionAttributeValues={":entry": {"M": {"u": {"S": owner.id}, "r": {"S": "client"},
                                                                    "e": {"N": str(now + 3600)}}}})
     with sockets(ems, owner) as (live,):
@@ -327,7 +330,7 @@ def test_a_push_to_a_connection_that_vanished_prunes_it(ems: RuntimeProcess, adm
         def listed() -> list[str]:
             item = table.get_item(TableName=ems.name("presence"), Key={"user_id": {"S": owner.id}},
                                   ConsistentRead=True)["Item"]
-            return [name for name in item if name.startswith("c_")]
+            return list(item.get("conns", {}).get("M", {}))
 
         wait_for(lambda: gone_id not in "".join(listed()), timeout_s=DEADLINE_S, what="its presence entry pruned")
         assert len(listed()) == 1  # the live one stays

@@ -7,7 +7,9 @@ device, one per (device, user), with an index by user for "my devices".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -17,7 +19,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
-from chalicelib.devices.models import DeviceOut
+from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.platform import outbox, persistence
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 
@@ -85,17 +87,27 @@ class ApiKeyItem(Model):
 _TRANSACTION_ITEMS = 100  # the most writes DynamoDB takes in one transaction
 
 
-def _transaction() -> TransactWrite:
-    return persistence.transaction()
+def _item(device: Device, *, deleted: bool = False) -> DeviceItem:
+    return DeviceItem(
+        device.id, name=device.name, description=device.description, address=device.address,
+        max_hourly_kwh=device.max_hourly_kwh, timezone=device.timezone, tariff_per_kwh=device.tariff_per_kwh,
+        currency=device.currency, created_at=device.created_at, version=device.version, deleted=deleted,
+        owner_ids=set(device.owner_ids) or None,
+    )
 
 
-def out(item: DeviceItem) -> DeviceOut:
-    return DeviceOut(
+def _device(item: DeviceItem) -> Device:
+    return Device(
         id=item.id, name=item.name, description=item.description, address=item.address,
         max_hourly_kwh=float(item.max_hourly_kwh), timezone=item.timezone,
         tariff_per_kwh=None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
-        currency=item.currency, owner_ids=sorted(item.owner_ids or ()), created_at=item.created_at,
+        currency=item.currency, created_at=item.created_at, owner_ids=frozenset(item.owner_ids or ()),
+        version=int(item.version),
     )
+
+
+def _key(item: ApiKeyItem) -> ApiKey:
+    return ApiKey(item.key_id, item.device_id, item.secret_sha256, item.created_at)
 
 
 def _stored(device_id: str) -> DeviceItem | None:
@@ -105,149 +117,105 @@ def _stored(device_id: str) -> DeviceItem | None:
         return None
 
 
-def get(device_id: str) -> DeviceItem | None:
-    item = _stored(device_id)
-    return None if item is None or item.deleted else item
+def _condition_failed(exc: TransactWriteError) -> bool:
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or []))
 
 
-def owners(device_id: str) -> list[str]:
-    return [o.user_id for o in OwnerItem.query(device_id, consistent_read=True)]
-
-
-def owned_by(item: DeviceItem, user_id: str) -> bool:
-    """Whether the user owns the device (its owner set changes in the owner items' transactions)."""
-    return user_id in (item.owner_ids or ())
-
-
-def devices_of(user_id: str) -> list[str]:
-    return sorted(o.device_id for o in OwnerItem.by_user.query(user_id))
-
-
-def batch_get(device_ids: list[str]) -> list[DeviceItem]:
-    found = {item.id: item for item in DeviceItem.batch_get(device_ids)} if device_ids else {}
-    return [found[i] for i in device_ids if i in found and not found[i].deleted]
-
-
-def next_version(device_id: str) -> int:
-    """The version a device created now with this id starts at: 1, or after its tombstone's."""
-    tombstone = _stored(device_id)
-    return 1 if tombstone is None else int(tombstone.version) + 1
-
-
-def create(item: DeviceItem, entries: Sequence[outbox.Entry]) -> None:
-    """Store a new device with its first owners and its events, or ConflictError if the id is taken.
-
-    Over a tombstone, `item.version` continues from the deleted one's (see `next_version`).
-    """
-    free: Condition = DeviceItem.id.does_not_exist()
-    if int(item.version) > 1:
-        free = (DeviceItem.version == int(item.version) - 1) & (DeviceItem.deleted == True)
+@contextmanager
+def _changing(conflict: str, field_error: errors.FieldError | None = None) -> Iterator[TransactWrite]:
+    """A transaction whose failed condition is a ConflictError with this message."""
     try:
-        with _transaction() as tx:
-            tx.save(item, condition=free)
-            for user_id in sorted(item.owner_ids or ()):
-                tx.save(OwnerItem(item.id, user_id))
-            outbox.stage(tx, entries)
+        with persistence.transaction() as tx:
+            yield tx
     except TransactWriteError as exc:
         if _condition_failed(exc):
-            raise errors.ConflictError(f"A device with id '{item.id}' exists.",
-                                       [errors.FieldError("id", "already exists")]) from exc
+            raise errors.ConflictError(conflict, [field_error] if field_error else []) from exc
         raise
 
 
-def replace(old: DeviceItem, new: DeviceItem, entries: Sequence[outbox.Entry]) -> None:
-    """Store `new` over `old`, with its events, unless the device changed meanwhile."""
-    try:
-        with _transaction() as tx:
-            tx.save(new, condition=DeviceItem.version == old.version)
+class DynamoDevices:
+    """The devices context's tables; the only code that touches them (see DeviceRepository)."""
+
+    def get(self, device_id: str) -> Device | None:
+        item = _stored(device_id)
+        return None if item is None or item.deleted else _device(item)
+
+    def next_version(self, device_id: str) -> int:
+        tombstone = _stored(device_id)
+        return 1 if tombstone is None else int(tombstone.version) + 1
+
+    def device_ids_of(self, user_id: str) -> list[str]:
+        return sorted(o.device_id for o in OwnerItem.by_user.query(user_id))
+
+    def devices_of(self, user_id: str) -> list[Device]:
+        ids = self.device_ids_of(user_id)
+        found = {item.id: item for item in DeviceItem.batch_get(ids)} if ids else {}
+        return [_device(found[i]) for i in ids if i in found and not found[i].deleted]
+
+    def list_page(self, limit: int, cursor: str | None) -> tuple[list[Device], str | None]:
+        live = DeviceItem.deleted.does_not_exist() | (DeviceItem.deleted == False)
+        results = DeviceItem.scan(filter_condition=live, limit=limit, page_size=limit,
+                                  last_evaluated_key=decode_cursor(cursor, {"id"}))
+        items = [_device(i) for i in results]
+        return items, encode_cursor(results.last_evaluated_key)
+
+    def create(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
+        """Over a tombstone, `device.version` continues from the deleted one's (see `next_version`)."""
+        free: Condition = DeviceItem.id.does_not_exist()
+        if device.version > 1:
+            free = (DeviceItem.version == device.version - 1) & (DeviceItem.deleted == True)
+        with _changing(f"A device with id '{device.id}' exists.", errors.FieldError("id", "already exists")) as tx:
+            tx.save(_item(device), condition=free)
+            for user_id in sorted(device.owner_ids):
+                tx.save(OwnerItem(device.id, user_id))
             outbox.stage(tx, entries)
-    except TransactWriteError as exc:
-        if _condition_failed(exc):
-            raise errors.ConflictError("The device changed meanwhile; reload and try again.") from exc
-        raise
 
+    def replace(self, old: Device, new: Device, entries: Sequence[outbox.Entry]) -> None:
+        with _changing("The device changed meanwhile; reload and try again.") as tx:
+            tx.save(_item(new), condition=DeviceItem.version == old.version)
+            outbox.stage(tx, entries)
 
-def set_owner(device: DeviceItem, user_id: str, owned: bool, entries: Sequence[outbox.Entry]) -> None:
-    """Add or remove one owner and bump the device's version, with its events, in one transaction.
-
-    `device` is the device as it was read; on success it is the device as it is now.
-    """
-    change = DeviceItem.owner_ids.add({user_id}) if owned else DeviceItem.owner_ids.delete({user_id})
-    try:
-        with _transaction() as tx:
-            tx.update(device, actions=[DeviceItem.version.set(device.version + 1), change],
+    def set_owner(self, device: Device, user_id: str, owned: bool, entries: Sequence[outbox.Entry]) -> Device:
+        change = DeviceItem.owner_ids.add({user_id}) if owned else DeviceItem.owner_ids.delete({user_id})
+        with _changing("The device changed meanwhile; try again.") as tx:
+            tx.update(DeviceItem(device.id), actions=[DeviceItem.version.set(device.version + 1), change],
                       condition=DeviceItem.version == device.version)
             if owned:
                 tx.save(OwnerItem(device.id, user_id))
             else:
                 tx.delete(OwnerItem(device.id, user_id))
             outbox.stage(tx, entries)
-    except TransactWriteError as exc:
-        if _condition_failed(exc):
-            raise errors.ConflictError("The device changed meanwhile; try again.") from exc
-        raise
-    device.version = device.version + 1
-    owners_now = set(device.owner_ids or ())
-    device.owner_ids = (owners_now | {user_id} if owned else owners_now - {user_id}) or None
+        owners = device.owner_ids | {user_id} if owned else device.owner_ids - {user_id}
+        return replace(device, version=device.version + 1, owner_ids=owners)
 
-
-def delete(device: DeviceItem, entries: Sequence[outbox.Entry]) -> None:
-    """Delete the device (a tombstone), its ownerships and its API keys, with its events.
-
-    One transaction holds them all when they fit in one (DynamoDB takes 100 writes); the owners
-    and keys beyond that are removed right after. A device is read as gone from the tombstone on,
-    so such a leftover item grants nothing.
-    """
-    removals: list[Model] = [OwnerItem(device.id, user_id) for user_id in owners(device.id)]
-    removals += ApiKeyItem.by_device.query(device.id)
-    tombstone = DeviceItem(**device.attribute_values)
-    tombstone.deleted = True
-    tombstone.version = int(device.version) + 1
-    room = _TRANSACTION_ITEMS - 1 - len(entries)
-    try:
-        with _transaction() as tx:
-            tx.save(tombstone, condition=DeviceItem.version == device.version)
+    def delete(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
+        """One transaction holds it all when it fits (DynamoDB takes 100 writes); the owners and keys
+        beyond that are removed right after. A device is read as gone from the tombstone on, so such
+        a leftover item grants nothing."""
+        removals: list[Model] = [OwnerItem(device.id, o.user_id) for o in OwnerItem.query(device.id, consistent_read=True)]
+        removals += ApiKeyItem.by_device.query(device.id)
+        room = _TRANSACTION_ITEMS - 1 - len(entries)
+        with _changing("The device changed meanwhile; reload and try again.") as tx:
+            tx.save(_item(replace(device, version=device.version + 1), deleted=True),
+                    condition=DeviceItem.version == device.version)
             for item in removals[:room]:
                 tx.delete(item)
             outbox.stage(tx, entries)
-    except TransactWriteError as exc:
-        if _condition_failed(exc):
-            raise errors.ConflictError("The device changed meanwhile; reload and try again.") from exc
-        raise
-    for model in (OwnerItem, ApiKeyItem):
-        with model.batch_write() as batch:
-            for item in removals[room:]:
-                if isinstance(item, model):
-                    batch.delete(item)
+        for model in (OwnerItem, ApiKeyItem):
+            persistence.delete_all(model, (i for i in removals[room:] if isinstance(i, model)))
 
+    def save_key(self, key: ApiKey) -> None:
+        ApiKeyItem(key.key_id, device_id=key.device_id, secret_sha256=key.secret_sha256,
+                   created_at=key.created_at).save(condition=ApiKeyItem.key_id.does_not_exist())
 
-def list_page(limit: int, cursor: str | None) -> tuple[list[DeviceItem], str | None]:
-    live = DeviceItem.deleted.does_not_exist() | (DeviceItem.deleted == False)
-    results = DeviceItem.scan(filter_condition=live, limit=limit, page_size=limit,
-                              last_evaluated_key=decode_cursor(cursor, {"id"}))
-    items = list(results)
-    last = results.last_evaluated_key
-    return items, encode_cursor(last)
+    def get_key(self, key_id: str) -> ApiKey | None:
+        try:
+            return _key(ApiKeyItem.get(key_id, consistent_read=True))
+        except DoesNotExist:
+            return None
 
+    def keys_of(self, device_id: str) -> list[ApiKey]:
+        return [_key(i) for i in ApiKeyItem.by_device.query(device_id)]
 
-def save_key(item: ApiKeyItem) -> None:
-    item.save(condition=ApiKeyItem.key_id.does_not_exist())
-
-
-def get_key(key_id: str) -> ApiKeyItem | None:
-    try:
-        return ApiKeyItem.get(key_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def keys_of(device_id: str) -> list[ApiKeyItem]:
-    return list(ApiKeyItem.by_device.query(device_id))
-
-
-def delete_key(item: ApiKeyItem) -> None:
-    item.delete()
-
-
-def _condition_failed(exc: TransactWriteError) -> bool:
-    return any(r is not None and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or []))
+    def delete_key(self, key: ApiKey) -> None:
+        ApiKeyItem(key.key_id).delete()

@@ -13,9 +13,10 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from chalicelib import errors
-from chalicelib.devices import repository
+from chalicelib.devices.domain import ApiKey, Device, DeviceRepository
 from chalicelib.devices.models import (
     ApiKeyCreated,
     ApiKeyOut,
@@ -25,7 +26,6 @@ from chalicelib.devices.models import (
     DevicePage,
     UpdateDeviceRequest,
 )
-from chalicelib.devices.repository import ApiKeyItem, DeviceItem
 from chalicelib.errors import Principal
 from chalicelib.observability import logger
 from chalicelib.platform import outbox
@@ -36,42 +36,43 @@ TOPIC = "devices-events"
 
 
 class DeviceService:
-    """The devices context; `user_exists` asks identity directly (strongly consistent)."""
+    """The devices context; `user_exists` asks identity directly (strongly consistent). The
+    repository and the event outbox are ports (DynamoDB and SNS unless given)."""
 
-    def __init__(self, user_exists: Callable[[str], bool], publisher: Publisher | None = None) -> None:
+    def __init__(self, user_exists: Callable[[str], bool], publisher: Publisher | None = None,
+                 repository: DeviceRepository | None = None, events: outbox.EventDelivery | None = None) -> None:
+        from chalicelib.devices.repository import DynamoDevices
+
         self._user_exists = user_exists
-        self._outbox = outbox.Outbox(publisher or SnsPublisher())
+        self._devices: DeviceRepository = repository or DynamoDevices()
+        self._outbox: outbox.EventDelivery = events or outbox.Outbox(publisher or SnsPublisher())
 
     # --- reading ----------------------------------------------------------------------
 
     def get(self, principal: Principal, device_id: str) -> DeviceOut:
         """A device its caller may see: admins any, clients their own (others: 404)."""
-        item = self._visible(principal, device_id)
-        return repository.out(item)
+        return out(self._visible(principal, device_id))
 
     def list_for(self, principal: Principal, limit: int, cursor: str | None) -> DevicePage:
         if principal.is_admin:
-            items, next_cursor = repository.list_page(limit, cursor)
-            return DevicePage(items=[repository.out(i) for i in items],
-                              next_cursor=next_cursor)
+            devices, next_cursor = self._devices.list_page(limit, cursor)
+            return DevicePage(items=[out(d) for d in devices], next_cursor=next_cursor)
         return self.of_user(principal, principal.user_id)
 
     def of_user(self, principal: Principal, user_id: str) -> DevicePage:
         """The devices a user owns (admins: anyone's; clients: only their own)."""
         if not principal.is_admin and principal.user_id != user_id:
             raise errors.NotFoundError("No such user.")
-        items = repository.batch_get(repository.devices_of(user_id))
-        return DevicePage(items=[repository.out(i) for i in items], next_cursor=None)
+        return DevicePage(items=[out(d) for d in self._devices.devices_of(user_id)], next_cursor=None)
 
-    def of_user_devices(self, user_id: str) -> list[DeviceOut]:
+    def of_user_devices(self, user_id: str) -> list[Device]:
         """A user's devices, for other contexts of the same user (no caller check)."""
-        items = repository.batch_get(repository.devices_of(user_id))
-        return [repository.out(i) for i in items]
+        return self._devices.devices_of(user_id)
 
     def can_see(self, principal: Principal, device_id: str) -> bool:
         """Whether the caller may read this device's data (admins, owners)."""
-        item = repository.get(device_id)
-        return item is not None and (principal.is_admin or repository.owned_by(item, principal.user_id))
+        device = self._devices.get(device_id)
+        return device is not None and (principal.is_admin or device.owned_by(principal.user_id))
 
     def require_visible(self, principal: Principal, device_id: str) -> None:
         """404 unless the caller may read this device's data."""
@@ -83,8 +84,9 @@ class DeviceService:
     def create(self, request: CreateDeviceRequest) -> DeviceOut:
         owner_ids = sorted(set(request.owner_ids))
         self._require_users(owner_ids)
-        item = DeviceItem(
-            request.id or str(uuid.uuid4()),
+        device_id = request.id or str(uuid.uuid4())
+        device = Device(
+            device_id,
             name=request.name,
             description=request.description,
             address=request.address,
@@ -93,110 +95,101 @@ class DeviceService:
             tariff_per_kwh=request.tariff_per_kwh,
             currency=request.currency,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            owner_ids=set(owner_ids) or None,
+            owner_ids=frozenset(owner_ids),
+            version=self._devices.next_version(device_id),
         )
-        item.version = repository.next_version(item.id)
-        device = repository.out(item)
-        entries = [_entry("device.created", device, int(item.version))]
-        repository.create(item, entries)
+        entries = [_entry("device.created", device)]
+        self._devices.create(device, entries)
         self._outbox.deliver(entries)
         logger.info("device created", extra={"device_id": device.id})
-        return device
+        return out(device)
 
     def update(self, device_id: str, request: UpdateDeviceRequest) -> DeviceOut:
-        old = self._item(device_id)
+        old = self._device(device_id)
         changes = request.model_dump(exclude_unset=True)
         if not changes:
-            return repository.out(old)
-        new = DeviceItem(**old.attribute_values)
+            return out(old)
         for name, value in changes.items():
             if value is None and name in ("name", "max_hourly_kwh", "timezone"):
                 raise errors.ValidationError("This field cannot be emptied.",
                                              [errors.FieldError(name, "may not be null")])
-            setattr(new, name, value)
-        new.version = int(old.version) + 1
-        device = repository.out(new)
-        entries = [_entry("device.updated", device, new.version)]
-        repository.replace(old, new, entries)
+        new = replace(old, **changes, version=old.version + 1)
+        entries = [_entry("device.updated", new)]
+        self._devices.replace(old, new, entries)
         self._outbox.deliver(entries)
-        return device
+        return out(new)
 
     def delete(self, device_id: str) -> None:
-        item = self._item(device_id)
-        entries = [_entry("device.deleted", repository.out(item), int(item.version) + 1)]
-        repository.delete(item, entries)
+        device = self._device(device_id)
+        entries = [_entry("device.deleted", replace(device, version=device.version + 1))]
+        self._devices.delete(device, entries)
         self._outbox.deliver(entries)
 
     def add_owner(self, device_id: str, user_id: str) -> DeviceOut:
         """Idempotent: an existing owner changes nothing and publishes nothing."""
-        item = self._item(device_id)
-        if repository.owned_by(item, user_id):
-            return repository.out(item)
+        device = self._device(device_id)
+        if device.owned_by(user_id):
+            return out(device)
         if not self._user_exists(user_id):
             raise errors.NotFoundError("No such user.", [errors.FieldError("user_id", "no such user")])
-        return self._set_owner(item, user_id, owned=True)
+        return out(self._set_owner(device, user_id, owned=True))
 
     def remove_owner(self, device_id: str, user_id: str) -> DeviceOut:
         """Idempotent: removing a non-owner changes nothing and publishes nothing."""
-        item = self._item(device_id)
-        if not repository.owned_by(item, user_id):
-            return repository.out(item)
-        return self._set_owner(item, user_id, owned=False)
+        device = self._device(device_id)
+        if not device.owned_by(user_id):
+            return out(device)
+        return out(self._set_owner(device, user_id, owned=False))
 
     def forget_user(self, user_id: str) -> int:
         """A user was deleted: remove each of their ownerships (each publishes its event)."""
         removed = 0
-        for device_id in repository.devices_of(user_id):
-            item = repository.get(device_id)
-            if item is not None and repository.owned_by(item, user_id):
-                self._set_owner(item, user_id, owned=False)
+        for device_id in self._devices.device_ids_of(user_id):
+            device = self._devices.get(device_id)
+            if device is not None and device.owned_by(user_id):
+                self._set_owner(device, user_id, owned=False)
                 removed += 1
         return removed
 
     # --- API keys ---------------------------------------------------------------------
 
     def create_api_key(self, device_id: str) -> ApiKeyCreated:
-        self._item(device_id)
+        self._device(device_id)
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
-        repository.save_key(ApiKeyItem(
-            key_id, device_id=device_id, secret_sha256=_digest(secret),
-            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        ))
+        self._devices.save_key(ApiKey(key_id, device_id, _digest(secret),
+                                      dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
         return ApiKeyCreated(key_id=key_id, api_key=f"{key_id}.{secret}")
 
     def list_api_keys(self, device_id: str) -> ApiKeyPage:
-        self._item(device_id)
+        self._device(device_id)
         return ApiKeyPage(items=[ApiKeyOut(key_id=k.key_id, device_id=k.device_id, created_at=k.created_at)
-                                 for k in repository.keys_of(device_id)])
+                                 for k in self._devices.keys_of(device_id)])
 
     def revoke_api_key(self, device_id: str, key_id: str) -> None:
-        key = repository.get_key(key_id)
+        key = self._devices.get_key(key_id)
         if key is None or key.device_id != device_id:
             raise errors.NotFoundError("No such API key for this device.")
-        repository.delete_key(key)
+        self._devices.delete_key(key)
 
     def device_for_api_key(self, api_key: str) -> str:
         """The device an API key belongs to, or 401 (keys are random, so SHA-256 suffices)."""
         key_id, _, secret = api_key.partition(".")
-        key = repository.get_key(key_id) if key_id and secret else None
+        key = self._devices.get_key(key_id) if key_id and secret else None
         if key is None or not hmac.compare_digest(key.secret_sha256, _digest(secret)):
             raise errors.UnauthorizedError("The API key is not valid.")
         return key.device_id
 
     # --- internals --------------------------------------------------------------------
 
-    def _set_owner(self, item: DeviceItem, user_id: str, owned: bool) -> DeviceOut:
-        after = DeviceItem(**item.attribute_values)
-        after.version = int(item.version) + 1
-        owners_after = set(item.owner_ids or ())
-        after.owner_ids = (owners_after | {user_id} if owned else owners_after - {user_id}) or None
+    def _set_owner(self, device: Device, user_id: str, owned: bool) -> Device:
+        owners = device.owner_ids | {user_id} if owned else device.owner_ids - {user_id}
+        after = replace(device, version=device.version + 1, owner_ids=owners)
         kind = "device.owner_added" if owned else "device.owner_removed"
-        device = repository.out(after)
-        entries = [_entry(kind, device, int(after.version), user_id=user_id)]
-        repository.set_owner(item, user_id, owned, entries)
+        entries = [_entry(kind, after, user_id=user_id)]
+        now = self._devices.set_owner(device, user_id, owned, entries)
         self._outbox.deliver(entries)
-        return device
+        return now
 
     def _require_users(self, user_ids: list[str]) -> None:
         missing = [u for u in user_ids if not self._user_exists(u)]
@@ -206,22 +199,33 @@ class DeviceService:
                 [errors.FieldError("owner_ids", f"no such user: {u}") for u in missing],
             )
 
-    def _item(self, device_id: str) -> DeviceItem:
-        item = repository.get(device_id)
-        if item is None:
+    def _device(self, device_id: str) -> Device:
+        device = self._devices.get(device_id)
+        if device is None:
             raise errors.NotFoundError("No such device.")
-        return item
+        return device
 
-    def _visible(self, principal: Principal, device_id: str) -> DeviceItem:
-        item = repository.get(device_id)
-        if item is None or (not principal.is_admin and not repository.owned_by(item, principal.user_id)):
+    def _visible(self, principal: Principal, device_id: str) -> Device:
+        device = self._devices.get(device_id)
+        if device is None or (not principal.is_admin and not device.owned_by(principal.user_id)):
             raise errors.NotFoundError("No such device.")
-        return item
+        return device
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _entry(kind: str, device: DeviceOut, version: int, **extra: str) -> outbox.Entry:
-    return outbox.entry(TOPIC, Event(kind, device.id, version, {"device": device.model_dump(mode="json"), **extra}))
+def out(device: Device) -> DeviceOut:
+    """A device as the API shows it."""
+    return DeviceOut(
+        id=device.id, name=device.name, description=device.description, address=device.address,
+        max_hourly_kwh=device.max_hourly_kwh, timezone=device.timezone, tariff_per_kwh=device.tariff_per_kwh,
+        currency=device.currency, owner_ids=sorted(device.owner_ids), created_at=device.created_at,
+    )
+
+
+def _entry(kind: str, device: Device, **extra: str) -> outbox.Entry:
+    """The event of a change, with the device's whole state after it and its version."""
+    state = out(device).model_dump(mode="json")
+    return outbox.entry(TOPIC, Event(kind, device.id, device.version, {"device": state, **extra}))

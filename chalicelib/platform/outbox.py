@@ -18,6 +18,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import UnicodeAttribute
@@ -86,6 +87,12 @@ def _entry_of(item: OutboxItem) -> Entry:
         data=envelope["data"], event_id=envelope["event_id"], occurred_at=envelope["occurred_at"],
     )
     return Entry(item.topic, event)
+
+
+class EventDelivery(Protocol):
+    """What a service needs of the outbox once its change is committed: publish these events now."""
+
+    def deliver(self, entries: Sequence[Entry]) -> None: ...
 
 
 class Outbox:

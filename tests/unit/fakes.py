@@ -1,0 +1,97 @@
+"""In-memory stand-ins for the ports the services are given: no endpoint, no process, no clock.
+
+Each keeps the contract its port's docstring states (conflicts on a stale version or a taken
+id, tombstones that continue versions), so a service behaves here as it does on DynamoDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from chalicelib import errors
+from chalicelib.devices.domain import ApiKey, Device
+from chalicelib.platform import outbox
+
+
+class RecordingEvents:
+    """The outbox port: remembers every event delivered, in order."""
+
+    def __init__(self) -> None:
+        self.delivered: list[outbox.Entry] = []
+
+    def deliver(self, entries: Sequence[outbox.Entry]) -> None:
+        self.delivered.extend(entries)
+
+    def types(self) -> list[str]:
+        return [entry.event.type for entry in self.delivered]
+
+
+class InMemoryDevices:
+    """The devices repository on dictionaries; `staged` holds every event stored with a change."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, Device] = {}
+        self.tombstones: dict[str, Device] = {}
+        self.keys: dict[str, ApiKey] = {}
+        self.staged: list[outbox.Entry] = []
+
+    def get(self, device_id: str) -> Device | None:
+        return self.devices.get(device_id)
+
+    def next_version(self, device_id: str) -> int:
+        tombstone = self.tombstones.get(device_id)
+        return 1 if tombstone is None else tombstone.version + 1
+
+    def device_ids_of(self, user_id: str) -> list[str]:
+        return sorted(d.id for d in self.devices.values() if d.owned_by(user_id))
+
+    def devices_of(self, user_id: str) -> list[Device]:
+        return [self.devices[i] for i in self.device_ids_of(user_id)]
+
+    def list_page(self, limit: int, cursor: str | None) -> tuple[list[Device], str | None]:
+        ids = sorted(i for i in self.devices if cursor is None or i > cursor)
+        page = ids[:limit]
+        return [self.devices[i] for i in page], page[-1] if len(ids) > limit else None
+
+    def create(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
+        if device.id in self.devices or device.version != self.next_version(device.id):
+            raise errors.ConflictError(f"A device with id '{device.id}' exists.")
+        self.devices[device.id] = device
+        self.staged.extend(entries)
+
+    def _current(self, device: Device) -> None:
+        stored = self.devices.get(device.id)
+        if stored is None or stored.version != device.version:
+            raise errors.ConflictError("The device changed meanwhile; reload and try again.")
+
+    def replace(self, old: Device, new: Device, entries: Sequence[outbox.Entry]) -> None:
+        self._current(old)
+        self.devices[new.id] = new
+        self.staged.extend(entries)
+
+    def set_owner(self, device: Device, user_id: str, owned: bool, entries: Sequence[outbox.Entry]) -> Device:
+        self._current(device)
+        owners = device.owner_ids | {user_id} if owned else device.owner_ids - {user_id}
+        now = self.devices[device.id] = replace(device, version=device.version + 1, owner_ids=owners)
+        self.staged.extend(entries)
+        return now
+
+    def delete(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
+        self._current(device)
+        del self.devices[device.id]
+        self.tombstones[device.id] = replace(device, version=device.version + 1)
+        self.keys = {k: v for k, v in self.keys.items() if v.device_id != device.id}
+        self.staged.extend(entries)
+
+    def save_key(self, key: ApiKey) -> None:
+        self.keys[key.key_id] = key
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        return self.keys.get(key_id)
+
+    def keys_of(self, device_id: str) -> list[ApiKey]:
+        return [k for k in self.keys.values() if k.device_id == device_id]
+
+    def delete_key(self, key: ApiKey) -> None:
+        self.keys.pop(key.key_id, None)
