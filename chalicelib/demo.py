@@ -6,11 +6,11 @@ Seeding is idempotent: what exists already is left as it is. Deployed stages see
 from __future__ import annotations
 
 from chalicelib import errors
-from chalicelib.devices.repository import DynamoDevices
 from chalicelib.devices.models import CreateDeviceRequest
+from chalicelib.devices.repository import DynamoDevices
 from chalicelib.devices.service import DeviceService
-from chalicelib.identity import repository as users
 from chalicelib.identity.models import CreateUserRequest
+from chalicelib.identity.repository import DynamoUsers
 from chalicelib.identity.service import IdentityService
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
@@ -44,7 +44,8 @@ def seed() -> list[str]:
     settings = get_settings()
     if settings.stage in ("dev", "prod"):
         raise RuntimeError(f"demo data is for local stages, not {settings.stage}")
-    identity = IdentityService()
+    users = DynamoUsers()
+    identity = IdentityService(repository=users)
     created = []
     for request in DEMO_USERS:
         if users.find_by_username(request.username) is not None:

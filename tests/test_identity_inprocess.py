@@ -247,9 +247,9 @@ def test_every_change_whose_events_fail_stands_with_its_events_staged_in_order(b
     assert request(http, "PUT", "/auth/me", {"name": "Ada"}, ada_token).status_code == 200
     assert request(http, "POST", "/auth/logout", token=ada_token).status_code == 204
     assert request(http, "PUT", f"/users/{user_id}", {"role": "admin"}, admin_token).status_code == 200
-    assert repository.admin_count() == 2
+    assert repository.DynamoUsers().admin_count() == 2
     assert request(http, "DELETE", f"/users/{user_id}", token=admin_token).status_code == 204
-    assert user_id not in stored_users() and repository.admin_count() == 1
+    assert user_id not in stored_users() and repository.DynamoUsers().admin_count() == 1
 
     expected = ["user.updated", "user.sessions_revoked", "user.updated", "user.sessions_revoked", "user.deleted"]
     assert [kind for _, kind, _ in staged()] == expected
@@ -270,7 +270,7 @@ def test_the_last_admin_can_be_neither_deleted_nor_demoted(bus: FakeBus, http: A
     assert_error(request(http, "DELETE", f"/users/{root}", token=token), 409, "conflict")
     assert_error(request(http, "PUT", f"/users/{root}", {"role": "client"}, token), 409, "conflict")
 
-    assert repository.admin_count() == 1
+    assert repository.DynamoUsers().admin_count() == 1
     assert stored_users()[root]["role"] == "admin"
     assert request(http, "GET", "/users", token=token).status_code == 200
 
@@ -294,7 +294,7 @@ def test_with_a_second_admin_either_may_go_but_never_both(bus: FakeBus, http: An
     second_token = sign_in(http, "second")
     assert_error(request(http, "PUT", f"/users/{second}", {"role": "client"}, second_token), 409, "conflict")
     assert_error(request(http, "DELETE", f"/users/{second}", token=second_token), 409, "conflict")
-    assert repository.admin_count() == 1
+    assert repository.DynamoUsers().admin_count() == 1
     assert [u["username"] for u in stored_users().values() if u["role"] == "admin"] == ["second"]
 
 

@@ -17,7 +17,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
-from chalicelib.identity.models import User
+from chalicelib.identity.domain import Account, username_key
 from chalicelib.platform import outbox, persistence
 from chalicelib.platform.conditions import counted_in_window
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
@@ -40,13 +40,6 @@ class UserItem(Model):
     search = UnicodeAttribute(default="")
     version = NumberAttribute(default=1)
     tokens_valid_after = NumberAttribute(default=0)
-
-    def domain(self) -> User:
-        return User(
-            id=self.id, username=self.username, role=self.role, name=self.name, email=self.email,
-            created_at=self.created_at, version=int(self.version),
-            tokens_valid_after=float(self.tokens_valid_after),
-        )
 
 
 class AdminCounter(Model):
@@ -75,10 +68,6 @@ class LoginAttempts(Model):
     username_key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
     expires_at = NumberAttribute()
-
-
-def username_key(username: str) -> str:
-    return username.strip().lower()
 
 
 def search_text(username: str, name: str, email: str | None) -> str:
@@ -151,126 +140,131 @@ def _run(build: Callable[[_Writes], None], username: str, entries: Sequence[outb
         raise errors.ConflictError("The user was changed meanwhile; reload and try again.") from exc
 
 
-def create(item: UserItem, entries: Sequence[outbox.Entry]) -> None:
-    """Write the profile and claim the username, or ConflictError if the name is taken."""
-
-    def build(w: _Writes) -> None:
-        w.save(UsernameClaim(item.username_key, user_id=item.id), _Labels.CLAIM,
-               condition=UsernameClaim.username_key.does_not_exist())
-        w.save(item, _Labels.VERSION, condition=UserItem.id.does_not_exist())
-        if item.role == "admin":
-            w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.PLAIN, [AdminCounter.admins.add(1)])
-
-    _run(build, item.username, entries)
+def _item(account: Account) -> UserItem:
+    return UserItem(
+        account.id, username=account.username, username_key=account.username_key, role=account.role,
+        name=account.name, email=account.email, password_hash=account.password_hash, created_at=account.created_at,
+        search=search_text(account.username, account.name, account.email), version=account.version,
+        tokens_valid_after=account.tokens_valid_after,
+    )
 
 
-def get(user_id: str) -> UserItem | None:
-    if user_id.startswith("#"):
-        return None
-    try:
-        return UserItem.get(user_id, consistent_read=True)
-    except DoesNotExist:
-        return None
+def _account(item: UserItem) -> Account:
+    return Account(
+        id=item.id, username=item.username, role=item.role, name=item.name, email=item.email,
+        password_hash=item.password_hash, created_at=item.created_at, version=int(item.version),
+        tokens_valid_after=float(item.tokens_valid_after),
+    )
 
 
-def find_by_username(username: str) -> UserItem | None:
-    try:
-        claim = UsernameClaim.get(username_key(username), consistent_read=True)
-    except DoesNotExist:
-        return None
-    return get(claim.user_id)
+class DynamoUsers:
+    """Identity's user tables (see UserRepository)."""
 
+    def create(self, account: Account, entries: Sequence[outbox.Entry]) -> None:
+        """Write the profile and claim the username, or ConflictError if the name is taken."""
 
-def replace(old: UserItem, new: UserItem, entries: Sequence[outbox.Entry]) -> None:
-    """Store `new` over `old` (same id) if nobody changed it meanwhile; moves the username claim."""
-    admin_delta = int(new.role == "admin") - int(old.role == "admin")
-
-    def build(w: _Writes) -> None:
-        w.save(new, _Labels.VERSION, condition=UserItem.version == old.version)
-        if new.username_key != old.username_key:
-            w.delete(UsernameClaim(old.username_key), _Labels.VERSION, condition=UsernameClaim.user_id == old.id)
-            w.save(UsernameClaim(new.username_key, user_id=new.id), _Labels.CLAIM,
+        def build(w: _Writes) -> None:
+            w.save(UsernameClaim(account.username_key, user_id=account.id), _Labels.CLAIM,
                    condition=UsernameClaim.username_key.does_not_exist())
-        if admin_delta:
-            w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.LAST_ADMIN, [AdminCounter.admins.add(admin_delta)],
-                     condition=(AdminCounter.admins > 1) if admin_delta < 0 else None)
+            w.save(_item(account), _Labels.VERSION, condition=UserItem.id.does_not_exist())
+            if account.role == "admin":
+                w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.PLAIN, [AdminCounter.admins.add(1)])
 
-    _run(build, new.username, entries)
+        _run(build, account.username, entries)
+
+    def get(self, user_id: str) -> Account | None:
+        if user_id.startswith("#"):
+            return None
+        try:
+            return _account(UserItem.get(user_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def find_by_username(self, username: str) -> Account | None:
+        try:
+            claim = UsernameClaim.get(username_key(username), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return self.get(claim.user_id)
+
+    def replace(self, old: Account, new: Account, entries: Sequence[outbox.Entry]) -> None:
+        """Store `new` over `old` (same id) if nobody changed it meanwhile; moves the username claim."""
+        admin_delta = int(new.role == "admin") - int(old.role == "admin")
+
+        def build(w: _Writes) -> None:
+            w.save(_item(new), _Labels.VERSION, condition=UserItem.version == old.version)
+            if new.username_key != old.username_key:
+                w.delete(UsernameClaim(old.username_key), _Labels.VERSION, condition=UsernameClaim.user_id == old.id)
+                w.save(UsernameClaim(new.username_key, user_id=new.id), _Labels.CLAIM,
+                       condition=UsernameClaim.username_key.does_not_exist())
+            if admin_delta:
+                w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.LAST_ADMIN, [AdminCounter.admins.add(admin_delta)],
+                         condition=(AdminCounter.admins > 1) if admin_delta < 0 else None)
+
+        _run(build, new.username, entries)
+
+    def delete(self, account: Account, entries: Sequence[outbox.Entry]) -> None:
+        """Remove profile and claim together; an admin only while another admin remains."""
+
+        def build(w: _Writes) -> None:
+            w.delete(UserItem(account.id), _Labels.VERSION, condition=UserItem.version == account.version)
+            w.delete(UsernameClaim(account.username_key), _Labels.VERSION,
+                     condition=UsernameClaim.user_id == account.id)
+            if account.role == "admin":
+                w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.LAST_ADMIN, [AdminCounter.admins.add(-1)],
+                         condition=AdminCounter.admins > 1)
+
+        _run(build, account.username, entries)
+
+    def admin_count(self) -> int:
+        try:
+            return int(AdminCounter.get(ADMIN_COUNTER_ID, consistent_read=True).admins)
+        except DoesNotExist:
+            return 0
+
+    def revoke_tokens(self, user_id: str, now: float, entries: Sequence[outbox.Entry]) -> None:
+        def build(w: _Writes) -> None:
+            w.update(UserItem(user_id), _Labels.VERSION, [UserItem.tokens_valid_after.set(now)],
+                     condition=UserItem.id.exists())
+
+        _run(build, "", entries)
+
+    def list_page(self, limit: int, cursor: str | None, query: str | None) -> tuple[list[Account], str | None]:
+        condition = ~UserItem.id.startswith("#")
+        if query:
+            condition = condition & UserItem.search.contains(query.lower())
+        results = UserItem.scan(filter_condition=condition, limit=limit,
+                                last_evaluated_key=decode_cursor(cursor, {"id"}), page_size=limit)
+        items = [_account(i) for i in results]
+        return items, encode_cursor(results.last_evaluated_key)
 
 
-def delete(item: UserItem, entries: Sequence[outbox.Entry]) -> None:
-    """Remove profile and claim together; an admin only while another admin remains."""
-
-    def build(w: _Writes) -> None:
-        w.delete(item, _Labels.VERSION, condition=UserItem.version == item.version)
-        w.delete(UsernameClaim(item.username_key), _Labels.VERSION, condition=UsernameClaim.user_id == item.id)
-        if item.role == "admin":
-            w.update(AdminCounter(ADMIN_COUNTER_ID), _Labels.LAST_ADMIN, [AdminCounter.admins.add(-1)],
-                     condition=AdminCounter.admins > 1)
-
-    _run(build, item.username, entries)
-
-
-def admin_count() -> int:
-    try:
-        return int(AdminCounter.get(ADMIN_COUNTER_ID, consistent_read=True).admins)
-    except DoesNotExist:
-        return 0
-
-
-def revoke_tokens(user_id: str, now: float, entries: Sequence[outbox.Entry]) -> None:
-    """Tokens issued before `now` stop working (logout)."""
-
-    def build(w: _Writes) -> None:
-        w.update(UserItem(user_id), _Labels.VERSION, [UserItem.tokens_valid_after.set(now)],
-                 condition=UserItem.id.exists())
-
-    _run(build, "", entries)
-
-
-def list_page(limit: int, cursor: str | None, query: str | None) -> tuple[list[UserItem], str | None]:
-    """One page of users, optionally only those whose name, username or email contain `query`."""
-    condition = ~UserItem.id.startswith("#")
-    if query:
-        condition = condition & UserItem.search.contains(query.lower())
-    results = UserItem.scan(filter_condition=condition, limit=limit,
-                            last_evaluated_key=decode_cursor(cursor, {"id"}),
-                            page_size=limit)
-    items = list(results)
-    last = results.last_evaluated_key
-    return items, encode_cursor(last)
-
-
-# --- login throttling ---------------------------------------------------------------------
-
-
-def take_slot(key: str, limit: int, window_s: int, now: float) -> float:
-    """Take one of `limit` slots of `key`'s current window (of `window_s`); 0.0 when taken, else the
-    seconds until the window ends. Atomic: parallel callers never take more than `limit`.
+class DynamoThrottle:
+    """The sign-in and registration throttles' windows (see Throttle).
 
     TTL deletes expired items up to two days late, so an item past its `expires_at` is a new window.
     """
-    item = LoginAttempts(key)
-    if counted_in_window(
-        lambda: item.update(actions=[LoginAttempts.failures.add(1)],
-                            condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures < limit)),
-        lambda: item.update(actions=[LoginAttempts.failures.set(1), LoginAttempts.expires_at.set(int(now) + window_s)],
-                            condition=LoginAttempts.expires_at.does_not_exist() | (LoginAttempts.expires_at <= now)),
-    ):
-        return 0.0
-    return max(slots_wait(key, limit, now), 1.0)
 
+    def take_slot(self, key: str, limit: int, window_s: int, now: float) -> float:
+        item = LoginAttempts(key)
+        if counted_in_window(
+            lambda: item.update(actions=[LoginAttempts.failures.add(1)],
+                                condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures < limit)),
+            lambda: item.update(actions=[LoginAttempts.failures.set(1),
+                                         LoginAttempts.expires_at.set(int(now) + window_s)],
+                                condition=LoginAttempts.expires_at.does_not_exist() | (LoginAttempts.expires_at <= now)),
+        ):
+            return 0.0
+        return max(self.slots_wait(key, limit, now), 1.0)
 
-def slots_wait(key: str, limit: int, now: float) -> float:
-    """Seconds until `key` has a slot again (0.0: it has one now)."""
-    try:
-        attempts = LoginAttempts.get(key, consistent_read=True)
-    except DoesNotExist:
-        return 0.0
-    if float(attempts.expires_at) <= now or int(attempts.failures) < limit:
-        return 0.0
-    return float(attempts.expires_at) - now
+    def slots_wait(self, key: str, limit: int, now: float) -> float:
+        try:
+            attempts = LoginAttempts.get(key, consistent_read=True)
+        except DoesNotExist:
+            return 0.0
+        if float(attempts.expires_at) <= now or int(attempts.failures) < limit:
+            return 0.0
+        return float(attempts.expires_at) - now
 
-
-def clear_slots(key: str) -> None:
-    LoginAttempts(key).delete()
+    def clear_slots(self, key: str) -> None:
+        LoginAttempts(key).delete()

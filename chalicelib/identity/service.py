@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from dataclasses import replace
 
 from chalicelib import errors
 from chalicelib.errors import Principal
-from chalicelib.identity import passwords, repository, tokens
+from chalicelib.identity import passwords, tokens
+from chalicelib.identity.domain import Account, Throttle, UserRepository, username_key
 from chalicelib.identity.models import (
     ChangePasswordRequest,
     CreateUserRequest,
@@ -27,7 +29,6 @@ from chalicelib.identity.models import (
     UserOut,
     UserPage,
 )
-from chalicelib.identity.repository import UserItem
 from chalicelib.observability import logger
 from chalicelib.platform import outbox
 from chalicelib.platform.publisher import Event, Publisher, SnsPublisher
@@ -42,17 +43,23 @@ def _throttled(message: str, wait_s: float) -> errors.ThrottledError:
 
 
 class IdentityService:
-    """The identity context, with its event publisher injected."""
+    """The identity context. Its ports are given: where accounts and throttle windows are kept and
+    how events go out (DynamoDB and SNS unless given)."""
 
-    def __init__(self, publisher: Publisher | None = None) -> None:
-        self._outbox = outbox.Outbox(publisher or SnsPublisher())
+    def __init__(self, publisher: Publisher | None = None, repository: UserRepository | None = None,
+                 throttle: Throttle | None = None, events: outbox.EventDelivery | None = None) -> None:
+        from chalicelib.identity.repository import DynamoThrottle, DynamoUsers
+
+        self._users: UserRepository = repository or DynamoUsers()
+        self._throttle: Throttle = throttle or DynamoThrottle()
+        self._outbox: outbox.EventDelivery = events or outbox.Outbox(publisher or SnsPublisher())
 
     # --- the shared check -------------------------------------------------------------
 
     def authenticate(self, token: str) -> Principal:
         """The caller behind an access token; 401 if it is bad, expired, revoked or orphaned."""
         claims = tokens.verify(token)
-        item = repository.get(claims.user_id)
+        item = self._users.get(claims.user_id)
         if item is None:
             raise errors.UnauthorizedError("The account no longer exists.")
         if claims.issued_at < float(item.tokens_valid_after):
@@ -63,7 +70,7 @@ class IdentityService:
     def current(self, user_id: str, session_start: float) -> Principal | None:
         """The user as they are now, for a session (an open socket) begun at `session_start`;
         None when the user is gone or that session has ended (sign-out, password, role change)."""
-        item = repository.get(user_id)
+        item = self._users.get(user_id)
         if item is None or session_start < float(item.tokens_valid_after):
             return None
         return Principal(user_id=item.id, username=item.username, role=item.role)
@@ -72,7 +79,7 @@ class IdentityService:
 
     def register(self, request: RegisterRequest, source: str = "unknown") -> User:
         settings = get_settings()
-        wait_s = repository.take_slot(f"register:{source}", settings.register_max_per_source_hour, 3600, time.time())
+        wait_s = self._throttle.take_slot(f"register:{source}", settings.register_max_per_source_hour, 3600, time.time())
         if wait_s > 0:
             raise _throttled("Too many accounts created from this address; try again later.", wait_s)
         return self._create(request.username, request.password, "client", request.name, request.email)
@@ -87,25 +94,25 @@ class IdentityService:
         from elsewhere, is not locked out by it.
         """
         settings = get_settings()
-        key = repository.username_key(request.username)
+        key = username_key(request.username)
         now = time.time()
         pair, account, source_key = f"login:{source}|{key}", f"login-user:{key}", f"login-source:{source}"
-        wait_s = max(repository.slots_wait(account, settings.login_max_failures_per_user_hour, now),
-                     repository.slots_wait(source_key, settings.login_max_failures_per_source, now))
+        wait_s = max(self._throttle.slots_wait(account, settings.login_max_failures_per_user_hour, now),
+                     self._throttle.slots_wait(source_key, settings.login_max_failures_per_source, now))
         if wait_s <= 0:
-            wait_s = repository.take_slot(pair, settings.login_max_failures, settings.login_lockout_s, now)
+            wait_s = self._throttle.take_slot(pair, settings.login_max_failures, settings.login_lockout_s, now)
         if wait_s > 0:
             raise _throttled("Too many failed sign-ins; try again later.", wait_s)
-        item = repository.find_by_username(request.username)
+        item = self._users.find_by_username(request.username)
         if not passwords.verify(item.password_hash if item else None, request.password) or item is None:
-            repository.take_slot(account, settings.login_max_failures_per_user_hour, 3600, now)
-            repository.take_slot(source_key, settings.login_max_failures_per_source, settings.login_lockout_s, now)
+            self._throttle.take_slot(account, settings.login_max_failures_per_user_hour, 3600, now)
+            self._throttle.take_slot(source_key, settings.login_max_failures_per_source, settings.login_lockout_s, now)
             raise errors.UnauthorizedError(_INVALID_LOGIN)
-        repository.clear_slots(pair)
+        self._throttle.clear_slots(pair)
         if passwords.needs_rehash(item.password_hash):
             self._rehash(item, request.password)
         token, expires_in = tokens.issue(item.id, item.username, item.role)
-        return LoginResponse(access_token=token, expires_in=expires_in, user=item.domain().out())
+        return LoginResponse(access_token=token, expires_in=expires_in, user=item.user().out())
 
     def me(self, principal: Principal) -> User:
         return self._get(principal.user_id)
@@ -126,14 +133,14 @@ class IdentityService:
         """Every token of the user issued until now stops working, and their sockets close."""
         item = self._item(principal.user_id)
         entries = [_sessions_revoked(item)]
-        repository.revoke_tokens(principal.user_id, round(time.time(), 3) + 0.001, entries)
+        self._users.revoke_tokens(principal.user_id, round(time.time(), 3) + 0.001, entries)
         self._outbox.deliver(entries)
 
     # --- administration ---------------------------------------------------------------
 
     def list_users(self, limit: int, cursor: str | None, query: str | None) -> UserPage:
-        items, next_cursor = repository.list_page(limit, cursor, query)
-        return UserPage(items=[i.domain().out() for i in items], next_cursor=next_cursor)
+        accounts, next_cursor = self._users.list_page(limit, cursor, query)
+        return UserPage(items=[a.user().out() for a in accounts], next_cursor=next_cursor)
 
     def create_user(self, request: CreateUserRequest) -> User:
         return self._create(request.username, request.password, request.role, request.name, request.email)
@@ -150,32 +157,28 @@ class IdentityService:
         item = self._item(user_id)
         entries = [outbox.entry(TOPIC, Event("user.deleted", item.id, int(item.version) + 1,
                                              {"id": item.id, "username": item.username}))]
-        repository.delete(item, entries)
+        self._users.delete(item, entries)
         self._outbox.deliver(entries)
 
     def exists(self, user_id: str) -> bool:
         """Whether a user exists now (read by other contexts, strongly consistent)."""
-        return repository.get(user_id) is not None
+        return self._users.get(user_id) is not None
 
     # --- internals --------------------------------------------------------------------
 
     def _create(self, username: str, password: str, role: str, name: str, email: str | None) -> User:
-        item = UserItem(
+        account = Account(
             str(uuid.uuid4()),
             username=username,
-            username_key=repository.username_key(username),
             role=role,
             name=name,
             email=email,
             password_hash=passwords.hash_password(password),
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            search=repository.search_text(username, name, email),
-            version=1,
-            tokens_valid_after=0,
         )
-        user = item.domain()
+        user = account.user()
         entries = [outbox.entry(TOPIC, Event("user.created", user.id, user.version, _public(user)))]
-        repository.create(item, entries)
+        self._users.create(account, entries)
         self._outbox.deliver(entries)
         logger.info("user created", extra={"user_id": user.id, "role": role})
         return user
@@ -183,54 +186,50 @@ class IdentityService:
     def _update(self, user_id: str, changes: dict[str, object]) -> User:
         old = self._item(user_id)
         if not changes:
-            return old.domain()
-        new = UserItem(**old.attribute_values)
+            return old.user()
+        fields: dict[str, object] = {"version": old.version + 1}
         if changes.get("username"):
-            new.username = str(changes["username"])
-            new.username_key = repository.username_key(new.username)
+            fields["username"] = str(changes["username"])
         if "name" in changes and changes["name"] is not None:
-            new.name = str(changes["name"])
+            fields["name"] = str(changes["name"])
         if "email" in changes:
-            new.email = changes["email"]  # type: ignore[assignment]
+            fields["email"] = changes["email"]
         if changes.get("role"):
-            new.role = str(changes["role"])
+            fields["role"] = str(changes["role"])
         if changes.get("password"):
-            new.password_hash = passwords.hash_password(str(changes["password"]))
+            fields["password_hash"] = passwords.hash_password(str(changes["password"]))
         # A new password or a new role ends every session opened before: a token, a socket, or the
         # admins' feed must not outlive what allowed it.
-        sessions_end = bool(changes.get("password")) or new.role != old.role
+        sessions_end = bool(changes.get("password")) or fields.get("role", old.role) != old.role
         if sessions_end:
-            new.tokens_valid_after = round(time.time(), 3) + 0.001
-        new.search = repository.search_text(new.username, new.name, new.email)
-        new.version = int(old.version) + 1
-        user = new.domain()
+            fields["tokens_valid_after"] = round(time.time(), 3) + 0.001
+        new = replace(old, **fields)  # type: ignore[arg-type]
+        user = new.user()
         entries = [outbox.entry(TOPIC, Event("user.updated", user.id, user.version, _public(user)))]
         if sessions_end:
             entries.append(_sessions_revoked(new))
-        repository.replace(old, new, entries)
+        self._users.replace(old, new, entries)
         self._outbox.deliver(entries)
         return user
 
-    def _rehash(self, item: UserItem, password: str) -> None:
-        new = UserItem(**item.attribute_values)
-        new.password_hash = passwords.hash_password(password)
-        new.version = int(item.version) + 1
+    def _rehash(self, item: Account, password: str) -> None:
+        new = replace(item, password_hash=passwords.hash_password(password), version=item.version + 1)
         try:
-            repository.replace(item, new, ())
+            self._users.replace(item, new, ())
         except errors.ConflictError:
             logger.info("password rehash skipped: the user changed meanwhile")
 
-    def _item(self, user_id: str) -> UserItem:
-        item = repository.get(user_id)
+    def _item(self, user_id: str) -> Account:
+        item = self._users.get(user_id)
         if item is None:
             raise errors.NotFoundError("No such user.")
         return item
 
     def _get(self, user_id: str) -> User:
-        return self._item(user_id).domain()
+        return self._item(user_id).user()
 
 
-def _sessions_revoked(item: UserItem) -> outbox.Entry:
+def _sessions_revoked(item: Account) -> outbox.Entry:
     """Tells real time to close the user's open sockets (an expired token does not close one)."""
     return outbox.entry(TOPIC, Event("user.sessions_revoked", item.id, int(item.version), {"id": item.id}))
 

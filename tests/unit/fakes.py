@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from chalicelib import errors
 from chalicelib.devices.domain import ApiKey, Device
+from chalicelib.identity.domain import Account, username_key
 from chalicelib.platform import outbox
 
 
@@ -95,3 +96,87 @@ class InMemoryDevices:
 
     def delete_key(self, key: ApiKey) -> None:
         self.keys.pop(key.key_id, None)
+
+
+class InMemoryUsers:
+    """The identity repository on a dictionary: unique usernames, versions, never no admin."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.staged: list[outbox.Entry] = []
+
+    def get(self, user_id: str) -> Account | None:
+        return self.accounts.get(user_id)
+
+    def find_by_username(self, username: str) -> Account | None:
+        return next((a for a in self.accounts.values() if a.username_key == username_key(username)), None)
+
+    def list_page(self, limit: int, cursor: str | None, query: str | None) -> tuple[list[Account], str | None]:
+        found = [a for a in sorted(self.accounts.values(), key=lambda a: a.id)
+                 if (cursor is None or a.id > cursor)
+                 and (not query or query.lower() in f"{a.username} {a.name} {a.email or ''}".lower())]
+        return found[:limit], found[limit - 1].id if len(found) > limit else None
+
+    def _claim(self, account: Account) -> None:
+        holder = self.find_by_username(account.username)
+        if holder is not None and holder.id != account.id:
+            raise errors.ConflictError(f"The username '{account.username}' is taken.")
+
+    def _admins_after(self, removed: Account, added: Account | None) -> None:
+        admins = {a.id for a in self.accounts.values() if a.role == "admin"} - {removed.id}
+        if added is not None and added.role == "admin":
+            admins.add(added.id)
+        if removed.role == "admin" and not admins:
+            raise errors.ConflictError("The last admin cannot be removed or demoted.")
+
+    def _current(self, account: Account) -> None:
+        stored = self.accounts.get(account.id)
+        if stored is None or stored.version != account.version:
+            raise errors.ConflictError("The user was changed meanwhile; reload and try again.")
+
+    def create(self, account: Account, entries: Sequence[outbox.Entry]) -> None:
+        self._claim(account)
+        self.accounts[account.id] = account
+        self.staged.extend(entries)
+
+    def replace(self, old: Account, new: Account, entries: Sequence[outbox.Entry]) -> None:
+        self._current(old)
+        self._claim(new)
+        self._admins_after(old, new)
+        self.accounts[new.id] = new
+        self.staged.extend(entries)
+
+    def delete(self, account: Account, entries: Sequence[outbox.Entry]) -> None:
+        self._current(account)
+        self._admins_after(account, None)
+        del self.accounts[account.id]
+        self.staged.extend(entries)
+
+    def revoke_tokens(self, user_id: str, now: float, entries: Sequence[outbox.Entry]) -> None:
+        account = self.accounts[user_id]
+        self.accounts[user_id] = replace(account, tokens_valid_after=now)
+        self.staged.extend(entries)
+
+
+class InMemoryThrottle:
+    """Counted windows on a dictionary: key -> (slots taken, window end)."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, tuple[int, float]] = {}
+
+    def take_slot(self, key: str, limit: int, window_s: int, now: float) -> float:
+        taken, ends = self.windows.get(key, (0, 0.0))
+        if ends <= now:
+            self.windows[key] = (1, int(now) + window_s)
+            return 0.0
+        if taken < limit:
+            self.windows[key] = (taken + 1, ends)
+            return 0.0
+        return max(ends - now, 1.0)
+
+    def slots_wait(self, key: str, limit: int, now: float) -> float:
+        taken, ends = self.windows.get(key, (0, 0.0))
+        return 0.0 if ends <= now or taken < limit else ends - now
+
+    def clear_slots(self, key: str) -> None:
+        self.windows.pop(key, None)
