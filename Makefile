@@ -7,7 +7,7 @@ STAGE ?= dev
 LINT_PATHS := app.py chalicelib infra simulator tests bench frontend/scripts
 
 .PHONY: setup run test lint package bench clean frontend-deps frontend-build frontend-test frontend-lint \
-	frontend-types frontend-types-check chromium e2e
+	frontend-types frontend-types-check chromium e2e test-unit test-integration
 
 # The browser application: installed from its lock file, built into frontend/dist (served by `make run`).
 NPM ?= npm
@@ -79,8 +79,19 @@ chromium:
 	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM)"; else \
 		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; fi
 
+# The tests by layer (`make test` runs them all, fastest first):
+# unit: rules and services through in-memory fakes, no endpoint, no process (well under 30 s);
+# integration: against a local AWS endpoint; e2e: the running system over HTTP, WebSocket, browser.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout 600
+
+test-unit: setup
+	$(PYTEST) tests/unit
+
+test-integration: setup
+	$(PYTEST) tests/integration
+
 e2e: setup frontend-build chromium
-	$(PY) -m pytest tests/e2e -q -p no:cacheprovider --timeout 600
+	$(PYTEST) tests/e2e
 
 run: setup frontend-build
 	$(PY) -m infra.local
@@ -93,7 +104,7 @@ lint: setup $(FRONTEND_STAMP)
 	cd frontend && $(NPM) run lint
 
 test: setup lint frontend-test frontend-build chromium
-	$(PY) -m pytest tests -q -p no:cacheprovider --timeout 600
+	$(PYTEST) tests/unit tests/integration tests/e2e
 
 package: setup
 	$(PY) -m infra package --stage $(STAGE)

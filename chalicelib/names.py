@@ -31,7 +31,7 @@ def cors_allow_origin() -> str:
 
 
 # Every table, queue and topic the app uses, by logical name. infra/template.yaml declares
-# each of them once; tests/test_infra.py keeps the two lists equal.
+# each of them once; tests/integration/test_infra.py keeps the two lists equal.
 TABLES = (
     "users",
     "usernames",

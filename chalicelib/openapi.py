@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from chalicelib.http import Access, Operation
 
@@ -47,12 +47,15 @@ _DESCRIPTIONS = {
 def document(operations: list[Operation], title: str = "Energy Management System API",
              version: str = "1.0.0") -> dict[str, Any]:
     """The whole document, with every model under components/schemas."""
-    models: set[type[BaseModel]] = set()
+    # What a client sends is described as validated, what it gets as serialized (every field present).
+    models: set[tuple[type[BaseModel], JsonSchemaMode]] = set()
     for op in operations:
-        models.update(m for m in (op.request, op.response, op.query) if m is not None)
-    ordered = sorted(models, key=lambda m: m.__name__)
-    _, schema = models_json_schema([(m, "validation") for m in ordered],
-                                   ref_template="#/components/schemas/{model}")
+        models.update((m, "validation") for m in (op.request, op.query) if m is not None)
+        if op.response is not None:
+            models.add((op.response, "serialization"))
+    ordered = sorted(models, key=lambda pair: (pair[0].__name__, pair[1]))
+    _, schema = models_json_schema(ordered, ref_template="#/components/schemas/{model}",
+                                   schema_generator=_SchemaGenerator)
     schemas = dict(schema.get("$defs", {}))
     schemas["Error"] = _ERROR_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
@@ -83,8 +86,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     ]
     if op.query is not None:
         for name, field in op.query.model_fields.items():
-            parameters.append({"name": name, "in": "query", "required": field.is_required(),
-                               "schema": _field_schema(op.query, name)})
+            sent_as = field.alias or name  # what the client writes in the query string
+            parameters.append({"name": sent_as, "in": "query", "required": field.is_required(),
+                               "schema": _field_schema(op.query, sent_as)})
     if parameters:
         entry["parameters"] = parameters
     if op.request is not None:
@@ -105,6 +109,15 @@ def _operation(op: Operation) -> dict[str, Any]:
         }
     entry["responses"] = responses
     return entry
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    """A response always carries every field (defaults included), so each is required in it."""
+
+    def field_is_required(self, field: Any, total: bool) -> bool:
+        if self.mode == "serialization":
+            return not field.get("serialization_exclude")
+        return super().field_is_required(field, total)
 
 
 def _field_schema(model: type[BaseModel], name: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,10 +32,14 @@ TAKEN_OVER_NOTE = "An administrator has joined the conversation."
 CLOSED_NOTE = "This conversation was closed. Write again any time to start a new one."
 
 
+ConversationStatus = Literal["bot", "escalated", "taken_over", "closed"]
+SenderKind = Literal["client", "admin", "rule", "ai", "system"]
+
+
 class ConversationOut(BaseModel):
     id: str
     client_id: str
-    status: str
+    status: ConversationStatus
     admin_id: str | None
     created_at: str
     updated_at: str
@@ -50,7 +54,7 @@ class MessageOut(BaseModel):
     id: str
     conversation_id: str
     sender_id: str
-    sender_kind: str
+    sender_kind: SenderKind
     text: str
     created_at: str
     read_by: list[str] = Field(default_factory=list)
@@ -67,9 +71,10 @@ class ListQuery(BaseModel):
 
 
 def message_out(item: MessageItem) -> MessageOut:
-    return MessageOut(id=item.message_id, conversation_id=item.conversation_id, sender_id=item.sender_id,
-                      sender_kind=item.sender_kind, text=item.text, created_at=item.created_at,
-                      read_by=sorted(item.read_by or ()))
+    return MessageOut.model_validate({
+        "id": item.message_id, "conversation_id": item.conversation_id, "sender_id": item.sender_id,
+        "sender_kind": item.sender_kind, "text": item.text, "created_at": item.created_at,
+        "read_by": sorted(item.read_by or ())})
 
 
 class ChatService:
@@ -188,7 +193,7 @@ class ChatService:
         self._post(conversation, "system", "system", ESCALATED_NOTE)
         logger.info("chat escalated", extra={"conversation_id": conversation.id})
 
-    def _post(self, conversation: Conversation, sender_id: str, kind: str, text: str) -> MessageItem:
+    def _post(self, conversation: Conversation, sender_id: str, kind: SenderKind, text: str) -> MessageItem:
         item = repository.add_message(conversation.id, sender_id, kind, text)
         repository.touch(conversation)
         self._frame(conversation, {"type": "chat.message", "message": message_out(item).model_dump()})

@@ -12,6 +12,7 @@ from chalicelib.errors import Principal
 from chalicelib.identity.models import CreateUserRequest, LoginRequest, RegisterRequest, UpdateUserRequest
 from chalicelib.identity.service import IdentityService
 from chalicelib.settings import get_settings
+from tests.harness import FAST_HASHING
 from tests.unit.fakes import InMemoryThrottle, InMemoryUsers, RecordingEvents
 
 PASSWORD = "correct horse battery"
@@ -19,7 +20,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(autouse=True)
 def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A signing secret and small throttle limits; nothing read from a data folder."""
+    """A signing secret, cheap hashing and small throttle limits; nothing read from a data folder."""
+    for name in ("EMS_ARGON2_MEMORY_KIB", "EMS_ARGON2_TIME_COST", "EMS_ARGON2_PARALLELISM"):
+        monkeypatch.setenv(name, FAST_HASHING[name])
     monkeypatch.setenv("EMS_JWT_SECRET", "unit-test-secret-" + "x" * 32)
     monkeypatch.setenv("EMS_LOGIN_MAX_FAILURES", "3")
     monkeypatch.setenv("EMS_LOGIN_MAX_FAILURES_PER_USER_HOUR", "6")

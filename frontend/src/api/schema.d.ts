@@ -543,7 +543,7 @@ export interface components {
              * Next Cursor
              * @default null
              */
-            next_cursor?: string | null;
+            next_cursor: string | null;
         };
         /** ChangePasswordRequest */
         ChangePasswordRequest: {
@@ -587,8 +587,11 @@ export interface components {
             id: string;
             /** Client Id */
             client_id: string;
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "bot" | "escalated" | "taken_over" | "closed";
             /** Admin Id */
             admin_id: string | null;
             /** Created At */
@@ -604,7 +607,7 @@ export interface components {
              * Next Cursor
              * @default null
              */
-            next_cursor?: string | null;
+            next_cursor: string | null;
         };
         /** CreateDeviceRequest */
         CreateDeviceRequest: {
@@ -698,7 +701,7 @@ export interface components {
              * @default kWh
              * @constant
              */
-            unit?: "kWh";
+            unit: "kWh";
             /** Hours */
             hours: components["schemas"]["HourOut"][];
             /** Total Kwh */
@@ -811,7 +814,7 @@ export interface components {
              * @default Bearer
              * @constant
              */
-            token_type?: "Bearer";
+            token_type: "Bearer";
             /** Expires In */
             expires_in: number;
             user: components["schemas"]["UserOut"];
@@ -824,14 +827,17 @@ export interface components {
             conversation_id: string;
             /** Sender Id */
             sender_id: string;
-            /** Sender Kind */
-            sender_kind: string;
+            /**
+             * Sender Kind
+             * @enum {string}
+             */
+            sender_kind: "client" | "admin" | "rule" | "ai" | "system";
             /** Text */
             text: string;
             /** Created At */
             created_at: string;
             /** Read By */
-            read_by?: string[];
+            read_by: string[];
         };
         /** MessagePage */
         MessagePage: {
@@ -880,7 +886,7 @@ export interface components {
              * @default kWh
              * @constant
              */
-            unit?: "kWh";
+            unit: "kWh";
             /**
              * From
              * Format: date
@@ -920,7 +926,7 @@ export interface components {
              * Next Cursor
              * @default null
              */
-            next_cursor?: string | null;
+            next_cursor: string | null;
         };
         /** ReadingsAccepted */
         ReadingsAccepted: {
@@ -3486,7 +3492,7 @@ export interface operations {
         parameters: {
             query?: {
                 date?: string | null;
-                from_?: string;
+                from?: string | null;
                 to?: string | null;
                 granularity?: "hour" | "day";
             };
@@ -3663,7 +3669,7 @@ export interface operations {
     get_consumption_csv: {
         parameters: {
             query: {
-                from_: string;
+                from: string;
                 to: string;
             };
             header?: never;

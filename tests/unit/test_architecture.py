@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent / "chalicelib"
+ROOT = Path(__file__).resolve().parents[2] / "chalicelib"
 CONTEXTS = sorted(p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name != "platform")
 # The edge and the composition: they may import anything.
 EDGE = {"http", "openapi", "demo"}

@@ -33,7 +33,7 @@ from simulator.messages import Reading, format_timestamp, parse_timestamp
 from simulator.patterns import DAILY_PATTERN, SyntheticMeter, hour_multiplier
 from simulator.sender import Retrier, Sender, SenderError
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 SAMPLE_CSV = PROJECT_DIR / "simulator" / "samples" / "sample.csv"
 DEMO_JSON = PROJECT_DIR / "simulator" / "demo.json"
 REGION = "us-east-1"

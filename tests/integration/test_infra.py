@@ -36,7 +36,7 @@ from infra.package import (
 # subscriptions); that is expected here, and the bootstrap makes up for the subscriptions.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto:UserWarning")
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
 # Indexes read for their keys only (all others hold whole items).

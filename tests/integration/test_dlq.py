@@ -20,7 +20,7 @@ import pytest
 from infra.__main__ import main
 from infra.dlq import queue_pair
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 STAGE = "dlqtest"
 SOURCE = f"ems-{STAGE}-readings"
