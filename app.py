@@ -290,7 +290,7 @@ def acknowledge_alert(call: Call, alert_id: str) -> inbox.AlertOut:
 @api.route("/chat/conversations", "GET", summary="Chat conversations: clients their own, admins all",
            access=Access.USER, query=chat_models.ListQuery, response=chat_models.ConversationPage, tags=("chat",))
 def list_conversations(call: Call) -> chat_models.ConversationPage:
-    return chat.conversations(call.user, call.query.limit)
+    return chat.conversations(call.user, call.query.limit, call.query.cursor)
 
 
 @api.route("/chat/conversations/{conversation_id}/messages", "GET", summary="A conversation's messages",

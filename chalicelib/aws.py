@@ -6,11 +6,13 @@ the clients themselves are safe to share between threads.
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
 import boto3
 import botocore
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.config import Config
 
 from chalicelib.settings import get_settings
@@ -54,3 +56,16 @@ def create_client(service: str, **kwargs: Any) -> Any:
     current = session()
     with _lock:
         return current.client(service, **kwargs)
+
+
+SECRET_MAX_AGE_S = 300  # a rotated secret is picked up within five minutes
+
+
+@functools.cache
+def _ssm() -> SSMProvider:
+    return SSMProvider(boto3_client=client("ssm"))
+
+
+def secure_parameter(name: str) -> str:
+    """A SecureString of SSM Parameter Store, decrypted and cached for SECRET_MAX_AGE_S (powertools)."""
+    return str(_ssm().get(name, decrypt=True, max_age=SECRET_MAX_AGE_S))

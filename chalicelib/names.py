@@ -47,7 +47,6 @@ TABLES = (
     "presence",
     "conversations",
     "chat-messages",
-    "idempotency",
     "outbox",
 )
 QUEUES = ("readings", "notifications", "monitoring-sync", "devices-sync", "realtime-sync")

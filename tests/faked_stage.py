@@ -39,6 +39,7 @@ def _forget_clients(models: tuple[Any, ...]) -> None:
     # pynamodb caches its connection on the model class, chalicelib.aws its clients and settings.
     persistence.forget_connections(*models)
     aws._clients.clear()
+    aws._ssm.cache_clear()
     aws._session = None
     get_settings.cache_clear()
 

@@ -18,9 +18,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib import errors, names
+from chalicelib import names
 from chalicelib.messages import Alert
-from chalicelib.platform.pagination import decode_cursor, encode_cursor
+from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 from chalicelib.platform.persistence import delete_all, one_page
 
 ADMIN_FEED = "#admins"
@@ -208,18 +208,14 @@ def _decode(cursor: str | None, user_id: str, is_admin: bool) -> tuple[str, Key 
     letter, _, rest = cursor.partition(".")
     phase = _PHASES.get(letter)
     if phase is None:
-        raise _bad_cursor()
+        raise bad_cursor()
     # The index a phase reads, and so the key a cursor of it holds.
     sort_key = "pending_at" if phase == "pending" and not is_admin else "at"
     start = decode_cursor(rest, {"user_id", "alert_id", sort_key}) if rest else None
     partition = ADMIN_FEED if phase == "pending" and is_admin else user_id
     if start is not None and start["user_id"]["S"] != partition:
-        raise _bad_cursor()
+        raise bad_cursor()
     return phase, start
-
-
-def _bad_cursor() -> errors.ValidationError:
-    return errors.ValidationError("The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")])
 
 
 def acknowledge(user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -> AlertOut | None:

@@ -31,8 +31,7 @@ def _api_key(settings: Settings) -> str | None:
     if settings.gemini_api_key is not None:
         return settings.gemini_api_key.get_secret_value()
     if settings.gemini_api_key_parameter:
-        response = aws.client("ssm").get_parameter(Name=settings.gemini_api_key_parameter, WithDecryption=True)
-        return str(response["Parameter"]["Value"])
+        return aws.secure_parameter(settings.gemini_api_key_parameter)
     return None
 
 

@@ -14,7 +14,7 @@ from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.platform.conditions import applied, counted_in_window
-from chalicelib.platform.pagination import decode_cursor, encode_cursor
+from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 
 _MAX_CREATE_ATTEMPTS = 100
 
@@ -197,14 +197,40 @@ def messages(conversation_id: str, limit: int, cursor: str | None) -> tuple[list
     return items, encode_cursor(results.last_evaluated_key)
 
 
-def conversations_of(client_id: str) -> list[Conversation]:
-    return [_conversation(i) for i in ConversationItem.by_client.query(client_id, scan_index_forward=False)]
+# The admins' console lists conversations by status, the ones waiting for a human first.
+STATUS_ORDER = ("escalated", "taken_over", "bot", "closed")
 
 
-def all_conversations(limit: int) -> list[Conversation]:
-    """Every conversation, newest activity first (admins' console); escalated ones come first."""
+def conversations_of(client_id: str, limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
+    """A page of a client's conversations, newest activity first."""
+    start = decode_cursor(cursor, {"id", "client_id", "updated_at"})
+    if start is not None and start["client_id"]["S"] != client_id:
+        raise bad_cursor()
+    results = ConversationItem.by_client.query(client_id, scan_index_forward=False, limit=limit, page_size=limit,
+                                               last_evaluated_key=start)
+    found = [_conversation(i) for i in results]
+    return found, encode_cursor(results.last_evaluated_key)
+
+
+def all_conversations(limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
+    """A page of every conversation, by status (STATUS_ORDER), newest activity first in each; the
+    cursor is `<status>.<where that status goes on>`."""
+    status, _, rest = (cursor or f"{STATUS_ORDER[0]}.").partition(".")
+    if status not in STATUS_ORDER:
+        raise bad_cursor()
+    start = decode_cursor(rest, {"id", "status", "updated_at"}) if rest else None
+    if start is not None and start["status"]["S"] != status:
+        raise bad_cursor()
     found: list[Conversation] = []
-    for status in ("escalated", "taken_over", "bot", "closed"):
-        for item in ConversationItem.by_status.query(status, scan_index_forward=False, limit=limit):
-            found.append(_conversation(item))
-    return found[:limit]
+    for current in STATUS_ORDER[STATUS_ORDER.index(status):]:
+        results = ConversationItem.by_status.query(current, scan_index_forward=False, limit=limit - len(found),
+                                                   page_size=limit - len(found), last_evaluated_key=start)
+        found.extend(_conversation(i) for i in results)
+        last = results.last_evaluated_key
+        if last is not None:
+            return found, f"{current}.{encode_cursor(last)}"
+        start = None
+        if len(found) >= limit:
+            following = STATUS_ORDER.index(current) + 1
+            return found, f"{STATUS_ORDER[following]}." if following < len(STATUS_ORDER) else None
+    return found, None

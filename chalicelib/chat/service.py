@@ -164,10 +164,11 @@ class ChatService:
 
     # --- REST -------------------------------------------------------------------------
 
-    def conversations(self, principal: Principal, limit: int) -> ConversationPage:
-        found = (repository.all_conversations(limit) if principal.is_admin
-                 else repository.conversations_of(principal.user_id)[:limit])
-        return ConversationPage(items=[ConversationOut(**c.frame()) for c in found])  # type: ignore[arg-type]
+    def conversations(self, principal: Principal, limit: int, cursor: str | None = None) -> ConversationPage:
+        """A page of conversations: a client's own, or (admins) all, those waiting for a human first."""
+        found, next_cursor = (repository.all_conversations(limit, cursor) if principal.is_admin
+                              else repository.conversations_of(principal.user_id, limit, cursor))
+        return ConversationPage(items=[ConversationOut.model_validate(c.frame()) for c in found], next_cursor=next_cursor)
 
     def messages(self, principal: Principal, conversation_id: str, limit: int, cursor: str | None) -> MessagePage:
         conversation = repository.get_conversation(conversation_id)

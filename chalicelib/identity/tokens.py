@@ -34,20 +34,17 @@ class TokenClaims:
 
 
 def signing_secret(settings: Settings | None = None) -> str:
-    """The HS256 secret, resolved once per process."""
+    """The HS256 secret: the setting, else the SSM parameter (cached a few minutes), else the local
+    file (read once per process)."""
     settings = settings or get_settings()
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value()
-    key = settings.jwt_secret_parameter or str(settings.data_dir)
+    if settings.jwt_secret_parameter:
+        return aws.secure_parameter(settings.jwt_secret_parameter)
+    key = str(settings.data_dir)
     with _secret_lock:
         if key not in _secret_cache:
-            if settings.jwt_secret_parameter:
-                response = aws.client("ssm").get_parameter(
-                    Name=settings.jwt_secret_parameter, WithDecryption=True
-                )
-                _secret_cache[key] = response["Parameter"]["Value"]
-            else:
-                _secret_cache[key] = _local_secret(settings.data_dir / "jwt-secret")
+            _secret_cache[key] = _local_secret(settings.data_dir / "jwt-secret")
         return _secret_cache[key]
 
 

@@ -31,6 +31,9 @@ def decode_cursor(cursor: str | None, key_names: set[str]) -> dict[str, Any] | N
             raise ValueError("unexpected key value")
         return key
     except ValueError as exc:
-        raise errors.ValidationError(
-            "The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")]
-        ) from exc
+        raise bad_cursor() from exc
+
+
+def bad_cursor() -> errors.ValidationError:
+    """The 422 of a cursor that is not from the list it is sent to."""
+    return errors.ValidationError("The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")])

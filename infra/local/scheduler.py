@@ -84,26 +84,25 @@ class CronExpression:
         self.weekdays = _field(fields[4], 1, 7, _DOW)
         self.years = _field(fields[5], 1970, 2199)
 
-    def matches(self, moment: dt.datetime) -> bool:
+    def _day_matches(self, moment: dt.datetime) -> bool:
         weekday = moment.isoweekday() % 7 + 1  # EventBridge: 1 = Sunday
-        return all(
-            allowed is None or value in allowed
-            for allowed, value in (
-                (self.minutes, moment.minute),
-                (self.hours, moment.hour),
-                (self.days, moment.day),
-                (self.months, moment.month),
-                (self.weekdays, weekday),
-                (self.years, moment.year),
-            )
-        )
+        return all(allowed is None or value in allowed for allowed, value in (
+            (self.days, moment.day), (self.months, moment.month), (self.weekdays, weekday), (self.years, moment.year)))
+
+    def matches(self, moment: dt.datetime) -> bool:
+        return (self._day_matches(moment) and (self.hours is None or moment.hour in self.hours)
+                and (self.minutes is None or moment.minute in self.minutes))
 
     def next_after(self, moment: dt.datetime) -> dt.datetime:
         candidate = moment.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        for _ in range(60 * 24 * 366 * 2):
-            if self.matches(candidate):
+        horizon = candidate + dt.timedelta(days=366 * 2)
+        while candidate < horizon:
+            if not self._day_matches(candidate):  # no minute of this day fires: go to the next day
+                candidate = candidate.replace(hour=0, minute=0) + dt.timedelta(days=1)
+            elif self.matches(candidate):
                 return candidate
-            candidate += dt.timedelta(minutes=1)
+            else:
+                candidate += dt.timedelta(minutes=1)
         raise ScheduleError("cron expression never fires within two years")
 
 

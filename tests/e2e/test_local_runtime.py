@@ -45,7 +45,11 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess
 
 
 def records(runtime: RuntimeProcess, kind: str) -> list[dict]:
-    items = runtime.client("dynamodb").scan(TableName=runtime.name("idempotency"))["Items"]
+    dynamodb = runtime.client("dynamodb")
+    try:
+        items = dynamodb.scan(TableName=runtime.name("runtime-test-records"))["Items"]
+    except dynamodb.exceptions.ResourceNotFoundException:  # the app made no record yet
+        return []
     return [json.loads(i["data"]["S"]) for i in items if i.get("kind", {}).get("S") == kind]
 
 
@@ -292,7 +296,7 @@ def test_logs_are_json_lines_with_a_request_or_message_id(runtime: RuntimeProces
 
 def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> None:
     first = RuntimeProcess(tmp_path, app_dir=APP_DIR, extra_args=["--save-interval", "0"]).start()
-    table = first.name("idempotency")
+    table = first.name("alerts")
     first.client("dynamodb").put_item(TableName=table, Item={"id": {"S": "kept"}, "kind": {"S": "kept"}})
     first.client("sqs").send_message(QueueUrl=first.queue_url("readings-dlq"), MessageBody='{"kept": 1}')
     assert first.stop() == 0, first.output
@@ -321,7 +325,7 @@ def test_data_survives_a_restart_and_ctrl_c_frees_every_port(tmp_path: Path) -> 
 def test_after_kill_9_of_the_endpoint_the_last_saved_state_comes_back(tmp_path: Path) -> None:
     # Given a runtime whose endpoint saves 1 s after a change, and an item written well before
     first = RuntimeProcess(tmp_path, app_dir=APP_DIR, extra_args=["--save-interval", "1"]).start()
-    table = first.name("idempotency")
+    table = first.name("alerts")
     first.client("dynamodb").put_item(TableName=table, Item={"id": {"S": "saved"}, "kind": {"S": "saved"}})
     wait_for(lambda: (tmp_path / "endpoint" / "dynamodb.json").exists()
              and b"saved" in (tmp_path / "endpoint" / "dynamodb.json").read_bytes(), what="the periodic save")
@@ -343,11 +347,11 @@ def test_tables_and_messages_saved_by_an_earlier_version_are_imported_once(tmp_p
     stage = "legacy1"
     item = {"id": {"S": "old"}, "kind": {"S": "old"}}
     (tmp_path / "snapshot.json").write_text(json.dumps({
-        "version": 1, "tables": {f"ems-{stage}-idempotency": [item]},
+        "version": 1, "tables": {f"ems-{stage}-alerts": [item]},
         "queues": {f"ems-{stage}-readings-dlq": [{"body": '{"old": 1}', "attributes": {}}]}}))
     runtime = RuntimeProcess(tmp_path, app_dir=APP_DIR, stage=stage).start()
     try:
-        got = runtime.client("dynamodb").get_item(TableName=runtime.name("idempotency"), Key={"id": {"S": "old"}})
+        got = runtime.client("dynamodb").get_item(TableName=runtime.name("alerts"), Key={"id": {"S": "old"}})
         assert got.get("Item") == item
         kept = runtime.client("sqs").receive_message(QueueUrl=runtime.queue_url("readings-dlq"), WaitTimeSeconds=1)
         assert [m["Body"] for m in kept.get("Messages", [])] == ['{"old": 1}']

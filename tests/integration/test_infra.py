@@ -75,9 +75,8 @@ EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str
         },
     ),
     "chat-messages": ([("conversation_id", "HASH"), ("message_id", "RANGE")], {}),
-    "idempotency": ([("id", "HASH")], {}),
 }
-EXPECTED_TTL = {"login-attempts": "expires_at", "connections": "expires_at", "idempotency": "expiration"}
+EXPECTED_TTL = {"login-attempts": "expires_at", "connections": "expires_at"}
 EXPECTED_SUBSCRIPTIONS = {
     ("devices-events", "monitoring-sync"),
     ("identity-events", "devices-sync"),

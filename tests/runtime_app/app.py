@@ -1,7 +1,8 @@
 """A test-only Chalice app that exercises the local runtime (not part of the product).
 
-It records what it handled in the stage's `idempotency` table so that tests can read it
-back through the AWS endpoint.
+It records what it handled in a table of its own (`ems-{stage}-runtime-test-records`, made on
+first use; the product's template has no table for it) so that tests can read it back through
+the AWS endpoint.
 """
 
 import json
@@ -19,9 +20,26 @@ events.install(app)
 TOKEN = "let-me-in"
 
 
+RECORDS = "runtime-test-records"
+
+
+def _records_table() -> str:
+    """The records table, made the first time (concurrent handlers may race to make it)."""
+    name = names.resource_name(RECORDS)
+    dynamodb = aws.client("dynamodb")
+    try:
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    except dynamodb.exceptions.ResourceInUseException:
+        pass
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    return name
+
+
 def _record(kind: str, **fields: object) -> None:
     aws.client("dynamodb").put_item(
-        TableName=names.resource_name("idempotency"),
+        TableName=_records_table(),
         Item={
             "id": {"S": f"{kind}#{uuid.uuid4()}"},
             "kind": {"S": kind},

@@ -6,10 +6,12 @@ than undo the first: a close racing a take-over never reopens the closed convers
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from chalicelib import errors
 from chalicelib.chat import repository
 from chalicelib.chat.repository import ConversationItem, MessageItem
 from tests.faked_stage import faked_stage
@@ -68,3 +70,48 @@ def test_a_message_that_loses_the_race_to_start_a_window_counts_in_it(
     assert raced == [True]
     assert repository.count_client_message(conversation, "2026-12-04T11:00", 3)  # the third
     assert not repository.count_client_message(conversation, "2026-12-04T11:00", 3)
+
+
+def walk(page: Callable[[str | None], tuple[list[repository.Conversation], str | None]]) -> list[str]:
+    """Every conversation id a listing gives, page by page."""
+    ids: list[str] = []
+    cursor: str | None = None
+    for _ in range(50):
+        found, cursor = page(cursor)
+        ids.extend(c.id for c in found)
+        if cursor is None:
+            return ids
+    raise AssertionError("the listing never ended")
+
+
+def test_conversations_are_listed_page_by_page_those_waiting_for_a_human_first(stage: str) -> None:
+    made = {}
+    for n, status in enumerate(["bot", "escalated", "closed", "bot", "taken_over", "escalated", "closed"]):
+        conversation, _ = repository.open_or_create_conversation(f"lister-{n}")
+        made[conversation.id] = repository.set_status(conversation, status, "admin-1" if status == "taken_over" else None)
+        time.sleep(0.002)  # distinct activity times (milliseconds), so "newest first" is one order
+    order = {s: i for i, s in enumerate(repository.STATUS_ORDER)}
+    newest_first = sorted(made, key=lambda i: made[i].updated_at, reverse=True)
+    expected = sorted(newest_first, key=lambda i: order[made[i].status])
+
+    assert walk(lambda cursor: repository.all_conversations(2, cursor)) == expected
+    assert walk(lambda cursor: repository.all_conversations(100, cursor)) == expected
+    with pytest.raises(errors.ValidationError):
+        repository.all_conversations(2, "opened.")
+
+
+def test_a_clients_conversations_page_by_page_and_anothers_cursor_is_refused(stage: str) -> None:
+    ids = []
+    for _ in range(3):
+        conversation, _ = repository.open_or_create_conversation("pager")
+        ids.append(repository.set_status(conversation, "closed", None).id)
+        time.sleep(0.002)
+    for _ in range(2):
+        conversation, _ = repository.open_or_create_conversation("someone-else")
+        repository.set_status(conversation, "closed", None)
+
+    assert walk(lambda cursor: repository.conversations_of("pager", 1, cursor)) == ids[::-1]  # newest first
+    _, foreign = repository.conversations_of("someone-else", 1, None)
+    assert foreign is not None
+    with pytest.raises(errors.ValidationError):
+        repository.conversations_of("pager", 1, foreign)
