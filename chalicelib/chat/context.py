@@ -7,22 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from chalicelib.monitoring.history import Metered
 
-class Meter(Protocol):
-    """What the chat may tell of a meter (the devices context's view of it fits)."""
 
-    @property
-    def id(self) -> str: ...
+class Meter(Metered, Protocol):
+    """What the chat may tell of a meter: what the history needs, and its name."""
+
     @property
     def name(self) -> str: ...
-    @property
-    def timezone(self) -> str: ...
-    @property
-    def max_hourly_kwh(self) -> float: ...
-    @property
-    def tariff_per_kwh(self) -> float | None: ...
-    @property
-    def currency(self) -> str | None: ...
 
 
 class Hour(Protocol):
