@@ -237,7 +237,7 @@ class BenchRuntime:
         """The user's open WebSocket connections, as the app registered them (its presence item)."""
         item = self.client("dynamodb").get_item(TableName=self.name("presence"), Key={"user_id": {"S": user_id}},
                                                 ConsistentRead=True).get("Item", {})
-        return [name[2:] for name in item if name.startswith("c_")]
+        return list(item.get("conns", {}).get("M", {}))
 
     def post_to_connection(self, session: requests.Session, connection_id: str, data: bytes) -> int:
         """One frame through the management API, as a backend would post it; the status."""
