@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.messages import Alert
+from chalicelib.platform.conditions import applied
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 from chalicelib.platform.persistence import delete_all, one_page
 
@@ -109,13 +110,7 @@ def store(user_id: str, alert: Alert) -> bool:
     # The feed is acknowledged per admin, in each admin's own items: it is never pending.
     item = InboxItem(user_id, alert.id, alert=alert.model_dump_json(), pushed=False, at=at, device_id=alert.device_id,
                      pending_at=None if user_id == ADMIN_FEED else at)
-    try:
-        item.save(condition=InboxItem.alert_id.does_not_exist())
-        return True
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return applied(lambda: item.save(condition=InboxItem.alert_id.does_not_exist()))
 
 
 def unpushed(user_id: str, alert_id: str) -> bool:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -115,12 +115,8 @@ def open_or_create_conversation(client_id: str) -> tuple[Conversation, bool]:
         now = _now()
         item = ConversationItem(f"c-{client_id}-{number}", client_id=client_id, status="bot", admin_id=None,
                                 created_at=now, updated_at=now)
-        try:
-            item.save(condition=ConversationItem.id.does_not_exist())
+        if applied(lambda: item.save(condition=ConversationItem.id.does_not_exist())):
             return _conversation(item), True
-        except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
         # Made a moment ago by a racing message, or an older one the index did not show yet.
         existing = get_conversation(item.id)
         if existing is not None and existing.status != "closed":

@@ -12,13 +12,14 @@ import datetime as dt
 from decimal import Decimal
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.messages import Alert, AlertRaised, DeviceDeleted
 from chalicelib.platform import queues
+from chalicelib.platform.conditions import applied
 from chalicelib.platform.persistence import delete_all
 
 
@@ -58,13 +59,7 @@ class AlertItem(Model):
 
 def store_once(alert: Alert) -> bool:
     """Store the alert unless one with its id exists; True if this call stored it."""
-    try:
-        AlertItem(**alert.model_dump()).save(condition=AlertItem.id.does_not_exist())
-        return True
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return applied(lambda: AlertItem(**alert.model_dump()).save(condition=AlertItem.id.does_not_exist()))
 
 
 def get(alert_id: str) -> tuple[Alert, bool] | None:

@@ -52,12 +52,9 @@ def _json_number(value: Any) -> Any:
 class BatchReport:
     """What one batch did, for the logs and the benchmarks."""
 
-    records: int = 0
     readings: int = 0
     counted: int = 0
     duplicates: int = 0
-    dead_lettered: int = 0
-    retried: int = 0
     alerts: int = 0
     writes: WriteStats = field(default_factory=WriteStats)
 
@@ -136,7 +133,7 @@ class Ingestor:
         counted readings then count nothing the second time); its invalid readings are
         dead-lettered one by one.
         """
-        report = BatchReport(records=len(deliveries))
+        report = BatchReport()
         failed: set[str] = set()
         bad: list[_Bad] = []
         parsed: list[tuple[Delivery[list[Entry]], Entry]] = []

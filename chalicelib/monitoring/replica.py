@@ -21,12 +21,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.messages import InvalidMessage, SyncEvent, parse_event
 from chalicelib.observability import logger
+from chalicelib.platform.conditions import applied
 from chalicelib.platform.consumer import Source
 
 
@@ -155,14 +156,9 @@ def apply(event: SyncEvent) -> bool:
         # A redelivered deletion whose tombstone is in place goes on clearing: the history may not
         # have been removed the first time (the write and the clearing are two steps).
         newer = newer | ((MeterItem.entity_version == event.entity_version) & (MeterItem.deleted == True))
-    try:
-        item.save(condition=newer)
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            logger.info("older device event ignored",
-                        extra={"device_id": state.id, "entity_version": event.entity_version})
-            return False
-        raise
+    if not applied(lambda: item.save(condition=newer)):
+        logger.info("older device event ignored", extra={"device_id": state.id, "entity_version": event.entity_version})
+        return False
     if item.deleted:
         # The device is gone from every view: its history and alerts go with it (idempotent, so a
         # retry after a failure half-way finishes the job).

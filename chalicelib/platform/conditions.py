@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
 
 def counted_in_window(count: Callable[[], object], start: Callable[[], object]) -> bool:
@@ -15,12 +15,12 @@ def counted_in_window(count: Callable[[], object], start: Callable[[], object]) 
     return applied(count) or applied(start) or applied(count)
 
 
-def applied(update: Callable[[], object]) -> bool:
-    """Whether a conditional update was applied (False when its condition did not hold)."""
+def applied(write: Callable[[], object]) -> bool:
+    """Whether a conditional put or update was applied (False when its condition did not hold)."""
     try:
-        update()
+        write()
         return True
-    except UpdateError as exc:
+    except (PutError, UpdateError) as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
         return False

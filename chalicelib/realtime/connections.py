@@ -20,11 +20,12 @@ from typing import Any
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.constants import ALL_OLD
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.observability import logger
+from chalicelib.platform.conditions import applied
 
 MAX_CONNECTION_S = 2 * 60 * 60
 ADMINS_KEY = "role:admin"  # the presence item that lists every admin's connections
@@ -73,21 +74,17 @@ def register(connection_id: str, user_id: str, role: str, now: float | None = No
 def _add_presence(key: str, connection_id: str, entry: dict[str, Any]) -> None:
     """One entry into a presence item's map (made with the first entry when it has none)."""
     item = PresenceItem(key)
-    for _ in range(3):
-        try:
-            item.update(actions=[PresenceItem.conns[connection_id].set(entry)], condition=PresenceItem.conns.exists())
-            return
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-        try:
-            item.update(actions=[PresenceItem.conns.set({connection_id: entry})],
-                        condition=PresenceItem.conns.does_not_exist())
-            return
-        except UpdateError as exc:  # another connection made the map a moment ago: add to it
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-    raise RuntimeError(f"the presence of {key!r} kept changing; connection not registered")
+
+    def add() -> None:
+        item.update(actions=[PresenceItem.conns[connection_id].set(entry)], condition=PresenceItem.conns.exists())
+
+    def make() -> None:
+        item.update(actions=[PresenceItem.conns.set({connection_id: entry})],
+                    condition=PresenceItem.conns.does_not_exist())
+
+    # A map made by another connection between `add` and `make` is added to on the second `add`.
+    if not (applied(add) or applied(make) or applied(add)):
+        raise RuntimeError(f"the presence of {key!r} kept changing; connection not registered")
 
 
 def forget(connection_id: str, known: Connection | None = None) -> None:
