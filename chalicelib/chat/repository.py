@@ -6,6 +6,7 @@ import datetime as dt
 import secrets
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -115,7 +116,7 @@ def open_or_create_conversation(client_id: str) -> tuple[Conversation, bool]:
         now = _now()
         item = ConversationItem(f"c-{client_id}-{number}", client_id=client_id, status="bot", admin_id=None,
                                 created_at=now, updated_at=now)
-        if applied(lambda: item.save(condition=ConversationItem.id.does_not_exist())):
+        if applied(partial(item.save, condition=ConversationItem.id.does_not_exist())):
             return _conversation(item), True
         # Made a moment ago by a racing message, or an older one the index did not show yet.
         existing = get_conversation(item.id)

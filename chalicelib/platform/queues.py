@@ -6,12 +6,7 @@ import json
 from functools import cache
 
 from chalicelib import aws
-from chalicelib.messages import (
-    AlertRaised,
-    DeviceDeleted,
-    ReadingBatch,
-    ReadingsUpdated,
-)
+from chalicelib.messages import AlertRaised, DeviceDeleted, ReadingBatch, ReadingsUpdated
 from chalicelib.settings import get_settings
 
 

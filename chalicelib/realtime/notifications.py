@@ -6,13 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.alerts.service import AlertService
-from chalicelib.messages import (
-    AlertRaised,
-    DeviceDeleted,
-    ReadingsUpdated,
-    ReadingUpdate,
-    parse_notification,
-)
+from chalicelib.messages import AlertRaised, DeviceDeleted, ReadingsUpdated, ReadingUpdate, parse_notification
 from chalicelib.platform.consumer import Source
 from chalicelib.realtime.push import Pusher
 
