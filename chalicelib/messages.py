@@ -8,7 +8,7 @@ into its queue's model raises `InvalidMessage`, whose text becomes the dead-lett
   `reading`, implied: meters send the assignment's format) or a batch `{"readings": [...]}`
   (type `readings`); each reading inside is judged by `chalicelib.monitoring.readings`.
 - notifications queue: `alert.raised`, `readings.updated`, `device.deleted`.
-- sync queues: the domain-event envelope of `chalicelib.platform.publisher` (`SyncEvent`).
+- sync queues: the domain-event envelope (`SyncEvent`), published through a context's outbox.
 
 A message without `schema_version` is version 1 (what was sent before versions were written).
 """
@@ -121,13 +121,14 @@ def parse_notification(body: str) -> AlertRaised | ReadingsUpdated | DeviceDelet
 # --- sync queues ---------------------------------------------------------------------------
 
 
-class SyncEvent(BaseModel):
-    """A domain event's envelope: `entity_version` orders the changes of one entity."""
+class SyncEvent(_Message):
+    """A domain event's envelope, as a context's outbox publishes it and the sync consumers read
+    it: `{type, event_id, schema_version, entity_id, entity_version, occurred_at, data}`;
+    `entity_version` orders the changes of one entity. Made by `chalicelib.platform.outbox.entry`."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
     type: str
+    schema_version: int = SCHEMA_VERSION  # type: ignore[assignment]  # checked by parse_event
     event_id: str
-    schema_version: int = SCHEMA_VERSION
     entity_id: str
     entity_version: int
     occurred_at: str = ""

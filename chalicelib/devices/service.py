@@ -29,7 +29,7 @@ from chalicelib.devices.models import (
 from chalicelib.errors import Principal
 from chalicelib.observability import logger
 from chalicelib.platform import outbox
-from chalicelib.platform.publisher import Event, Publisher, SnsPublisher
+from chalicelib.platform.publisher import Publisher, SnsPublisher
 from chalicelib.settings import get_settings
 
 TOPIC = "devices-events"
@@ -228,4 +228,4 @@ def out(device: Device) -> DeviceOut:
 def _entry(kind: str, device: Device, **extra: str) -> outbox.Entry:
     """The event of a change, with the device's whole state after it and its version."""
     state = out(device).model_dump(mode="json")
-    return outbox.entry(TOPIC, Event(kind, device.id, device.version, {"device": state, **extra}))
+    return outbox.entry(TOPIC, kind, device.id, device.version, {"device": state, **extra})

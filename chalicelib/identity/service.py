@@ -31,7 +31,7 @@ from chalicelib.identity.models import (
 )
 from chalicelib.observability import logger
 from chalicelib.platform import outbox
-from chalicelib.platform.publisher import Event, Publisher, SnsPublisher
+from chalicelib.platform.publisher import Publisher, SnsPublisher
 from chalicelib.settings import get_settings
 
 TOPIC = "identity-events"
@@ -155,8 +155,8 @@ class IdentityService:
 
     def delete_user(self, user_id: str) -> None:
         item = self._item(user_id)
-        entries = [outbox.entry(TOPIC, Event("user.deleted", item.id, int(item.version) + 1,
-                                             {"id": item.id, "username": item.username}))]
+        entries = [outbox.entry(TOPIC, "user.deleted", item.id, int(item.version) + 1,
+                                {"id": item.id, "username": item.username})]
         self._users.delete(item, entries)
         self._outbox.deliver(entries)
 
@@ -177,7 +177,7 @@ class IdentityService:
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         user = account.user()
-        entries = [outbox.entry(TOPIC, Event("user.created", user.id, user.version, _public(user)))]
+        entries = [outbox.entry(TOPIC, "user.created", user.id, user.version, _public(user))]
         self._users.create(account, entries)
         self._outbox.deliver(entries)
         logger.info("user created", extra={"user_id": user.id, "role": role})
@@ -205,7 +205,7 @@ class IdentityService:
             fields["tokens_valid_after"] = round(time.time(), 3) + 0.001
         new = replace(old, **fields)  # type: ignore[arg-type]
         user = new.user()
-        entries = [outbox.entry(TOPIC, Event("user.updated", user.id, user.version, _public(user)))]
+        entries = [outbox.entry(TOPIC, "user.updated", user.id, user.version, _public(user))]
         if sessions_end:
             entries.append(_sessions_revoked(new))
         self._users.replace(old, new, entries)
@@ -231,7 +231,7 @@ class IdentityService:
 
 def _sessions_revoked(item: Account) -> outbox.Entry:
     """Tells real time to close the user's open sockets (an expired token does not close one)."""
-    return outbox.entry(TOPIC, Event("user.sessions_revoked", item.id, int(item.version), {"id": item.id}))
+    return outbox.entry(TOPIC, "user.sessions_revoked", item.id, int(item.version), {"id": item.id})
 
 
 def _public(user: User) -> dict[str, object]:

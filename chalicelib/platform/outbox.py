@@ -12,13 +12,11 @@ compare entity versions, and a repeated or late older event changes nothing).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import UnicodeAttribute
@@ -27,8 +25,9 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
+from chalicelib.messages import SyncEvent
 from chalicelib.observability import logger
-from chalicelib.platform.publisher import Event, Publisher
+from chalicelib.platform.publisher import Publisher
 
 # The topics whose events go through the outbox; the relay reads one partition for each.
 TOPICS = ("identity-events", "devices-events")
@@ -51,7 +50,7 @@ class Entry:
     """An event bound for `topic`, with its id and time fixed, so every publish of it is the same."""
 
     topic: str
-    event: Event
+    event: SyncEvent
 
     @property
     def key(self) -> str:
@@ -67,26 +66,23 @@ def _timestamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def entry(topic: str, event: Event) -> Entry:
+def entry(topic: str, kind: str, entity_id: str, entity_version: int, data: dict[str, Any]) -> Entry:
+    """A new event of type `kind` about one entity at one version, bound for `topic`."""
     if topic not in TOPICS:
         raise ValueError(f"{topic!r} is not an outbox topic")
-    return Entry(topic, dataclasses.replace(event, event_id=str(uuid.uuid4()), occurred_at=_timestamp(_now())))
+    return Entry(topic, SyncEvent(type=kind, event_id=str(uuid.uuid4()), entity_id=entity_id,
+                                  entity_version=entity_version, occurred_at=_timestamp(_now()), data=data))
 
 
 def stage(tx: TransactWrite, entries: Iterable[Entry]) -> None:
     """Write `entries` in the transaction `tx`: they commit, or fail, with the change."""
     for item in entries:
-        tx.save(OutboxItem(item.topic, item.key, message=json.dumps(item.event.envelope())),
+        tx.save(OutboxItem(item.topic, item.key, message=item.event.body()),
                 condition=OutboxItem.key.does_not_exist())
 
 
 def _entry_of(item: OutboxItem) -> Entry:
-    envelope = json.loads(item.message)
-    event = Event(
-        type=envelope["type"], entity_id=envelope["entity_id"], entity_version=int(envelope["entity_version"]),
-        data=envelope["data"], event_id=envelope["event_id"], occurred_at=envelope["occurred_at"],
-    )
-    return Entry(item.topic, event)
+    return Entry(item.topic, SyncEvent.model_validate_json(item.message))
 
 
 class EventDelivery(Protocol):

@@ -1,48 +1,20 @@
-"""Publishes versioned domain events to a context's SNS topic, in the shared envelope."""
+"""Publishes versioned domain events (`chalicelib.messages.SyncEvent`) to a context's SNS topic."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import uuid
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import aws, errors
+from chalicelib.messages import SyncEvent
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
-SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Event:
-    """`{type, event_id, schema_version, entity_id, entity_version, occurred_at, data}`."""
-
-    type: str
-    entity_id: str
-    entity_version: int
-    data: dict[str, Any]
-    event_id: str = ""
-    occurred_at: str = ""
-
-    def envelope(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "event_id": self.event_id or str(uuid.uuid4()),
-            "schema_version": SCHEMA_VERSION,
-            "entity_id": self.entity_id,
-            "entity_version": self.entity_version,
-            "occurred_at": self.occurred_at or dt.datetime.now(dt.UTC).isoformat(),
-            "data": self.data,
-        }
-
 
 class Publisher(Protocol):
-    def publish(self, topic: str, event: Event) -> None: ...
+    def publish(self, topic: str, event: SyncEvent) -> None: ...
 
 
 @lru_cache(maxsize=1)
@@ -59,12 +31,11 @@ def topic_arn(topic: str) -> str:
 class SnsPublisher:
     """Publishes to SNS; a failure becomes DependencyUnavailableError (the outbox keeps the event)."""
 
-    def publish(self, topic: str, event: Event) -> None:
-        envelope = event.envelope()
+    def publish(self, topic: str, event: SyncEvent) -> None:
         try:
             aws.client("sns").publish(
                 TopicArn=topic_arn(topic),
-                Message=json.dumps(envelope),
+                Message=event.body(),
                 MessageAttributes={"type": {"DataType": "String", "StringValue": event.type}},
             )
         except (ClientError, BotoCoreError) as exc:

@@ -18,8 +18,8 @@ from chalicelib.devices.models import CreateDeviceRequest, UpdateDeviceRequest
 from chalicelib.devices.repository import ApiKeyItem, DeviceItem, OwnerItem
 from chalicelib.devices.service import DeviceService
 from chalicelib.errors import Principal
+from chalicelib.messages import SyncEvent
 from chalicelib.platform import outbox
-from chalicelib.platform.publisher import Event
 from tests.faked_stage import faked_stage
 
 ADMIN = Principal("admin-1", "admin", "admin")
@@ -30,9 +30,9 @@ class FailingBus:
 
     def __init__(self, failing: set[str]) -> None:
         self.failing = failing
-        self.published: list[Event] = []
+        self.published: list[SyncEvent] = []
 
-    def publish(self, topic: str, event: Event) -> None:
+    def publish(self, topic: str, event: SyncEvent) -> None:
         assert topic == "devices-events"
         if event.type in self.failing:
             raise errors.DependencyUnavailableError("The event bus is unavailable.")
@@ -82,7 +82,7 @@ def test_every_change_whose_event_fails_stands_and_the_relay_publishes_its_event
     waiting = staged()
     bus.failing.clear()
     assert outbox.Outbox(bus).relay(grace_s=0) == 4
-    assert [e.envelope() for e in bus.published] == waiting
+    assert [e.model_dump() for e in bus.published] == waiting
     assert bus.types() == ["device.created", "device.updated", "device.owner_added", "device.owner_removed"]
     assert staged() == []
 
@@ -107,7 +107,7 @@ def test_a_deletion_whose_event_fails_stands_and_its_event_waits_for_the_relay(s
     bus.failing.clear()
     assert outbox.Outbox(bus).relay(grace_s=0) == 1
     assert bus.types() == ["device.created", "device.deleted"]
-    assert bus.published[-1].envelope() == event
+    assert bus.published[-1].model_dump() == event
 
 
 def test_a_device_created_again_over_its_tombstone_continues_its_versions(stage: str) -> None:

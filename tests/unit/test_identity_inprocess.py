@@ -29,8 +29,8 @@ from chalicelib import errors
 from chalicelib.identity import passwords, repository, tokens
 from chalicelib.identity.models import CreateUserRequest
 from chalicelib.identity.service import IdentityService
+from chalicelib.messages import SyncEvent
 from chalicelib.platform import outbox
-from chalicelib.platform.publisher import Event
 from chalicelib.settings import get_settings
 from infra import TEMPLATE_PATH, parse_template
 from tests.conftest import FAST_HASHING
@@ -47,9 +47,9 @@ class FakeBus:
     """Records published events; fails on purpose for the event types in `failing`."""
 
     failing: set[str] = field(default_factory=set)
-    events: list[tuple[str, Event]] = field(default_factory=list)
+    events: list[tuple[str, SyncEvent]] = field(default_factory=list)
 
-    def publish(self, topic: str, event: Event) -> None:
+    def publish(self, topic: str, event: SyncEvent) -> None:
         if event.type in self.failing:
             raise errors.DependencyUnavailableError("The event bus is unavailable.")
         self.events.append((topic, event))
@@ -200,7 +200,7 @@ def test_the_relay_publishes_the_very_event_that_was_staged(bus: FakeBus) -> Non
 
     ((topic, event),) = bus.events
     assert topic == "identity-events"
-    assert event.envelope() == stored
+    assert event.model_dump() == stored
     assert stored["entity_id"] == user.id and stored["entity_version"] == 1
     assert stored["data"]["username"] == "ada" and "password_hash" not in stored["data"]
 
