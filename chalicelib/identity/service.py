@@ -133,7 +133,7 @@ class IdentityService:
         """Every token of the user issued until now stops working, and their sockets close."""
         item = self._item(principal.user_id)
         entries = [_sessions_revoked(item)]
-        self._users.revoke_tokens(principal.user_id, round(time.time(), 3) + 0.001, entries)
+        self._users.revoke_tokens(principal.user_id, tokens.sessions_end_now(), entries)
         self._outbox.deliver(entries)
 
     # --- administration ---------------------------------------------------------------
@@ -202,7 +202,7 @@ class IdentityService:
         # admins' feed must not outlive what allowed it.
         sessions_end = bool(changes.get("password")) or fields.get("role", old.role) != old.role
         if sessions_end:
-            fields["tokens_valid_after"] = round(time.time(), 3) + 0.001
+            fields["tokens_valid_after"] = tokens.sessions_end_now()
         new = replace(old, **fields)  # type: ignore[arg-type]
         user = new.user()
         entries = [outbox.entry(TOPIC, "user.updated", user.id, user.version, _public(user))]

@@ -66,10 +66,24 @@ def _local_secret(path: Path) -> str:
     return secret
 
 
+_DIGITS = 6  # a token's issue time is kept to the microsecond
+
+
+def _to_the_tick(moment: float) -> float:
+    return round(moment, _DIGITS)
+
+
+def sessions_end_now(now: float | None = None) -> float:
+    """The `tokens_valid_after` that ends every session issued until now: the next microsecond.
+    A token issued in the same microsecond as the change ends too (it may have come first); any
+    later one is valid. Rounded like issue times, so the two compare exactly."""
+    return _to_the_tick(_to_the_tick(time.time() if now is None else now) + 10 ** -_DIGITS)
+
+
 def issue(user_id: str, username: str, role: str, now: float | None = None) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
     settings = get_settings()
-    issued_at = round(now if now is not None else time.time(), 3)
+    issued_at = _to_the_tick(now if now is not None else time.time())
     claims = {
         "sub": user_id,
         "username": username,

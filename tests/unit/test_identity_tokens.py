@@ -278,3 +278,15 @@ def test_a_user_as_returned_has_no_secret_field() -> None:
                        version=3, tokens_valid_after=12.5)
     assert user.out().model_dump() == {"id": "u1", "username": "ada", "role": "client", "name": "Ada",
                                        "email": None, "created_at": "2026-01-01"}
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1234565, 0.9999996, 0.123456, 0.5000004])
+def test_ending_sessions_ends_tokens_of_that_microsecond_and_keeps_any_later_one(fraction: float) -> None:
+    moment = int(time.time()) - 5 + fraction
+    cutoff = tokens.sessions_end_now(moment)
+    same = tokens.verify(tokens.issue("u1", "ada", "client", now=moment)[0]).issued_at
+    next_tick = tokens.verify(tokens.issue("u1", "ada", "client", now=round(moment, 6) + 1e-6)[0]).issued_at
+    earlier = tokens.verify(tokens.issue("u1", "ada", "client", now=moment - 0.5)[0]).issued_at
+
+    assert earlier < cutoff and same < cutoff
+    assert next_tick >= cutoff  # a sign-in a microsecond after a role change or sign-out is valid
