@@ -9,7 +9,7 @@ import datetime as dt
 from chalice import Chalice, Rate, Response
 
 from chalicelib import http, names, openapi
-from chalicelib.alerts import inbox
+from chalicelib.alerts import models as am
 from chalicelib.alerts.service import AlertService
 from chalicelib.chat import context as chat_context
 from chalicelib.chat import service as chat_models
@@ -276,14 +276,14 @@ def check_silent_meters(event):
 
 
 @api.route("/alerts", "GET", summary="My alerts (admins: all), unacknowledged first", access=Access.USER,
-           query=inbox.AlertsQuery, response=inbox.AlertPage, tags=("alerts",))
-def list_alerts(call: Call) -> inbox.AlertPage:
+           query=am.AlertsQuery, response=am.AlertPage, tags=("alerts",))
+def list_alerts(call: Call) -> am.AlertPage:
     return alerts.list_for(call.user, call.query.limit, call.query.cursor, call.query.unacknowledged)
 
 
 @api.route("/alerts/{alert_id}/ack", "POST", summary="Acknowledge an alert (per user, idempotent)",
-           access=Access.USER, response=inbox.AlertOut, tags=("alerts",))
-def acknowledge_alert(call: Call, alert_id: str) -> inbox.AlertOut:
+           access=Access.USER, response=am.AlertOut, tags=("alerts",))
+def acknowledge_alert(call: Call, alert_id: str) -> am.AlertOut:
     return alerts.acknowledge(call.user, alert_id)
 
 

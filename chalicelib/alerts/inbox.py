@@ -1,4 +1,5 @@
-"""The `alert-inbox` table: an alert per owner (and one in the admins' feed), acknowledged per user.
+"""The `alert-inbox` table: an alert per owner (and one in the admins' feed), acknowledged per user;
+the only code that touches it (`DynamoInbox`, the Inbox port).
 
 Owners get their own copy (`user_id` = the owner). The admins share one feed (`user_id` =
 `#admins`); an admin's acknowledgement is an item of its own (`user_id` = the admin, with
@@ -11,7 +12,6 @@ import datetime as dt
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
@@ -19,31 +19,12 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from chalicelib import names
+from chalicelib.alerts.domain import ADMIN_FEED
+from chalicelib.alerts.models import AlertOut
 from chalicelib.messages import Alert
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 from chalicelib.platform.persistence import delete_all, one_page
-
-ADMIN_FEED = "#admins"
-MAX_LISTED = 500  # the largest page
-
-
-class AlertOut(Alert):
-    """An alert as one user sees it: acknowledged by them or not."""
-
-    acknowledged_at: str | None
-
-
-class AlertPage(BaseModel):
-    items: list[AlertOut]
-    next_cursor: str | None
-
-
-class AlertsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(default=100, ge=1, le=MAX_LISTED)
-    cursor: str | None = None
-    unacknowledged: bool = False
 
 
 class _ByTime(GlobalSecondaryIndex["InboxItem"]):
@@ -104,28 +85,6 @@ def _at(alert: Alert) -> str:
     return f"{alert.created_at}#{alert.id}"
 
 
-def store(user_id: str, alert: Alert) -> bool:
-    """Put the alert in one inbox unless it is there; True if this call put it."""
-    at = _at(alert)
-    # The feed is acknowledged per admin, in each admin's own items: it is never pending.
-    item = InboxItem(user_id, alert.id, alert=alert.model_dump_json(), pushed=False, at=at, device_id=alert.device_id,
-                     pending_at=None if user_id == ADMIN_FEED else at)
-    return applied(lambda: item.save(condition=InboxItem.alert_id.does_not_exist()))
-
-
-def unpushed(user_id: str, alert_id: str) -> bool:
-    """Whether the alert is in this inbox but was not yet pushed to live sockets."""
-    try:
-        return InboxItem.get(user_id, alert_id, consistent_read=True,
-                             attributes_to_get=["user_id", "alert_id", "pushed"]).pushed is False
-    except DoesNotExist:
-        return False
-
-
-def mark_pushed(user_id: str, alert_id: str) -> None:
-    InboxItem(user_id, alert_id).update(actions=[InboxItem.pushed.set(True)])
-
-
 def _out(item: InboxItem, acknowledged_at: str | None) -> AlertOut:
     return AlertOut.model_validate({**json.loads(item.alert or "{}"), "acknowledged_at": acknowledged_at})
 
@@ -165,29 +124,6 @@ def _acknowledged(user_id: str, limit: int, start: Key | None) -> tuple[list[Ale
     return [_out(i, i.acknowledged_at) for i in items], last
 
 
-def list_page(user_id: str, is_admin: bool, limit: int, cursor: str | None,
-              unacknowledged: bool) -> tuple[list[AlertOut], str | None]:
-    """Up to `limit` of a user's alerts: the unacknowledged ones newest first, then (unless
-    `unacknowledged`) the acknowledged ones newest first; and the cursor of the rest. Each call
-    reads at most PAGE_READS index pages, however large the inbox; a page may then hold fewer than
-    `limit` alerts, with a cursor to go on."""
-    phase, start = _decode(cursor, user_id, is_admin)
-    out: list[AlertOut] = []
-    for _ in range(PAGE_READS):
-        if len(out) >= limit:
-            break
-        if phase == "pending":
-            found, start = _pending(user_id, is_admin, limit - len(out), start)
-        else:
-            found, start = _acknowledged(user_id, limit - len(out), start)
-        out.extend(found)
-        if start is None:
-            if phase == "acknowledged" or unacknowledged:
-                return out, None
-            phase = "acknowledged"
-    return out, _encode(phase, start)
-
-
 _PHASES = {"p": "pending", "a": "acknowledged"}
 
 
@@ -213,29 +149,63 @@ def _decode(cursor: str | None, user_id: str, is_admin: bool) -> tuple[str, Key 
     return phase, start
 
 
-def acknowledge(user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -> AlertOut | None:
-    """Mark an alert acknowledged by this user (idempotent); None if it is not theirs.
+class DynamoInbox:
+    """The `alert-inbox` table (see Inbox). Each listing reads at most PAGE_READS index pages,
+    however large the inbox; a page may then hold fewer than `limit` alerts, with a cursor to go on."""
 
-    An admin's acknowledgement of a feed alert is an item of their own that holds a copy of it, so
-    their acknowledged alerts list from their own items."""
-    try:
-        source = InboxItem.get(ADMIN_FEED if is_admin else user_id, alert_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-    alert = Alert.model_validate_json(source.alert or "{}")
-    stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
-    mine = InboxItem(user_id, alert_id)
-    mine.update(actions=[
-        InboxItem.acknowledged_at.set(InboxItem.acknowledged_at | stamp),
-        InboxItem.alert.set(InboxItem.alert | (source.alert or "")),
-        InboxItem.at.set(InboxItem.at | _at(alert)),
-        InboxItem.device_id.set(InboxItem.device_id | alert.device_id),
-        InboxItem.pending_at.remove(),
-    ])
-    return _out(source, mine.acknowledged_at)
+    def store(self, user_id: str, alert: Alert) -> bool:
+        at = _at(alert)
+        # The feed is acknowledged per admin, in each admin's own items: it is never pending.
+        item = InboxItem(user_id, alert.id, alert=alert.model_dump_json(), pushed=False, at=at,
+                         device_id=alert.device_id, pending_at=None if user_id == ADMIN_FEED else at)
+        return applied(lambda: item.save(condition=InboxItem.alert_id.does_not_exist()))
 
+    def unpushed(self, user_id: str, alert_id: str) -> bool:
+        try:
+            return InboxItem.get(user_id, alert_id, consistent_read=True,
+                                 attributes_to_get=["user_id", "alert_id", "pushed"]).pushed is False
+        except DoesNotExist:
+            return False
 
-def delete_device(device_id: str, before: str) -> int:
-    """Remove every copy of a deleted device's alerts raised before `before` (an ISO time): owners'
-    copies, the feed's and admins' acknowledgements. The number removed."""
-    return delete_all(InboxItem, InboxItem.by_device.query(device_id, _ByDevice.at < before))
+    def mark_pushed(self, user_id: str, alert_id: str) -> None:
+        InboxItem(user_id, alert_id).update(actions=[InboxItem.pushed.set(True)])
+
+    def list_page(self, user_id: str, is_admin: bool, limit: int, cursor: str | None,
+                  unacknowledged: bool) -> tuple[list[AlertOut], str | None]:
+        phase, start = _decode(cursor, user_id, is_admin)
+        out: list[AlertOut] = []
+        for _ in range(PAGE_READS):
+            if len(out) >= limit:
+                break
+            if phase == "pending":
+                found, start = _pending(user_id, is_admin, limit - len(out), start)
+            else:
+                found, start = _acknowledged(user_id, limit - len(out), start)
+            out.extend(found)
+            if start is None:
+                if phase == "acknowledged" or unacknowledged:
+                    return out, None
+                phase = "acknowledged"
+        return out, _encode(phase, start)
+
+    def acknowledge(self, user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -> AlertOut | None:
+        """An admin's acknowledgement of a feed alert is an item of their own that holds a copy of it,
+        so their acknowledged alerts list from their own items."""
+        try:
+            source = InboxItem.get(ADMIN_FEED if is_admin else user_id, alert_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        alert = Alert.model_validate_json(source.alert or "{}")
+        stamp = now.astimezone(dt.UTC).isoformat(timespec="seconds")
+        mine = InboxItem(user_id, alert_id)
+        mine.update(actions=[
+            InboxItem.acknowledged_at.set(InboxItem.acknowledged_at | stamp),
+            InboxItem.alert.set(InboxItem.alert | (source.alert or "")),
+            InboxItem.at.set(InboxItem.at | _at(alert)),
+            InboxItem.device_id.set(InboxItem.device_id | alert.device_id),
+            InboxItem.pending_at.remove(),
+        ])
+        return _out(source, mine.acknowledged_at)
+
+    def delete_device(self, device_id: str, before: str) -> int:
+        return delete_all(InboxItem, InboxItem.by_device.query(device_id, _ByDevice.at < before))

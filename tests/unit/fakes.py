@@ -6,13 +6,18 @@ id, tombstones that continue versions), so a service behaves here as it does on 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from chalicelib import errors
+from chalicelib.alerts.domain import ADMIN_FEED
+from chalicelib.alerts.models import AlertOut
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.identity.domain import Account, username_key
+from chalicelib.messages import Alert
 from chalicelib.platform import outbox
+from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 
 
 class RecordingEvents:
@@ -26,6 +31,108 @@ class RecordingEvents:
 
     def types(self) -> list[str]:
         return [entry.event.type for entry in self.delivered]
+
+
+class InMemoryInbox:
+    """The alerts' inbox port on a dictionary: (inbox, alert id) -> a copy, as in the table. The
+    feed's copies are `ADMIN_FEED`'s; an admin's acknowledgement is a copy of their own, made by
+    acknowledging (never pushed). Pages follow a cursor that says where the listing stopped."""
+
+    @dataclass
+    class Copy:
+        alert: Alert
+        pushed: bool | None = False  # None: made by an acknowledgement, not delivered
+        acknowledged_at: str | None = None
+
+    def __init__(self) -> None:
+        self.copies: dict[tuple[str, str], InMemoryInbox.Copy] = {}
+
+    def store(self, user_id: str, alert: Alert) -> bool:
+        if (user_id, alert.id) in self.copies:
+            return False
+        self.copies[(user_id, alert.id)] = InMemoryInbox.Copy(alert)
+        return True
+
+    def unpushed(self, user_id: str, alert_id: str) -> bool:
+        copy = self.copies.get((user_id, alert_id))
+        return copy is not None and copy.pushed is False
+
+    def mark_pushed(self, user_id: str, alert_id: str) -> None:
+        self.copies[(user_id, alert_id)].pushed = True  # only ever after `store`: a KeyError says otherwise
+
+    def list_page(self, user_id: str, is_admin: bool, limit: int, cursor: str | None,
+                  unacknowledged: bool) -> tuple[list[AlertOut], str | None]:
+        phase, after = self._decode(cursor, user_id, is_admin)
+        out: list[AlertOut] = []
+        while True:
+            for alert in self._listed(user_id, is_admin, phase):
+                if after is not None and _place(alert) >= after:
+                    continue
+                if len(out) == limit:
+                    return out, self._encode(phase, user_id, is_admin, after)
+                out.append(alert)
+                after = _place(alert)
+            if phase == "acknowledged" or unacknowledged:
+                return out, None
+            phase, after = "acknowledged", None
+
+    def acknowledge(self, user_id: str, alert_id: str, is_admin: bool, now: dt.datetime) -> AlertOut | None:
+        source = self.copies.get((ADMIN_FEED if is_admin else user_id, alert_id))
+        if source is None:
+            return None
+        mine = self.copies.setdefault((user_id, alert_id), InMemoryInbox.Copy(source.alert, pushed=None))
+        mine.acknowledged_at = mine.acknowledged_at or now.astimezone(dt.UTC).isoformat(timespec="seconds")
+        return AlertOut(**source.alert.model_dump(), acknowledged_at=mine.acknowledged_at)
+
+    def delete_device(self, device_id: str, before: str) -> int:
+        gone = [key for key, copy in self.copies.items()
+                if copy.alert.device_id == device_id and _place(copy.alert) < before]
+        for key in gone:
+            del self.copies[key]
+        return len(gone)
+
+    def _listed(self, user_id: str, is_admin: bool, phase: str) -> list[AlertOut]:
+        """One phase of a user's listing, newest first: the unacknowledged alerts of their inbox (an
+        admin's: the feed's) or the ones they acknowledged."""
+        def acknowledged_at(alert_id: str) -> str | None:
+            mine = self.copies.get((user_id, alert_id))
+            return None if mine is None else mine.acknowledged_at
+
+        if phase == "pending":
+            inbox = ADMIN_FEED if is_admin else user_id
+            found = [AlertOut(**c.alert.model_dump(), acknowledged_at=None) for (u, a), c in self.copies.items()
+                     if u == inbox and acknowledged_at(a) is None]
+        else:
+            found = [AlertOut(**c.alert.model_dump(), acknowledged_at=c.acknowledged_at)
+                     for (u, _), c in self.copies.items() if u == user_id and c.acknowledged_at is not None]
+        return sorted(found, key=_place, reverse=True)
+
+    @staticmethod
+    def _encode(phase: str, user_id: str, is_admin: bool, after: str | None) -> str:
+        inbox = ADMIN_FEED if phase == "pending" and is_admin else user_id
+        start = {"user_id": {"S": inbox}, "at": {"S": after}} if after else None
+        return f"{phase[0]}.{encode_cursor(start) or ''}"
+
+    @staticmethod
+    def _decode(cursor: str | None, user_id: str, is_admin: bool) -> tuple[str, str | None]:
+        """(phase, the place of the last alert listed); 422 for a cursor not from this inbox."""
+        if not cursor:
+            return "pending", None
+        letter, _, rest = cursor.partition(".")
+        phase = {"p": "pending", "a": "acknowledged"}.get(letter)
+        if phase is None:
+            raise bad_cursor()
+        key = decode_cursor(rest, {"user_id", "at"}) if rest else None
+        inbox = ADMIN_FEED if phase == "pending" and is_admin else user_id
+        if key is not None and key["user_id"]["S"] != inbox:
+            raise bad_cursor()
+        return phase, None if key is None else key["at"]["S"]
+
+
+def _place(alert: Alert) -> str:
+    """An alert's place in an inbox, as the table orders it: creation time, then id."""
+    return f"{alert.created_at}#{alert.id}"
+
 
 
 class InMemoryDevices:
