@@ -1,11 +1,11 @@
-"""Chat's tables: conversations (one open per client) and their messages."""
+"""Chat's tables: conversations (one open per client) and their messages; the only code that
+touches them, returning the domain's values (see ChatRepository)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 import time
-from dataclasses import dataclass
 from functools import partial
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
@@ -14,6 +14,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import names
+from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusChangedError
 from chalicelib.platform.conditions import applied, counted_in_window
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 
@@ -67,20 +68,6 @@ class MessageItem(Model):
     read_by = UnicodeSetAttribute(null=True)
 
 
-@dataclass(frozen=True)
-class Conversation:
-    id: str
-    client_id: str
-    status: str
-    admin_id: str | None
-    created_at: str
-    updated_at: str
-
-    def frame(self) -> dict[str, object]:
-        return {"id": self.id, "client_id": self.client_id, "status": self.status, "admin_id": self.admin_id,
-                "created_at": self.created_at, "updated_at": self.updated_at}
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -89,145 +76,126 @@ def _conversation(item: ConversationItem) -> Conversation:
     return Conversation(item.id, item.client_id, item.status, item.admin_id, item.created_at, item.updated_at)
 
 
+def _message(item: MessageItem) -> Message:
+    return Message(item.message_id, item.conversation_id, item.sender_id, item.sender_kind, item.text,
+                   item.created_at, frozenset(item.read_by or ()))
+
+
 def new_message_id() -> str:
     """Sorts by time: milliseconds since the epoch, then randomness."""
     return f"{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
 
 
-def open_conversation(client_id: str) -> Conversation | None:
-    for item in ConversationItem.by_client.query(client_id, scan_index_forward=False):
-        if item.status != "closed":
-            return _conversation(item)
-    return None
+class DynamoChat:
+    """The chat context's tables (see ChatRepository for each method's contract)."""
 
+    def open_conversation(self, client_id: str) -> Conversation | None:
+        for item in ConversationItem.by_client.query(client_id, scan_index_forward=False):
+            if item.status != "closed":
+                return _conversation(item)
+        return None
 
-def open_or_create_conversation(client_id: str) -> tuple[Conversation, bool]:
-    """The client's open conversation, made if there is none; True when this call made it.
+    def open_or_create_conversation(self, client_id: str) -> tuple[Conversation, bool]:
+        """The next conversation is made with a conditional put of its number's id: two first
+        messages racing from two sockets end in one conversation."""
+        known = [_conversation(i) for i in ConversationItem.by_client.query(client_id, scan_index_forward=False)]
+        for conversation in known:
+            if conversation.status != "closed":
+                return conversation, False
+        number = len(known)
+        for _ in range(_MAX_CREATE_ATTEMPTS):
+            now = _now()
+            item = ConversationItem(f"c-{client_id}-{number}", client_id=client_id, status="bot", admin_id=None,
+                                    created_at=now, updated_at=now)
+            if applied(partial(item.save, condition=ConversationItem.id.does_not_exist())):
+                return _conversation(item), True
+            # Made a moment ago by a racing message, or an older one the index did not show yet.
+            existing = self.get_conversation(item.id)
+            if existing is not None and existing.status != "closed":
+                return existing, False
+            number += 1
+        raise RuntimeError(f"no free conversation number for client {client_id}")
 
-    A client's conversations are numbered, and the next one is made with a conditional put of
-    its number's id: two first messages racing from two sockets end in one conversation.
-    """
-    known = [_conversation(i) for i in ConversationItem.by_client.query(client_id, scan_index_forward=False)]
-    for conversation in known:
-        if conversation.status != "closed":
-            return conversation, False
-    number = len(known)
-    for _ in range(_MAX_CREATE_ATTEMPTS):
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        try:
+            return _conversation(ConversationItem.get(conversation_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def set_status(self, conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
+        item = ConversationItem(conversation.id)
         now = _now()
-        item = ConversationItem(f"c-{client_id}-{number}", client_id=client_id, status="bot", admin_id=None,
-                                created_at=now, updated_at=now)
-        if applied(partial(item.save, condition=ConversationItem.id.does_not_exist())):
-            return _conversation(item), True
-        # Made a moment ago by a racing message, or an older one the index did not show yet.
-        existing = get_conversation(item.id)
-        if existing is not None and existing.status != "closed":
-            return existing, False
-        number += 1
-    raise RuntimeError(f"no free conversation number for client {client_id}")
+        assigned = ConversationItem.admin_id.set(admin_id) if admin_id else ConversationItem.admin_id.remove()
+        if not applied(lambda: item.update(
+                actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
+                condition=ConversationItem.id.exists() & (ConversationItem.status == conversation.status))):
+            raise StatusChangedError(conversation.id)
+        return Conversation(conversation.id, conversation.client_id, status, admin_id, conversation.created_at, now)
 
+    def count_client_message(self, conversation: Conversation, window: str, limit: int) -> bool:
+        item = ConversationItem(conversation.id)
+        return counted_in_window(
+            lambda: item.update(
+                actions=[ConversationItem.rate_count.add(1)],
+                condition=(ConversationItem.rate_window == window) & (ConversationItem.rate_count < limit)),
+            lambda: item.update(
+                actions=[ConversationItem.rate_window.set(window), ConversationItem.rate_count.set(1)],
+                condition=ConversationItem.id.exists()
+                & (ConversationItem.rate_window.does_not_exist() | (ConversationItem.rate_window != window))),
+        )
 
-def get_conversation(conversation_id: str) -> Conversation | None:
-    try:
-        return _conversation(ConversationItem.get(conversation_id, consistent_read=True))
-    except DoesNotExist:
-        return None
+    def touch(self, conversation: Conversation) -> None:
+        ConversationItem(conversation.id).update(actions=[ConversationItem.updated_at.set(_now())])
 
+    def add_message(self, conversation_id: str, sender_id: str, sender_kind: str, text: str) -> Message:
+        item = MessageItem(conversation_id, new_message_id(), sender_id=sender_id, sender_kind=sender_kind,
+                           text=text, created_at=_now())
+        item.save()
+        return _message(item)
 
-class StatusChangedError(Exception):
-    """The conversation's status is no longer the one the change was decided on."""
+    def get_message(self, conversation_id: str, message_id: str) -> Message | None:
+        try:
+            return _message(MessageItem.get(conversation_id, message_id, consistent_read=True))
+        except DoesNotExist:
+            return None
 
+    def mark_read(self, conversation_id: str, message_id: str, reader_id: str) -> None:
+        MessageItem(conversation_id, message_id).update(actions=[MessageItem.read_by.add({reader_id})],
+                                                        condition=MessageItem.message_id.exists())
 
-def set_status(conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
-    """Move the conversation from the status it was read with to `status`; a concurrent change
-    in between (a close racing a take-over) raises StatusChangedError, so none is undone."""
-    item = ConversationItem(conversation.id)
-    now = _now()
-    assigned = ConversationItem.admin_id.set(admin_id) if admin_id else ConversationItem.admin_id.remove()
-    if not applied(lambda: item.update(
-            actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
-            condition=ConversationItem.id.exists() & (ConversationItem.status == conversation.status))):
-        raise StatusChangedError(conversation.id)
-    return Conversation(conversation.id, conversation.client_id, status, admin_id, conversation.created_at, now)
+    def messages(self, conversation_id: str, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
+        results = MessageItem.query(conversation_id, limit=limit, page_size=limit, consistent_read=True,
+                                    last_evaluated_key=decode_cursor(cursor, {"conversation_id", "message_id"}))
+        found = [_message(i) for i in results]
+        return found, encode_cursor(results.last_evaluated_key)
 
+    def conversations_of(self, client_id: str, limit: int, cursor: str | None
+                         ) -> tuple[list[Conversation], str | None]:
+        start = decode_cursor(cursor, {"id", "client_id", "updated_at"})
+        if start is not None and start["client_id"]["S"] != client_id:
+            raise bad_cursor()
+        results = ConversationItem.by_client.query(client_id, scan_index_forward=False, limit=limit,
+                                                   page_size=limit, last_evaluated_key=start)
+        found = [_conversation(i) for i in results]
+        return found, encode_cursor(results.last_evaluated_key)
 
-def count_client_message(conversation: Conversation, window: str, limit: int) -> bool:
-    """Count one client message in the conversation's current window (e.g. a minute); False when
-    `limit` were counted in it already. Atomic: two sockets sending at once cannot both slip past."""
-    item = ConversationItem(conversation.id)
-    return counted_in_window(
-        lambda: item.update(actions=[ConversationItem.rate_count.add(1)],
-                            condition=(ConversationItem.rate_window == window) & (ConversationItem.rate_count < limit)),
-        lambda: item.update(
-            actions=[ConversationItem.rate_window.set(window), ConversationItem.rate_count.set(1)],
-            condition=ConversationItem.id.exists()
-            & (ConversationItem.rate_window.does_not_exist() | (ConversationItem.rate_window != window))),
-    )
-
-
-def touch(conversation: Conversation) -> None:
-    ConversationItem(conversation.id).update(actions=[ConversationItem.updated_at.set(_now())])
-
-
-def add_message(conversation_id: str, sender_id: str, sender_kind: str, text: str) -> MessageItem:
-    item = MessageItem(conversation_id, new_message_id(), sender_id=sender_id, sender_kind=sender_kind,
-                       text=text, created_at=_now())
-    item.save()
-    return item
-
-
-def get_message(conversation_id: str, message_id: str) -> MessageItem | None:
-    try:
-        return MessageItem.get(conversation_id, message_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def mark_read(conversation_id: str, message_id: str, reader_id: str) -> None:
-    MessageItem(conversation_id, message_id).update(actions=[MessageItem.read_by.add({reader_id})],
-                                                    condition=MessageItem.message_id.exists())
-
-
-def messages(conversation_id: str, limit: int, cursor: str | None) -> tuple[list[MessageItem], str | None]:
-    results = MessageItem.query(conversation_id, limit=limit, page_size=limit, consistent_read=True,
-                                last_evaluated_key=decode_cursor(cursor, {"conversation_id", "message_id"}))
-    items = list(results)
-    return items, encode_cursor(results.last_evaluated_key)
-
-
-# The admins' console lists conversations by status, the ones waiting for a human first.
-STATUS_ORDER = ("escalated", "taken_over", "bot", "closed")
-
-
-def conversations_of(client_id: str, limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
-    """A page of a client's conversations, newest activity first."""
-    start = decode_cursor(cursor, {"id", "client_id", "updated_at"})
-    if start is not None and start["client_id"]["S"] != client_id:
-        raise bad_cursor()
-    results = ConversationItem.by_client.query(client_id, scan_index_forward=False, limit=limit, page_size=limit,
-                                               last_evaluated_key=start)
-    found = [_conversation(i) for i in results]
-    return found, encode_cursor(results.last_evaluated_key)
-
-
-def all_conversations(limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
-    """A page of every conversation, by status (STATUS_ORDER), newest activity first in each; the
-    cursor is `<status>.<where that status goes on>`."""
-    status, _, rest = (cursor or f"{STATUS_ORDER[0]}.").partition(".")
-    if status not in STATUS_ORDER:
-        raise bad_cursor()
-    start = decode_cursor(rest, {"id", "status", "updated_at"}) if rest else None
-    if start is not None and start["status"]["S"] != status:
-        raise bad_cursor()
-    found: list[Conversation] = []
-    for current in STATUS_ORDER[STATUS_ORDER.index(status):]:
-        results = ConversationItem.by_status.query(current, scan_index_forward=False, limit=limit - len(found),
-                                                   page_size=limit - len(found), last_evaluated_key=start)
-        found.extend(_conversation(i) for i in results)
-        last = results.last_evaluated_key
-        if last is not None:
-            return found, f"{current}.{encode_cursor(last)}"
-        start = None
-        if len(found) >= limit:
-            following = STATUS_ORDER.index(current) + 1
-            return found, f"{STATUS_ORDER[following]}." if following < len(STATUS_ORDER) else None
-    return found, None
+    def all_conversations(self, limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
+        status, _, rest = (cursor or f"{STATUS_ORDER[0]}.").partition(".")
+        if status not in STATUS_ORDER:
+            raise bad_cursor()
+        start = decode_cursor(rest, {"id", "status", "updated_at"}) if rest else None
+        if start is not None and start["status"]["S"] != status:
+            raise bad_cursor()
+        found: list[Conversation] = []
+        for current in STATUS_ORDER[STATUS_ORDER.index(status):]:
+            results = ConversationItem.by_status.query(current, scan_index_forward=False, limit=limit - len(found),
+                                                       page_size=limit - len(found), last_evaluated_key=start)
+            found.extend(_conversation(i) for i in results)
+            last = results.last_evaluated_key
+            if last is not None:
+                return found, f"{current}.{encode_cursor(last)}"
+            start = None
+            if len(found) >= limit:
+                following = STATUS_ORDER.index(current) + 1
+                return found, f"{STATUS_ORDER[following]}." if following < len(STATUS_ORDER) else None
+        return found, None

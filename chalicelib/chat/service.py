@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from chalicelib import errors
-from chalicelib.chat import faq, repository
+from chalicelib.chat import faq
 from chalicelib.chat.ai import AiUnavailableError, GeminiAssistant
-from chalicelib.chat.repository import Conversation, MessageItem
+from chalicelib.chat.domain import Assistant, ChatRepository, Conversation, Message, StatusChangedError
 from chalicelib.errors import Principal
 from chalicelib.observability import logger
 from chalicelib.platform.websocket import UserPush
@@ -70,19 +70,25 @@ class ListQuery(BaseModel):
     cursor: str | None = None
 
 
-def message_out(item: MessageItem) -> MessageOut:
+def message_out(message: Message) -> MessageOut:
     return MessageOut.model_validate({
-        "id": item.message_id, "conversation_id": item.conversation_id, "sender_id": item.sender_id,
-        "sender_kind": item.sender_kind, "text": item.text, "created_at": item.created_at,
-        "read_by": sorted(item.read_by or ())})
+        "id": message.id, "conversation_id": message.conversation_id, "sender_id": message.sender_id,
+        "sender_kind": message.sender_kind, "text": message.text, "created_at": message.created_at,
+        "read_by": sorted(message.read_by)})
 
 
 class ChatService:
+    """The chat context. `context_for(user_id)` describes a client's own account for the assistant;
+    the pusher, the assistant and the repository are ports (DynamoDB and Gemini unless given)."""
+
     def __init__(self, pusher: UserPush, context_for: Callable[[str], str],
-                 assistant: GeminiAssistant | None = None) -> None:
+                 assistant: Assistant | None = None, repository: ChatRepository | None = None) -> None:
+        from chalicelib.chat.repository import DynamoChat
+
         self._pusher = pusher
         self._context_for = context_for
-        self._assistant = assistant or GeminiAssistant()
+        self._assistant: Assistant = assistant or GeminiAssistant()
+        self._chat: ChatRepository = repository or DynamoChat()
 
     # --- clients ----------------------------------------------------------------------
 
@@ -91,12 +97,12 @@ class ChatService:
 
         At most `chat_max_messages_per_minute` a minute: each unanswered one costs a Gemini call.
         """
-        conversation, created = repository.open_or_create_conversation(client.user_id)
+        conversation, created = self._chat.open_or_create_conversation(client.user_id)
         if created:
             self._status_frame(conversation)
         limit = get_settings().chat_max_messages_per_minute
         window = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M")
-        if not repository.count_client_message(conversation, window, limit):
+        if not self._chat.count_client_message(conversation, window, limit):
             raise errors.ThrottledError(f"At most {limit} messages a minute; wait a moment.")
         self._post(conversation, client.user_id, "client", text)
         if conversation.status in ("escalated", "taken_over"):
@@ -115,7 +121,7 @@ class ChatService:
             self._post(conversation, "system", "system", FALLBACK_ANSWER)
 
     def escalate(self, client: Principal) -> None:
-        conversation, _ = repository.open_or_create_conversation(client.user_id)
+        conversation, _ = self._chat.open_or_create_conversation(client.user_id)
         if conversation.status == "bot":
             self._escalate(conversation)
 
@@ -128,9 +134,9 @@ class ChatService:
 
     def read(self, reader: Principal, message_id: str, conversation_id: str | None) -> None:
         conversation = self._conversation_of(reader, conversation_id)
-        if repository.get_message(conversation.id, message_id) is None:
+        if self._chat.get_message(conversation.id, message_id) is None:
             raise errors.NotFoundError("No such message in this conversation.")
-        repository.mark_read(conversation.id, message_id, reader.user_id)
+        self._chat.mark_read(conversation.id, message_id, reader.user_id)
         self._frame(conversation, {"type": "chat.read", "conversation_id": conversation.id,
                                    "message_id": message_id, "reader_id": reader.user_id})
 
@@ -166,25 +172,24 @@ class ChatService:
 
     def conversations(self, principal: Principal, limit: int, cursor: str | None = None) -> ConversationPage:
         """A page of conversations: a client's own, or (admins) all, those waiting for a human first."""
-        found, next_cursor = (repository.all_conversations(limit, cursor) if principal.is_admin
-                              else repository.conversations_of(principal.user_id, limit, cursor))
+        found, next_cursor = (self._chat.all_conversations(limit, cursor) if principal.is_admin
+                              else self._chat.conversations_of(principal.user_id, limit, cursor))
         return ConversationPage(items=[ConversationOut.model_validate(c.frame()) for c in found], next_cursor=next_cursor)
 
     def messages(self, principal: Principal, conversation_id: str, limit: int, cursor: str | None) -> MessagePage:
-        conversation = repository.get_conversation(conversation_id)
+        conversation = self._chat.get_conversation(conversation_id)
         if conversation is None or not (principal.is_admin or conversation.client_id == principal.user_id):
             raise errors.NotFoundError("No such conversation.")
-        items, next_cursor = repository.messages(conversation_id, limit, cursor)
-        return MessagePage(items=[message_out(i) for i in items], next_cursor=next_cursor)
+        found, next_cursor = self._chat.messages(conversation_id, limit, cursor)
+        return MessagePage(items=[message_out(m) for m in found], next_cursor=next_cursor)
 
     # --- internals --------------------------------------------------------------------
 
-    @staticmethod
-    def _set_status(conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
+    def _set_status(self, conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
         """The change, unless another one came first (a closed conversation is never reopened)."""
         try:
-            return repository.set_status(conversation, status, admin_id)
-        except repository.StatusChangedError:
+            return self._chat.set_status(conversation, status, admin_id)
+        except StatusChangedError:
             raise errors.ConflictError("The conversation changed meanwhile (closed or taken over); "
                                        "look at it again.") from None
 
@@ -194,11 +199,11 @@ class ChatService:
         self._post(conversation, "system", "system", ESCALATED_NOTE)
         logger.info("chat escalated", extra={"conversation_id": conversation.id})
 
-    def _post(self, conversation: Conversation, sender_id: str, kind: SenderKind, text: str) -> MessageItem:
-        item = repository.add_message(conversation.id, sender_id, kind, text)
-        repository.touch(conversation)
-        self._frame(conversation, {"type": "chat.message", "message": message_out(item).model_dump()})
-        return item
+    def _post(self, conversation: Conversation, sender_id: str, kind: SenderKind, text: str) -> Message:
+        message = self._chat.add_message(conversation.id, sender_id, kind, text)
+        self._chat.touch(conversation)
+        self._frame(conversation, {"type": "chat.message", "message": message_out(message).model_dump()})
+        return message
 
     def _status_frame(self, conversation: Conversation) -> None:
         self._frame(conversation, {"type": "chat.conversation", "conversation": conversation.frame()})
@@ -207,7 +212,7 @@ class ChatService:
         self._pusher.to_users([conversation.client_id], frame, admins=True)
 
     def _by_id(self, conversation_id: str) -> Conversation:
-        conversation = repository.get_conversation(conversation_id)
+        conversation = self._chat.get_conversation(conversation_id)
         if conversation is None:
             raise errors.NotFoundError("No such conversation.")
         return conversation
@@ -219,7 +224,7 @@ class ChatService:
                 raise errors.ValidationError("conversation_id is required.",
                                              [errors.FieldError("conversation_id", "required for admins")])
             return self._by_id(conversation_id)
-        conversation = repository.open_conversation(principal.user_id)
+        conversation = self._chat.open_conversation(principal.user_id)
         if conversation is None or (conversation_id and conversation_id != conversation.id):
             raise errors.NotFoundError("No such conversation.")
         return conversation

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from chalicelib import errors
 from chalicelib.alerts.domain import ADMIN_FEED
 from chalicelib.alerts.models import AlertOut
+from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusChangedError
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.messages import Alert
@@ -287,3 +288,136 @@ class InMemoryThrottle:
 
     def clear_slots(self, key: str) -> None:
         self.windows.pop(key, None)
+
+
+class InMemoryChat:
+    """Chat's repository on dictionaries, with a clock of its own: each write is one millisecond after
+    the one before, so activity times and message ids never tie. `rates` holds each conversation's
+    window of client messages and how many were counted in it. Cursors are made and checked as the
+    tables' are (another client's, or an unknown status, is refused)."""
+
+    START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def __init__(self) -> None:
+        self.conversations: dict[str, Conversation] = {}
+        self.stored: dict[tuple[str, str], Message] = {}  # (conversation id, message id) -> message
+        self.rates: dict[str, tuple[str, int]] = {}
+        self._ticks = 0
+
+    def _now(self) -> str:
+        self._ticks += 1
+        return (self.START + dt.timedelta(milliseconds=self._ticks)).isoformat(timespec="milliseconds")
+
+    def _of(self, client_id: str) -> list[Conversation]:
+        """The client's conversations, newest activity first."""
+        return sorted((c for c in self.conversations.values() if c.client_id == client_id),
+                      key=_activity, reverse=True)
+
+    def open_conversation(self, client_id: str) -> Conversation | None:
+        return next((c for c in self._of(client_id) if c.status != "closed"), None)
+
+    def open_or_create_conversation(self, client_id: str) -> tuple[Conversation, bool]:
+        known = self.open_conversation(client_id)
+        if known is not None:
+            return known, False
+        number = len(self._of(client_id))
+        while f"c-{client_id}-{number}" in self.conversations:
+            number += 1
+        now = self._now()
+        made = self.conversations[f"c-{client_id}-{number}"] = Conversation(
+            f"c-{client_id}-{number}", client_id, "bot", None, now, now)
+        return made, True
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        return self.conversations.get(conversation_id)
+
+    def set_status(self, conversation: Conversation, status: str, admin_id: str | None) -> Conversation:
+        stored = self.conversations.get(conversation.id)
+        if stored is None or stored.status != conversation.status:
+            raise StatusChangedError(conversation.id)
+        changed = self.conversations[conversation.id] = replace(stored, status=status, admin_id=admin_id or None,
+                                                                updated_at=self._now())
+        return changed
+
+    def count_client_message(self, conversation: Conversation, window: str, limit: int) -> bool:
+        if conversation.id not in self.conversations:
+            return False
+        current, counted = self.rates.get(conversation.id, ("", 0))
+        if current == window and counted >= limit:
+            return False
+        self.rates[conversation.id] = (window, counted + 1 if current == window else 1)
+        return True
+
+    def touch(self, conversation: Conversation) -> None:
+        stored = self.conversations.get(conversation.id)
+        if stored is not None:
+            self.conversations[conversation.id] = replace(stored, updated_at=self._now())
+
+    def add_message(self, conversation_id: str, sender_id: str, sender_kind: str, text: str) -> Message:
+        now = self._now()
+        message = Message(f"{self._ticks:013d}-{self._ticks:08x}", conversation_id, sender_id, sender_kind,
+                              text, now)
+        self.stored[(conversation_id, message.id)] = message
+        return message
+
+    def get_message(self, conversation_id: str, message_id: str) -> Message | None:
+        return self.stored.get((conversation_id, message_id))
+
+    def mark_read(self, conversation_id: str, message_id: str, reader_id: str) -> None:
+        message = self.stored[(conversation_id, message_id)]  # only ever after get_message: a KeyError says otherwise
+        self.stored[(conversation_id, message_id)] = replace(message, read_by=message.read_by | {reader_id})
+
+    def messages(self, conversation_id: str, limit: int, cursor: str | None
+                 ) -> tuple[list[Message], str | None]:
+        start = decode_cursor(cursor, {"conversation_id", "message_id"})
+        if start is not None and start["conversation_id"]["S"] != conversation_id:
+            raise bad_cursor()
+        after = "" if start is None else start["message_id"]["S"]
+        following = sorted((m for (c, i), m in self.stored.items() if c == conversation_id and i > after),
+                           key=lambda m: m.id)
+        page = following[:limit]
+        if len(following) <= limit:
+            return page, None
+        return page, encode_cursor({"conversation_id": {"S": conversation_id}, "message_id": {"S": page[-1].id}})
+
+    def conversations_of(self, client_id: str, limit: int, cursor: str | None
+                         ) -> tuple[list[Conversation], str | None]:
+        start = decode_cursor(cursor, {"id", "client_id", "updated_at"})
+        if start is not None and start["client_id"]["S"] != client_id:
+            raise bad_cursor()
+        following = [c for c in self._of(client_id) if start is None or _activity(c) < _started(start)]
+        page = following[:limit]
+        if len(following) <= limit:
+            return page, None
+        last = page[-1]
+        return page, encode_cursor({"id": {"S": last.id}, "client_id": {"S": client_id},
+                                    "updated_at": {"S": last.updated_at}})
+
+    def all_conversations(self, limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
+        status, _, rest = (cursor or f"{STATUS_ORDER[0]}.").partition(".")
+        if status not in STATUS_ORDER:
+            raise bad_cursor()
+        start = decode_cursor(rest, {"id", "status", "updated_at"}) if rest else None
+        if start is not None and start["status"]["S"] != status:
+            raise bad_cursor()
+        rank = STATUS_ORDER.index
+        newest_first = sorted(self.conversations.values(), key=_activity, reverse=True)
+        following = [c for c in sorted(newest_first, key=lambda c: rank(c.status))
+                     if rank(c.status) > rank(status)
+                     or (c.status == status and (start is None or _activity(c) < _started(start)))]
+        page = following[:limit]
+        if len(following) <= limit:
+            return page, None
+        last = page[-1]
+        return page, f"{last.status}." + (encode_cursor({"id": {"S": last.id}, "status": {"S": last.status},
+                                                         "updated_at": {"S": last.updated_at}}) or "")
+
+
+def _activity(conversation: Conversation) -> tuple[str, str]:
+    """A conversation's place in a "newest activity first" listing (read backwards)."""
+    return conversation.updated_at, conversation.id
+
+
+def _started(key: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """The place of the conversation a cursor stopped at."""
+    return key["updated_at"]["S"], key["id"]["S"]
