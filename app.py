@@ -22,7 +22,10 @@ from chalicelib.identity import events as user_events
 from chalicelib.identity import models as im
 from chalicelib.identity.service import IdentityService
 from chalicelib.monitoring import api_ingest, history, replica, silent
+from chalicelib.monitoring.alerts import DynamoRaisedAlerts
+from chalicelib.monitoring.history import History
 from chalicelib.monitoring.ingest import Ingestor
+from chalicelib.monitoring.totals import DynamoHourTotals
 from chalicelib.platform import consumer, events, health, outbox
 from chalicelib.platform.consumer import Source
 from chalicelib.platform.publisher import SnsPublisher
@@ -40,12 +43,15 @@ events.install(app)
 
 identity = IdentityService()
 devices = DeviceService(user_exists=identity.exists)
-ingestor = Ingestor()
+hours = DynamoHourTotals()
+raised_alerts = DynamoRaisedAlerts()
+ingestor = Ingestor(hours, raised_alerts)
+meter_history = History(hours)
 api = http.Api(app, authenticate=identity.authenticate)
 pusher = Pusher(app.websocket_api)
 alerts = AlertService(pusher, owners_of=replica.owners_of, device_exists=replica.exists)
 chat = ChatService(pusher, context_for=lambda user_id: chat_context.describe(
-    devices.of_user_devices(user_id), history.day, dt.datetime.now(dt.UTC)))
+    devices.of_user_devices(user_id), meter_history.day, dt.datetime.now(dt.UTC)))
 realtime = RealtimeGateway(pusher, authenticate=identity.authenticate, current=identity.current, chat=chat)
 notifications = NotificationHandler(alerts, pusher, owners_of=replica.owners_of)
 
@@ -229,7 +235,7 @@ def post_readings(call: Call) -> api_ingest.ReadingsAccepted:
            access=Access.USER, query=history.ConsumptionQuery, response=history.Consumption, tags=("metering",))
 def get_consumption(call: Call, device_id: str) -> history.Consumption:
     device = devices.get(call.user, device_id)
-    return history.consumption(device, call.query, _today(device.timezone))
+    return meter_history.consumption(device, call.query, _today(device.timezone))
 
 
 @api.route("/devices/{device_id}/readings", "GET", summary="Recent raw readings, newest first",
@@ -237,14 +243,14 @@ def get_consumption(call: Call, device_id: str) -> history.Consumption:
 def get_readings(call: Call, device_id: str) -> history.ReadingList:
     device = devices.get(call.user, device_id)
     now = dt.datetime.now(dt.UTC)
-    return history.recent_readings(device, call.query.since or now - dt.timedelta(days=1), call.query.limit, now)
+    return meter_history.recent_readings(device, call.query.since or now - dt.timedelta(days=1), call.query.limit, now)
 
 
 @api.route("/devices/{device_id}/consumption.csv", "GET", summary="Hourly consumption of a date range as CSV",
            access=Access.USER, query=history.CsvQuery, content_type="text/csv", tags=("metering",))
 def get_consumption_csv(call: Call, device_id: str) -> Response:
     device = devices.get(call.user, device_id)
-    body = history.csv_export(device, call.query.from_, call.query.to)
+    body = meter_history.csv_export(device, call.query.from_, call.query.to)
     filename = f"{device.id}_{call.query.from_}_{call.query.to}.csv"
     return Response(body=body, status_code=200, headers={
         "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"'})
@@ -269,7 +275,7 @@ def relay_outbox(event):
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def check_silent_meters(event):
-    silent.check(dt.datetime.now(dt.UTC))
+    silent.check(dt.datetime.now(dt.UTC), hours, raised_alerts)
 
 
 # --- alerts and chat ----------------------------------------------------------------------
@@ -315,7 +321,7 @@ def realtime_sync_consumer(event):
 
 @app.on_sqs_message(queue=names.resource_name("monitoring-sync"), batch_size=10)
 def monitoring_sync(event):
-    return consumer.consume(replica.SOURCE, event, replica.apply)
+    return consumer.consume(replica.SOURCE, event, lambda event: replica.apply(event, hours, raised_alerts))
 
 
 @app.on_sqs_message(queue=names.resource_name("devices-sync"), batch_size=10)

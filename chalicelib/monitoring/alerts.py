@@ -9,7 +9,6 @@ reading of that hour sends it again (the alert id makes repeats harmless downstr
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -21,15 +20,6 @@ from chalicelib.messages import Alert, AlertRaised, DeviceDeleted
 from chalicelib.platform import queues
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.persistence import delete_all
-
-
-def over_consumption(device_id: str, device_name: str, hour: str, total: Decimal, limit: float,
-                     now: dt.datetime) -> Alert:
-    return Alert(
-        id=f"{device_id}:{hour}", kind="over_consumption", device_id=device_id, device_name=device_name,
-        hour_start=hour, total_kwh=round(float(total), 6), max_hourly_kwh=limit,
-        created_at=now.astimezone(dt.UTC).isoformat(timespec="seconds"),
-    )
 
 
 class _ByDevice(GlobalSecondaryIndex["AlertItem"]):
@@ -57,53 +47,37 @@ class AlertItem(Model):
     by_device = _ByDevice()
 
 
-def store_once(alert: Alert) -> bool:
-    """Store the alert unless one with its id exists; True if this call stored it."""
-    return applied(lambda: AlertItem(**alert.model_dump()).save(condition=AlertItem.id.does_not_exist()))
+class DynamoRaisedAlerts:
+    """The RaisedAlerts port on the `alerts` table; alerts are sent on the notifications queue."""
 
+    def announce(self, alert: Alert, now: dt.datetime, *, fresh: bool = False) -> bool:
+        # A repair on a repeated reading reads first, so that a repeat costs a read, not a refused write.
+        stored = None if fresh else self._get(alert.id)
+        if stored is None and not self._store_once(alert):
+            stored = self._get(alert.id)  # stored by a concurrent consumer (or an earlier delivery) a moment ago
+        if stored is not None:
+            if stored[1]:
+                return False
+            alert = stored[0]
+        # At least once: the alert id makes a repeat harmless downstream.
+        queues.send("notifications", AlertRaised(alert=alert))
+        AlertItem(alert.id).update(actions=[AlertItem.notified_at.set(now.isoformat())])
+        return True
 
-def get(alert_id: str) -> tuple[Alert, bool] | None:
-    """The stored alert and whether its message was sent."""
-    try:
-        item = AlertItem.get(alert_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-    return Alert.model_validate(item.attribute_values), item.notified_at is not None
+    def delete_device(self, device_id: str, deleted_at: str) -> None:
+        delete_all(AlertItem, AlertItem.by_device.query(device_id, attributes_to_get=["id"]))
+        queues.send("notifications", DeviceDeleted(device_id=device_id, deleted_at=deleted_at))
 
+    @staticmethod
+    def _store_once(alert: Alert) -> bool:
+        """Store the alert unless one with its id exists; True if this call stored it."""
+        return applied(lambda: AlertItem(**alert.model_dump()).save(condition=AlertItem.id.does_not_exist()))
 
-def mark_notified(alert_id: str, now: dt.datetime) -> None:
-    AlertItem(alert_id).update(actions=[AlertItem.notified_at.set(now.isoformat())])
-
-
-def send(alert: Alert) -> None:
-    """Put `alert.raised` on the notifications queue (at least once; the id dedupes)."""
-    queues.send("notifications", AlertRaised(alert=alert))
-
-
-def send_device_deleted(device_id: str, deleted_at: str) -> None:
-    """Tell the inboxes that a device's alerts raised before `deleted_at` are gone (at least once)."""
-    queues.send("notifications", DeviceDeleted(device_id=device_id, deleted_at=deleted_at))
-
-
-def announce(alert: Alert, now: dt.datetime, *, fresh: bool = False) -> bool:
-    """Store the alert once and make sure its message is sent (repairs an earlier failed send).
-
-    `fresh`: the caller's own write just crossed the limit, so the alert is most likely new and is
-    stored at once; otherwise (a repair on a repeated reading) it is read first, so that a repeat
-    costs a read, not a refused write. True when this call sent the message.
-    """
-    stored = None if fresh else get(alert.id)
-    if stored is None and not store_once(alert):
-        stored = get(alert.id)  # stored by a concurrent consumer (or an earlier delivery) a moment ago
-    if stored is not None:
-        if stored[1]:
-            return False
-        alert = stored[0]
-    send(alert)
-    mark_notified(alert.id, now)
-    return True
-
-
-def delete_device(device_id: str) -> None:
-    """Remove the stored alerts of a deleted device."""
-    delete_all(AlertItem, AlertItem.by_device.query(device_id, attributes_to_get=["id"]))
+    @staticmethod
+    def _get(alert_id: str) -> tuple[Alert, bool] | None:
+        """The stored alert and whether its message was sent."""
+        try:
+            item = AlertItem.get(alert_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return Alert.model_validate(item.attribute_values), item.notified_at is not None

@@ -11,7 +11,8 @@ from typing import Annotated, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from chalicelib import errors
-from chalicelib.monitoring import calendar, totals
+from chalicelib.monitoring import calendar
+from chalicelib.monitoring.domain import HourTotal, HourTotals
 from chalicelib.monitoring.readings import EARLIEST, LATEST, hour_key, parse_hour_key
 
 MAX_HOURLY_RANGE_DAYS = 62
@@ -162,120 +163,129 @@ def _cost(total: Decimal, device: Metered) -> float | None:
     return None if device.tariff_per_kwh is None else _round(total * Decimal(str(device.tariff_per_kwh)))
 
 
-def _stored(device_id: str, start: dt.datetime, end: dt.datetime) -> dict[str, totals.HourItem]:
-    if end <= start:
-        return {}
-    last = end - dt.timedelta(hours=1)
-    return {h.hour_start: h for h in totals.between(device_id, hour_key(start), hour_key(last))}
+class History:
+    """A device's history read from its hours (`hours`: DynamoDB unless given)."""
+
+    def __init__(self, hours: HourTotals | None = None) -> None:
+        from chalicelib.monitoring.totals import DynamoHourTotals
+
+        self._hours: HourTotals = hours or DynamoHourTotals()
+
+    def _stored(self, device_id: str, start: dt.datetime, end: dt.datetime) -> dict[str, HourTotal]:
+        if end <= start:
+            return {}
+        last = end - dt.timedelta(hours=1)
+        return {h.hour_start: h for h in self._hours.between(device_id, hour_key(start), hour_key(last))}
 
 
-def day(device: Metered, day_: dt.date) -> DayConsumption:
-    """The device's local day, hour by hour; an hour without readings is null, not zero."""
-    start, end = calendar.day_bounds(day_, device.timezone)
-    stored = _stored(device.id, start, end)
-    hours: list[HourOut] = []
-    total = Decimal(0)
-    peak: tuple[Decimal, str] | None = None
-    for moment in calendar.utc_hours(start, end):
-        item = stored.get(hour_key(moment))
-        label = calendar.local_iso(moment, device.timezone)
-        if item is None:
-            hours.append(HourOut(start=label, kwh=None, readings=0))
-            continue
-        hours.append(HourOut(start=label, kwh=_round(item.total_kwh), readings=item.reading_count))
-        total += item.total_kwh
-        if peak is None or item.total_kwh > peak[0]:
-            peak = (item.total_kwh, label)
-    return DayConsumption(
-        device_id=device.id, date=day_, timezone=device.timezone, hours=hours, total_kwh=_round(total),
-        peak_hour=peak[1] if peak else None, max_hourly_kwh=device.max_hourly_kwh,
-        cost=_cost(total, device), currency=device.currency,
-    )
+    def day(self, device: Metered, day_: dt.date) -> DayConsumption:
+        """The device's local day, hour by hour; an hour without readings is null, not zero."""
+        start, end = calendar.day_bounds(day_, device.timezone)
+        stored = self._stored(device.id, start, end)
+        hours: list[HourOut] = []
+        total = Decimal(0)
+        peak: tuple[Decimal, str] | None = None
+        for moment in calendar.utc_hours(start, end):
+            item = stored.get(hour_key(moment))
+            label = calendar.local_iso(moment, device.timezone)
+            if item is None:
+                hours.append(HourOut(start=label, kwh=None, readings=0))
+                continue
+            hours.append(HourOut(start=label, kwh=_round(item.total_kwh), readings=item.reading_count))
+            total += item.total_kwh
+            if peak is None or item.total_kwh > peak[0]:
+                peak = (item.total_kwh, label)
+        return DayConsumption(
+            device_id=device.id, date=day_, timezone=device.timezone, hours=hours, total_kwh=_round(total),
+            peak_hour=peak[1] if peak else None, max_hourly_kwh=device.max_hourly_kwh,
+            cost=_cost(total, device), currency=device.currency,
+        )
 
 
-def _points(device: Metered, first: dt.date, last: dt.date, granularity: str) -> tuple[list[PointOut], Decimal]:
-    start, _ = calendar.day_bounds(first, device.timezone)
-    _, end = calendar.day_bounds(last, device.timezone)
-    stored = _stored(device.id, start, end)
-    total = sum((h.total_kwh for h in stored.values()), Decimal(0))
-    if granularity == "hour":
+    def _points(self, device: Metered, first: dt.date, last: dt.date,
+                granularity: str) -> tuple[list[PointOut], Decimal]:
+        start, _ = calendar.day_bounds(first, device.timezone)
+        _, end = calendar.day_bounds(last, device.timezone)
+        stored = self._stored(device.id, start, end)
+        total = sum((h.total_kwh for h in stored.values()), Decimal(0))
+        if granularity == "hour":
+            points = [
+                PointOut(start=calendar.local_iso(m, device.timezone),
+                         kwh=_round(stored[hour_key(m)].total_kwh) if hour_key(m) in stored else None)
+                for m in calendar.utc_hours(start, end)
+            ]
+            return points, total
+        per_day: dict[dt.date, Decimal] = {}
+        for item in stored.values():
+            local = calendar.local_day(parse_hour_key(item.hour_start), device.timezone)
+            per_day[local] = per_day.get(local, Decimal(0)) + item.total_kwh
         points = [
-            PointOut(start=calendar.local_iso(m, device.timezone),
-                     kwh=_round(stored[hour_key(m)].total_kwh) if hour_key(m) in stored else None)
-            for m in calendar.utc_hours(start, end)
+            PointOut(start=calendar.local_iso(calendar.day_bounds(d, device.timezone)[0], device.timezone),
+                     kwh=_round(per_day[d]) if d in per_day else None)
+            for d in calendar.days(first, last)
         ]
         return points, total
-    per_day: dict[dt.date, Decimal] = {}
-    for item in stored.values():
-        local = calendar.local_day(parse_hour_key(item.hour_start), device.timezone)
-        per_day[local] = per_day.get(local, Decimal(0)) + item.total_kwh
-    points = [
-        PointOut(start=calendar.local_iso(calendar.day_bounds(d, device.timezone)[0], device.timezone),
-                 kwh=_round(per_day[d]) if d in per_day else None)
-        for d in calendar.days(first, last)
-    ]
-    return points, total
 
 
-def range_view(device: Metered, first: dt.date, last: dt.date, granularity: str) -> RangeConsumption:
-    """A range by hour or day, with the previous period of the same length beside it."""
-    length = (last - first).days + 1
-    bound = MAX_HOURLY_RANGE_DAYS if granularity == "hour" else MAX_DAILY_RANGE_DAYS
-    if length > bound:
-        raise errors.ValidationError(f"A {granularity} range is at most {bound} days.",
-                                     [errors.FieldError("to", f"at most {bound} days after from")])
-    points, total = _points(device, first, last, granularity)
-    prev_last = first - dt.timedelta(days=1)
-    prev_first = prev_last - dt.timedelta(days=length - 1)
-    prev_points, prev_total = _points(device, prev_first, prev_last, granularity)
-    previous = Period.model_validate({"from": prev_first, "to": prev_last, "points": prev_points,
-                                      "total_kwh": _round(prev_total)})
-    return RangeConsumption.model_validate({
-        "device_id": device.id, "timezone": device.timezone, "granularity": granularity, "from": first,
-        "to": last, "points": points, "total_kwh": _round(total), "cost": _cost(total, device),
-        "currency": device.currency, "max_hourly_kwh": device.max_hourly_kwh, "previous": previous,
-    })
+    def range_view(self, device: Metered, first: dt.date, last: dt.date, granularity: str) -> RangeConsumption:
+        """A range by hour or day, with the previous period of the same length beside it."""
+        length = (last - first).days + 1
+        bound = MAX_HOURLY_RANGE_DAYS if granularity == "hour" else MAX_DAILY_RANGE_DAYS
+        if length > bound:
+            raise errors.ValidationError(f"A {granularity} range is at most {bound} days.",
+                                         [errors.FieldError("to", f"at most {bound} days after from")])
+        points, total = self._points(device, first, last, granularity)
+        prev_last = first - dt.timedelta(days=1)
+        prev_first = prev_last - dt.timedelta(days=length - 1)
+        prev_points, prev_total = self._points(device, prev_first, prev_last, granularity)
+        previous = Period.model_validate({"from": prev_first, "to": prev_last, "points": prev_points,
+                                          "total_kwh": _round(prev_total)})
+        return RangeConsumption.model_validate({
+            "device_id": device.id, "timezone": device.timezone, "granularity": granularity, "from": first,
+            "to": last, "points": points, "total_kwh": _round(total), "cost": _cost(total, device),
+            "currency": device.currency, "max_hourly_kwh": device.max_hourly_kwh, "previous": previous,
+        })
 
 
-def consumption(device: Metered, query: ConsumptionQuery, today: dt.date) -> Consumption:
-    if query.from_ is not None and query.to is not None:
-        return Consumption(range_view(device, query.from_, query.to, query.granularity))
-    return Consumption(day(device, query.date or today))
+    def consumption(self, device: Metered, query: ConsumptionQuery, today: dt.date) -> Consumption:
+        if query.from_ is not None and query.to is not None:
+            return Consumption(self.range_view(device, query.from_, query.to, query.granularity))
+        return Consumption(self.day(device, query.date or today))
 
 
-def recent_readings(device: Metered, since: dt.datetime, limit: int, now: dt.datetime) -> ReadingList:
-    """Raw readings since `since` (at most MAX_READINGS_WINDOW_DAYS before `now`), newest first.
+    def recent_readings(self, device: Metered, since: dt.datetime, limit: int, now: dt.datetime) -> ReadingList:
+        """Raw readings since `since` (at most MAX_READINGS_WINDOW_DAYS before `now`), newest first.
 
-    Hours are read newest first, a page at a time, until `limit` readings are found: the work
-    follows the limit, not the span.
-    """
-    since = _in_history(since)
-    if since < now - dt.timedelta(days=MAX_READINGS_WINDOW_DAYS):
-        raise errors.ValidationError(f"since is at most {MAX_READINGS_WINDOW_DAYS} days ago.",
-                                     [errors.FieldError("since", f"at most {MAX_READINGS_WINDOW_DAYS} days ago")])
-    rows: list[tuple[str, Decimal]] = []
-    page = min(max(limit // READINGS_PER_HOUR_PAGE + 1, 1), 100)
-    for item in totals.newest_first(device.id, hour_key(since), hour_key(max(now, since)), page):
-        rows += sorted(((k, v) for k, v in item.values.items() if dt.datetime.fromisoformat(k) >= since),
-                       reverse=True)
-        if len(rows) >= limit:
-            break  # every later hour is older: what is newest is here
-    return ReadingList(device_id=device.id,
-                       items=[RawReading(timestamp=k, kwh=_round(v)) for k, v in rows[:limit]])
+        Hours are read newest first, a page at a time, until `limit` readings are found: the work
+        follows the limit, not the span.
+        """
+        since = _in_history(since)
+        if since < now - dt.timedelta(days=MAX_READINGS_WINDOW_DAYS):
+            raise errors.ValidationError(f"since is at most {MAX_READINGS_WINDOW_DAYS} days ago.",
+                                         [errors.FieldError("since", f"at most {MAX_READINGS_WINDOW_DAYS} days ago")])
+        rows: list[tuple[str, Decimal]] = []
+        page = min(max(limit // READINGS_PER_HOUR_PAGE + 1, 1), 100)
+        for item in self._hours.newest_first(device.id, hour_key(since), hour_key(max(now, since)), page):
+            rows += sorted(((k, v) for k, v in item.values.items() if dt.datetime.fromisoformat(k) >= since),
+                           reverse=True)
+            if len(rows) >= limit:
+                break  # every later hour is older: what is newest is here
+        return ReadingList(device_id=device.id,
+                           items=[RawReading(timestamp=k, kwh=_round(v)) for k, v in rows[:limit]])
 
 
-def csv_export(device: Metered, first: dt.date, last: dt.date) -> str:
-    """Hour rows of a local date range: local start, UTC start, kWh (empty when missing), readings."""
-    start, _ = calendar.day_bounds(first, device.timezone)
-    _, end = calendar.day_bounds(last, device.timezone)
-    stored = _stored(device.id, start, end)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["hour_start_local", "hour_start_utc", "kwh", "readings"])
-    for moment in calendar.utc_hours(start, end):
-        item = stored.get(hour_key(moment))
-        writer.writerow([
-            calendar.local_iso(moment, device.timezone), hour_key(moment),
-            "" if item is None else f"{_round(item.total_kwh)}", 0 if item is None else item.reading_count,
-        ])
-    return out.getvalue()
+    def csv_export(self, device: Metered, first: dt.date, last: dt.date) -> str:
+        """Hour rows of a local date range: local start, UTC start, kWh (empty when missing), readings."""
+        start, _ = calendar.day_bounds(first, device.timezone)
+        _, end = calendar.day_bounds(last, device.timezone)
+        stored = self._stored(device.id, start, end)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["hour_start_local", "hour_start_utc", "kwh", "readings"])
+        for moment in calendar.utc_hours(start, end):
+            item = stored.get(hour_key(moment))
+            writer.writerow([
+                calendar.local_iso(moment, device.timezone), hour_key(moment),
+                "" if item is None else f"{_round(item.total_kwh)}", 0 if item is None else item.reading_count,
+            ])
+        return out.getvalue()

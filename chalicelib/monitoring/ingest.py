@@ -21,7 +21,16 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.messages import ReadingsUpdated, ReadingUpdate
-from chalicelib.monitoring import alerts, replica, totals
+from chalicelib.monitoring import replica
+from chalicelib.monitoring.domain import (
+    Applied,
+    HourTotal,
+    HourTotals,
+    Meter,
+    RaisedAlerts,
+    WriteStats,
+    over_consumption,
+)
 from chalicelib.monitoring.readings import (
     Entry,
     Limits,
@@ -30,8 +39,6 @@ from chalicelib.monitoring.readings import (
     group_by_hour,
     parse_message,
 )
-from chalicelib.monitoring.replica import Meter
-from chalicelib.monitoring.totals import WriteStats
 from chalicelib.observability import logger
 from chalicelib.platform import consumer, queues
 from chalicelib.platform.consumer import DeadLetter, Delivery, Outcome, Source
@@ -94,7 +101,7 @@ class _Bad:
     reason: str
 
 
-def will_cross(meter: Meter | None, group: list[tuple[str, Reading]], stored: totals.HourItem | None) -> bool:
+def will_cross(meter: Meter | None, group: list[tuple[str, Reading]], stored: HourTotal | None) -> bool:
     """Whether writing this group is expected to take its hour over the meter's limit (from what the
     hour held when the batch began; only an ordering hint, the write decides)."""
     if meter is None:
@@ -105,22 +112,37 @@ def will_cross(meter: Meter | None, group: list[tuple[str, Reading]], stored: to
     return crossed(before, before + added, meter.max_hourly_kwh)
 
 
-class Ingestor:
-    """Handles batches of reading messages; the replica lookup and clock are injectable."""
+Notify = Callable[[ReadingsUpdated], None]
 
-    def __init__(self, lookup: Callable[[Iterable[str]], dict[str, Meter | None]] = replica.get_many,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+
+def _send_notification(message: ReadingsUpdated) -> None:
+    queues.send("notifications", message)
+
+
+class Ingestor:
+    """Handles batches of reading messages. Its ports: where hours and raised alerts are kept
+    (DynamoDB unless given), the replica lookup, the clock, and where live updates go."""
+
+    def __init__(self, hours: HourTotals | None = None, alerts: RaisedAlerts | None = None,
+                 lookup: Callable[[Iterable[str]], dict[str, Meter | None]] = replica.get_many,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 notify: Notify = _send_notification) -> None:
+        from chalicelib.monitoring.alerts import DynamoRaisedAlerts
+        from chalicelib.monitoring.totals import DynamoHourTotals
+
+        self._hours: HourTotals = hours or DynamoHourTotals()
+        self._alerts: RaisedAlerts = alerts or DynamoRaisedAlerts()
         self._lookup = lookup
         self._clock = clock
+        self._notify = notify
 
     @property
     def source(self) -> Source[list[Entry]]:
-        """The readings queue; a message parses into its readings, each valid or not."""
-        return Source(QUEUE, self._parse)
-
-    def _parse(self, body: str) -> list[Entry]:
+        """The readings queue; a message parses into its readings, each valid or not, judged
+        against the limits of the moment the source is taken (once a batch)."""
         settings = get_settings()
-        return parse_message(body, Limits.at(self._clock(), settings.max_reading_kwh, settings.max_clock_skew_s))
+        limits = Limits.at(self._clock(), settings.max_reading_kwh, settings.max_clock_skew_s)
+        return Source(QUEUE, lambda body: parse_message(body, limits))
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Lambda's SQS records in, `{"batchItemFailures": [...]}` out (through the pipeline)."""
@@ -158,7 +180,7 @@ class Ingestor:
         groups = group_by_hour(known)
         # What the batch's hours hold already, in one request per hundred: a redelivered or
         # replayed reading then costs no write at all.
-        stored = totals.get_many(groups) if groups else {}
+        stored = self._hours.get_many(groups) if groups else {}
 
         def write(key: tuple[str, str], group: list[tuple[str, Reading]]) -> tuple[GroupReport, list[ReadingUpdate], Exception | None]:
             share, added = GroupReport(), list[ReadingUpdate]()
@@ -191,14 +213,14 @@ class Ingestor:
             "write_requests": report.writes.requests, "write_units": report.writes.units,
         })
 
-    def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: totals.HourItem | None,
+    def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: HourTotal | None,
                    report: GroupReport, updates: list[ReadingUpdate]) -> None:
         pending = self._not_counted(meter, hour, [reading for _, reading in group], known, report)
         if not pending:
             return
-        steps: list[totals.Applied] = []
+        steps: list[Applied] = []
         for _attempt in range(3):
-            applied = totals.add(meter.device_id, hour, pending, report.writes)
+            applied = self._hours.add(meter.device_id, hour, pending, report.writes)
             if applied is not None:
                 steps.append(applied)
                 report.counted += len(pending)
@@ -206,16 +228,15 @@ class Ingestor:
                 break
             # Some of these were counted before (a redelivery, a replay, another consumer):
             # read what the hour has seen and add only the others, still in one write.
-            pending = self._not_counted(meter, hour, pending, totals.get(meter.device_id, hour), report)
+            pending = self._not_counted(meter, hour, pending, self._hours.get(meter.device_id, hour), report)
             if not pending:
                 break
         if pending:
             raise RuntimeError("the hour kept changing under concurrent writers; retrying later")
         for step in steps:
             if crossed(step.total_before, step.total_after, meter.max_hourly_kwh):
-                alert = alerts.over_consumption(meter.device_id, meter.name, hour, step.total_after,
-                                                meter.max_hourly_kwh, self._clock())
-                alerts.announce(alert, self._clock(), fresh=True)
+                alert = over_consumption(meter, hour, step.total_after, self._clock())
+                self._alerts.announce(alert, self._clock(), fresh=True)
                 report.alerts += 1
                 logger.info("over-consumption alert raised", extra={"alert_id": alert.id})
         if steps:
@@ -223,7 +244,7 @@ class Ingestor:
             updates.append(ReadingUpdate(device_id=meter.device_id, hour_start=hour,
                                          kwh=round(float(steps[-1].total_after), 6), owner_ids=sorted(meter.owner_ids)))
 
-    def _not_counted(self, meter: Meter, hour: str, pending: list[Reading], stored: totals.HourItem | None,
+    def _not_counted(self, meter: Meter, hour: str, pending: list[Reading], stored: HourTotal | None,
                      report: GroupReport) -> list[Reading]:
         """The readings the hour (as `stored`) has not counted; a repeat makes sure its alert went out."""
         if stored is None:
@@ -238,16 +259,13 @@ class Ingestor:
         """A redelivered reading: if its hour is over the limit, make sure the alert went out."""
         if total <= Decimal(str(meter.max_hourly_kwh)):
             return
-        alert = alerts.over_consumption(meter.device_id, meter.name, hour, total, meter.max_hourly_kwh,
-                                        self._clock())
-        alerts.announce(alert, self._clock())
+        self._alerts.announce(over_consumption(meter, hour, total, self._clock()), self._clock())
 
-    @staticmethod
-    def _send_updates(updates: list[ReadingUpdate]) -> None:
+    def _send_updates(self, updates: list[ReadingUpdate]) -> None:
         """Live chart updates for the owners' open sockets; best effort (the chart reloads)."""
         if not updates:
             return
         try:
-            queues.send("notifications", ReadingsUpdated(readings=updates))
+            self._notify(ReadingsUpdated(readings=updates))
         except Exception as exc:  # noqa: BLE001 - live updates must not fail the counted readings
             logger.warning("live reading updates not sent", extra={"error": str(exc)})

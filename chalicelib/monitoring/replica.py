@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +20,7 @@ from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.messages import InvalidMessage, SyncEvent, parse_event
+from chalicelib.monitoring.domain import HourTotals, Meter, RaisedAlerts
 from chalicelib.observability import logger
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.consumer import Source
@@ -39,19 +39,6 @@ class MeterItem(Model):
     owner_ids = UnicodeSetAttribute(default=set)
     entity_version = NumberAttribute()
     deleted = BooleanAttribute(default=False)
-
-
-@dataclass(frozen=True)
-class Meter:
-    """What monitoring knows of a device."""
-
-    device_id: str
-    name: str
-    max_hourly_kwh: float
-    timezone: str
-    tariff_per_kwh: float | None
-    currency: str | None
-    owner_ids: frozenset[str]
 
 
 def _known_zone(name: str) -> str:
@@ -93,7 +80,7 @@ def get(device_id: str) -> Meter | None:
         item = MeterItem.get(device_id, consistent_read=True)
     except DoesNotExist:
         return None
-    return _meter(item)
+    return meter_of(item)
 
 
 def get_many(device_ids: Iterable[str]) -> dict[str, Meter | None]:
@@ -101,11 +88,12 @@ def get_many(device_ids: Iterable[str]) -> dict[str, Meter | None]:
     found: dict[str, Meter | None] = dict.fromkeys(device_ids)
     if found:
         for item in MeterItem.batch_get(list(found), consistent_read=True):
-            found[item.device_id] = _meter(item)
+            found[item.device_id] = meter_of(item)
     return found
 
 
-def _meter(item: MeterItem) -> Meter | None:
+def meter_of(item: MeterItem) -> Meter | None:
+    """The meter an item holds; None for a deleted device's tombstone."""
     if item.deleted:
         return None
     return Meter(item.device_id, item.name, float(item.max_hourly_kwh), item.timezone,
@@ -127,8 +115,9 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
-def apply(event: SyncEvent) -> bool:
-    """Apply one device event; False when it was older than the replica."""
+def apply(event: SyncEvent, hours: HourTotals | None = None, alerts: RaisedAlerts | None = None) -> bool:
+    """Apply one device event; False when it was older than the replica. A deletion also removes
+    the device's hours and alerts (`hours` and `alerts`: DynamoDB unless given)."""
     try:
         state = _DeviceState.model_validate(event.data.get("device"))
     except ValidationError as exc:
@@ -157,11 +146,11 @@ def apply(event: SyncEvent) -> bool:
     if item.deleted:
         # The device is gone from every view: its history and alerts go with it (idempotent, so a
         # retry after a failure half-way finishes the job).
-        from chalicelib.monitoring import alerts, totals
+        from chalicelib.monitoring.alerts import DynamoRaisedAlerts
+        from chalicelib.monitoring.totals import DynamoHourTotals
 
-        hours = totals.delete_device(state.id)
-        alerts.delete_device(state.id)
+        removed = (hours or DynamoHourTotals()).delete_device(state.id)
         # The owners' and admins' copies belong to the alerts context, told on its queue.
-        alerts.send_device_deleted(state.id, event.occurred_at or _now_iso())
-        logger.info("deleted device's history removed", extra={"device_id": state.id, "hours": hours})
+        (alerts or DynamoRaisedAlerts()).delete_device(state.id, event.occurred_at or _now_iso())
+        logger.info("deleted device's history removed", extra={"device_id": state.id, "hours": removed})
     return True

@@ -4,40 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 
-from chalicelib.monitoring import alerts, totals
-from chalicelib.monitoring.readings import hour_key
-from chalicelib.monitoring.replica import MeterItem
+from chalicelib.monitoring.domain import HourTotals, RaisedAlerts, is_silent, silent_alert
+from chalicelib.monitoring.replica import MeterItem, meter_of
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
 
-def silent_alert(device_id: str, device_name: str, last_reading: dt.datetime, limit: float,
-                 now: dt.datetime) -> alerts.Alert:
-    last = last_reading.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return alerts.Alert(
-        id=f"{device_id}:silent:{last}", kind="silent_meter", device_id=device_id, device_name=device_name,
-        hour_start=hour_key(last_reading), total_kwh=0.0, max_hourly_kwh=limit,
-        created_at=now.isoformat(timespec="seconds"),
-    )
+def check(now: dt.datetime, hours: HourTotals | None = None, alerts: RaisedAlerts | None = None) -> int:
+    """Raise one silent-meter alert per silence (its id names the last reading); returns how many.
+    `hours` and `alerts`: DynamoDB unless given."""
+    from chalicelib.monitoring.alerts import DynamoRaisedAlerts
+    from chalicelib.monitoring.totals import DynamoHourTotals
 
-
-def is_silent(last_reading: dt.datetime, now: dt.datetime, interval_s: int, intervals: int) -> bool:
-    """Pure rule: silent once `intervals` whole intervals have passed with no reading."""
-    return (now - last_reading).total_seconds() >= interval_s * intervals
-
-
-def check(now: dt.datetime) -> int:
-    """Raise one silent-meter alert per silence (its id names the last reading); returns how many."""
+    hours = hours or DynamoHourTotals()
+    alerts = alerts or DynamoRaisedAlerts()
     settings = get_settings()
     raised = 0
-    for meter in MeterItem.scan(filter_condition=MeterItem.deleted == False):
-        latest = totals.latest(meter.device_id)
-        if latest is None or not latest.values:
+    for item in MeterItem.scan(filter_condition=MeterItem.deleted == False):
+        meter = meter_of(item)
+        latest = hours.latest(item.device_id) if meter is not None else None
+        if meter is None or latest is None or not latest.values:
             continue  # never reported: nothing has gone quiet
         last = max(dt.datetime.fromisoformat(key) for key in latest.values)
         if not is_silent(last, now, settings.reading_interval_s, settings.silent_after_intervals):
             continue
-        alert = silent_alert(meter.device_id, meter.name, last, float(meter.max_hourly_kwh), now)
+        alert = silent_alert(meter, last, now)
         if alerts.announce(alert, now):
             raised += 1
             logger.info("silent meter alert raised", extra={"alert_id": alert.id})

@@ -7,8 +7,9 @@ id, tombstones that continue versions), so a service behaves here as it does on 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from chalicelib import errors
 from chalicelib.alerts.domain import ADMIN_FEED
@@ -17,6 +18,8 @@ from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusCh
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.messages import Alert
+from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats
+from chalicelib.monitoring.readings import Reading
 from chalicelib.platform import outbox
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 
@@ -204,6 +207,73 @@ class InMemoryDevices:
 
     def delete_key(self, key: ApiKey) -> None:
         self.keys.pop(key.key_id, None)
+
+
+class InMemoryHourTotals:
+    """Monitoring's hours on a dictionary: an add is refused whole if any timestamp was counted."""
+
+    def __init__(self) -> None:
+        self.hours: dict[tuple[str, str], HourTotal] = {}
+        self.fail_next_add: Exception | None = None  # raised once by the next add
+
+    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats) -> Applied | None:
+        if self.fail_next_add is not None:
+            error, self.fail_next_add = self.fail_next_add, None
+            raise error
+        stats.add({})
+        stored = self.hours.setdefault((device_id, hour), HourTotal(device_id, hour, Decimal(0), 0))
+        if any(r.key in stored.values for r in readings):
+            return None
+        before = stored.total_kwh
+        stored.total_kwh += sum((r.kwh for r in readings), Decimal(0))
+        stored.reading_count += len(readings)
+        stored.values.update({r.key: r.kwh for r in readings})
+        return Applied(before, stored.total_kwh, stored.reading_count)
+
+    def get(self, device_id: str, hour: str) -> HourTotal | None:
+        stored = self.hours.get((device_id, hour))
+        return None if stored is None else replace(stored, values=dict(stored.values))
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HourTotal]:
+        return {key: hour for key in keys if (hour := self.get(*key)) is not None}
+
+    def between(self, device_id: str, first_hour: str, last_hour: str) -> list[HourTotal]:
+        return [replace(h, values={}) for (d, hour), h in sorted(self.hours.items())
+                if d == device_id and first_hour <= hour <= last_hour]
+
+    def newest_first(self, device_id: str, first_hour: str, last_hour: str, page_size: int) -> Iterator[HourTotal]:
+        for hour in reversed(self.between(device_id, first_hour, last_hour)):
+            yield self.hours[(device_id, hour.hour_start)]
+
+    def latest(self, device_id: str) -> HourTotal | None:
+        mine = sorted(h for d, h in self.hours if d == device_id)
+        return self.get(device_id, mine[-1]) if mine else None
+
+    def delete_device(self, device_id: str) -> int:
+        mine = [key for key in self.hours if key[0] == device_id]
+        for key in mine:
+            del self.hours[key]
+        return len(mine)
+
+
+class RecordingRaisedAlerts:
+    """Raised alerts on a dictionary: stored once by id; `sent` lists each announcement sent."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, Alert] = {}
+        self.sent: list[Alert] = []
+        self.deleted: list[tuple[str, str]] = []
+
+    def announce(self, alert: Alert, now: dt.datetime, *, fresh: bool = False) -> bool:
+        if alert.id in self.stored:
+            return False
+        self.stored[alert.id] = alert
+        self.sent.append(alert)
+        return True
+
+    def delete_device(self, device_id: str, deleted_at: str) -> None:
+        self.stored = {k: a for k, a in self.stored.items() if a.device_id != device_id}
+        self.deleted.append((device_id, deleted_at))
 
 
 class InMemoryUsers:

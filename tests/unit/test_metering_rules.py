@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.chat import faq
 from chalicelib.monitoring import calendar
+from chalicelib.monitoring.domain import HourTotal, Meter, is_silent
 from chalicelib.monitoring.ingest import will_cross
 from chalicelib.monitoring.readings import (
     InvalidReadingError,
@@ -21,9 +22,6 @@ from chalicelib.monitoring.readings import (
     parse_reading,
     timestamp_key,
 )
-from chalicelib.monitoring.replica import Meter
-from chalicelib.monitoring.silent import is_silent
-from chalicelib.monitoring.totals import HourItem
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
@@ -182,10 +180,10 @@ def test_a_group_is_expected_to_cross_when_its_new_readings_take_the_hour_over_t
     meter = Meter("m1", "M", 1.0, "UTC", None, None, frozenset())
     group = [("msg", parse_reading(reading(f"2026-11-23T20:{m}:00", 0.3), LIMITS)) for m in ("10", "20")]
     assert not will_cross(meter, group, None)  # 0.6
-    assert will_cross(meter, group, HourItem("m1", "2026-11-23T20:00:00Z", Decimal("0.5"), 1, {}))  # 1.1
+    assert will_cross(meter, group, HourTotal("m1", "2026-11-23T20:00:00Z", Decimal("0.5"), 1, {}))  # 1.1
     seen = {r.key: r.kwh for _, r in group}
-    assert not will_cross(meter, group, HourItem("m1", "2026-11-23T20:00:00Z", Decimal("0.9"), 2, seen))  # repeats
-    assert not will_cross(meter, group, HourItem("m1", "2026-11-23T20:00:00Z", Decimal("1.5"), 1, {}))  # over already
+    assert not will_cross(meter, group, HourTotal("m1", "2026-11-23T20:00:00Z", Decimal("0.9"), 2, seen))  # repeats
+    assert not will_cross(meter, group, HourTotal("m1", "2026-11-23T20:00:00Z", Decimal("1.5"), 1, {}))  # over already
     assert not will_cross(None, group, None)
 
 

@@ -18,7 +18,9 @@ import pytest
 from chalicelib import names
 from chalicelib.messages import InvalidMessage
 from chalicelib.monitoring import replica
-from chalicelib.monitoring.replica import Meter, MeterItem
+from chalicelib.monitoring.domain import Meter
+from chalicelib.monitoring.replica import MeterItem
+from chalicelib.monitoring.totals import DynamoHourTotals
 from tests.faked_stage import REGION, faked_stage
 
 
@@ -257,7 +259,7 @@ def test_a_malformed_or_unknown_event_is_a_permanent_error_and_writes_nothing(me
 
 
 def test_a_deletion_that_failed_half_way_finishes_clearing_the_history_when_redelivered(
-        meters: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        meters: str) -> None:
     # Given a device with an hour of history
     device_id = new_id()
     apply(envelope("device.created", 1, device(device_id)))
@@ -266,18 +268,17 @@ def test_a_deletion_that_failed_half_way_finishes_clearing_the_history_when_rede
     hours.put_item(TableName=table, Item={"device_id": {"S": device_id}, "hour_start": {"S": "2026-06-01T10:00:00Z"},
                                           "total_kwh": {"N": "1"}, "reading_count": {"N": "1"}})
     # When its deletion writes the tombstone and then fails to clear the history
-    from chalicelib.monitoring import totals
+    class Failing(DynamoHourTotals):
+        def delete_device(self, device_id: str) -> int:
+            raise RuntimeError("the endpoint went")
 
-    real = totals.delete_device
-    monkeypatch.setattr(totals, "delete_device", lambda _: (_ for _ in ()).throw(RuntimeError("the endpoint went")))
     deletion = envelope("device.deleted", 2, device(device_id))
     with pytest.raises(RuntimeError):
-        apply(deletion)
+        replica.apply(replica.parse(deletion), hours=Failing())
     assert hours.query(TableName=table, KeyConditionExpression="device_id = :d",
                        ExpressionAttributeValues={":d": {"S": device_id}})["Items"]
     assert [m for m in notifications() if m.get("device_id") == device_id] == []
     # Then the redelivered event, finding its tombstone in place, clears the history
-    monkeypatch.setattr(totals, "delete_device", real)
     assert apply(deletion) is True
     assert not hours.query(TableName=table, KeyConditionExpression="device_id = :d",
                            ExpressionAttributeValues={":d": {"S": device_id}})["Items"]

@@ -1,0 +1,137 @@
+"""The monitoring context's domain: a meter as monitoring knows it, an hour's exact total, the
+alerts it raises, and the ports to where hours and raised alerts are kept.
+
+Plain values and rules, no I/O: the ingestor, the silent check and the history work on these;
+a repository (DynamoDB in production, dictionaries in unit tests) stores them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from chalicelib.messages import Alert
+from chalicelib.monitoring.readings import Reading, hour_key
+
+
+@dataclass(frozen=True)
+class Meter:
+    """What monitoring knows of a device (its replica, fed by the devices context's events)."""
+
+    device_id: str
+    name: str
+    max_hourly_kwh: float
+    timezone: str
+    tariff_per_kwh: float | None
+    currency: str | None
+    owner_ids: frozenset[str]
+
+
+@dataclass
+class HourTotal:
+    """A device's UTC hour: the exact total, how many readings it counted and each reading's value
+    by its timestamp key (when read with values)."""
+
+    device_id: str
+    hour_start: str
+    total_kwh: Decimal
+    reading_count: int
+    values: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The hour's total before and after a successful add."""
+
+    total_before: Decimal
+    total_after: Decimal
+    reading_count: int
+
+
+@dataclass
+class WriteStats:
+    """Write requests made and write units billed."""
+
+    requests: int = 0
+    units: float = 0.0
+
+    def add(self, response: dict[str, Any]) -> None:
+        """Count one write from its response (`ConsumedCapacity`, one unit when absent)."""
+        self.requests += 1
+        self.units += float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 1.0))
+
+
+class HourTotals(Protocol):
+    """Where hourly totals are kept. Adding is all or nothing: readings of one device and hour are
+    counted together unless any of their timestamps was counted before, so nothing counts twice."""
+
+    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats) -> Applied | None:
+        """Count `readings` (all of this device and hour) at once; None if any was counted before.
+        The write is counted in `stats` either way."""
+        ...
+
+    def get(self, device_id: str, hour: str) -> HourTotal | None:
+        """The hour with its values, as stored now (strongly consistent)."""
+        ...
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HourTotal]:
+        """The stored hours among these (device, hour) keys, with values; may lag a write a moment."""
+        ...
+
+    def between(self, device_id: str, first_hour: str, last_hour: str) -> list[HourTotal]:
+        """Every stored hour from `first_hour` to `last_hour` inclusive, in order, without values."""
+        ...
+
+    def newest_first(self, device_id: str, first_hour: str, last_hour: str, page_size: int) -> Iterator[HourTotal]:
+        """The stored hours from `last_hour` back to `first_hour`, values included, read `page_size`
+        at a time: stop iterating and nothing more is read."""
+        ...
+
+    def latest(self, device_id: str) -> HourTotal | None:
+        """The device's most recent hour with readings, values included."""
+        ...
+
+    def delete_device(self, device_id: str) -> int:
+        """Remove a device's whole history; how many hours were removed."""
+        ...
+
+
+class RaisedAlerts(Protocol):
+    """Where raised alerts are kept: one per id, announced (sent to the inboxes) at least once."""
+
+    def announce(self, alert: Alert, now: dt.datetime, *, fresh: bool = False) -> bool:
+        """Store the alert unless its id is stored, and send it unless it was sent; True when this
+        call sent it. `fresh`: the caller just crossed the limit, so the alert is most likely new."""
+        ...
+
+    def delete_device(self, device_id: str, deleted_at: str) -> None:
+        """Remove a deleted device's alerts, and tell the inboxes to drop their copies raised
+        before `deleted_at`."""
+        ...
+
+
+def over_consumption(meter: Meter, hour: str, total: Decimal, now: dt.datetime) -> Alert:
+    """The alert of an hour whose total went over the meter's limit (one per device and hour)."""
+    return Alert(
+        id=f"{meter.device_id}:{hour}", kind="over_consumption", device_id=meter.device_id, device_name=meter.name,
+        hour_start=hour, total_kwh=round(float(total), 6), max_hourly_kwh=meter.max_hourly_kwh,
+        created_at=now.astimezone(dt.UTC).isoformat(timespec="seconds"),
+    )
+
+
+def silent_alert(meter: Meter, last_reading: dt.datetime, now: dt.datetime) -> Alert:
+    """The alert of a silence; its id names the last reading, so one silence raises one alert."""
+    last = last_reading.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return Alert(
+        id=f"{meter.device_id}:silent:{last}", kind="silent_meter", device_id=meter.device_id,
+        device_name=meter.name, hour_start=hour_key(last_reading), total_kwh=0.0,
+        max_hourly_kwh=meter.max_hourly_kwh, created_at=now.isoformat(timespec="seconds"),
+    )
+
+
+def is_silent(last_reading: dt.datetime, now: dt.datetime, interval_s: int, intervals: int) -> bool:
+    """Silent once `intervals` whole intervals have passed with no reading."""
+    return (now - last_reading).total_seconds() >= interval_s * intervals
