@@ -80,12 +80,12 @@ chromium:
 		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; fi
 
 # The tests by layer (`make test` runs them all, fastest first):
-# unit: rules and services through in-memory fakes, no endpoint, no process (well under 30 s);
+# unit: rules and services through in-memory fakes, no endpoint, no process, spread over the cores (under 30 s);
 # integration: against a local AWS endpoint; e2e: the running system over HTTP, WebSocket, browser.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout 600
 
 test-unit: setup
-	$(PYTEST) tests/unit
+	$(PYTEST) -n auto tests/unit
 
 test-integration: setup
 	$(PYTEST) tests/integration
@@ -104,7 +104,8 @@ lint: setup $(FRONTEND_STAMP)
 	cd frontend && $(NPM) run lint
 
 test: setup lint frontend-test frontend-build chromium
-	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(PYTEST) -n auto tests/unit
+	$(PYTEST) tests/integration tests/e2e
 
 package: setup
 	$(PY) -m infra package --stage $(STAGE)
