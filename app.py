@@ -47,6 +47,7 @@ hours = DynamoHourTotals()
 raised_alerts = DynamoRaisedAlerts()
 ingestor = Ingestor(hours, raised_alerts)
 meter_history = History(hours)
+silence = silent.SilenceWatch(hours, raised_alerts)
 api = http.Api(app, authenticate=identity.authenticate)
 pusher = Pusher(app.websocket_api)
 alerts = AlertService(pusher, owners_of=replica.owners_of, device_exists=replica.exists)
@@ -275,7 +276,13 @@ def relay_outbox(event):
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def check_silent_meters(event):
-    silent.check(dt.datetime.now(dt.UTC), hours, raised_alerts)
+    """Start the silent check: one message a shard of the silence deadlines."""
+    silence.start()
+
+
+@app.on_sqs_message(queue=names.resource_name("silent-checks"), batch_size=10)
+def check_silent_shard(event):
+    return consumer.consume(silent.SOURCE, event, silence.check)
 
 
 # --- alerts and chat ----------------------------------------------------------------------

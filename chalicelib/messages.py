@@ -8,6 +8,7 @@ into its queue's model raises `InvalidMessage`, whose text becomes the dead-lett
   `reading`, implied: meters send the assignment's format) or a batch `{"readings": [...]}`
   (type `readings`); each reading inside is judged by `chalicelib.monitoring.readings`.
 - notifications queue: `alert.raised`, `readings.updated`, `device.deleted`.
+- silent-checks queue: `silent.check` (one shard of the due silence deadlines, a page at a time).
 - sync queues: the domain-event envelope (`SyncEvent`), published through a context's outbox.
 
 A message without `schema_version` is version 1 (what was sent before versions were written).
@@ -34,7 +35,9 @@ def _reason(what: str, exc: Exception) -> InvalidMessage:
     return InvalidMessage(f"{what}: {str(exc)[:_REASON]}")
 
 
-class _Message(BaseModel):
+class Message(BaseModel):
+    """A queue message: typed, versioned, sent as its JSON body."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
     schema_version: Literal[1] = 1
 
@@ -46,7 +49,7 @@ class _Message(BaseModel):
 # --- readings queue ------------------------------------------------------------------------
 
 
-class ReadingBatch(_Message):
+class ReadingBatch(Message):
     """Many readings in one message; `chalicelib.monitoring.readings` judges each alone."""
 
     type: Literal["readings"] = "readings"
@@ -73,7 +76,7 @@ class Alert(BaseModel):
 # --- notifications queue -------------------------------------------------------------------
 
 
-class AlertRaised(_Message):
+class AlertRaised(Message):
     """Sent at least once per alert; the alert id makes repeats harmless."""
 
     type: Literal["alert.raised"] = "alert.raised"
@@ -88,14 +91,14 @@ class ReadingUpdate(BaseModel):
     owner_ids: list[str] | None = None  # sent by ingestion; looked up when absent (older messages)
 
 
-class ReadingsUpdated(_Message):
+class ReadingsUpdated(Message):
     """The new totals of hours that changed, for the owners' live charts (best effort)."""
 
     type: Literal["readings.updated"] = "readings.updated"
     readings: list[ReadingUpdate]
 
 
-class DeviceDeleted(_Message):
+class DeviceDeleted(Message):
     """A device's alerts raised before `deleted_at` are gone from every inbox."""
 
     type: Literal["device.deleted"] = "device.deleted"
@@ -118,10 +121,30 @@ def parse_notification(body: str) -> AlertRaised | ReadingsUpdated | DeviceDelet
         raise _reason(f"an invalid {kind} message", exc) from exc
 
 
+# --- silent-checks queue -------------------------------------------------------------------
+
+
+class SilentCheck(Message):
+    """Look at one shard of the silence deadlines due by `until`, from `cursor` on (a page at a
+    time; the rest goes on in a message of its own)."""
+
+    type: Literal["silent.check"] = "silent.check"
+    shard: int = Field(ge=0)
+    until: str = Field(min_length=1)
+    cursor: str | None = None
+
+
+def parse_silent_check(body: str) -> SilentCheck:
+    try:
+        return SilentCheck.model_validate(_json(body))
+    except PydanticValidationError as exc:
+        raise _reason("an invalid silent.check message", exc) from exc
+
+
 # --- sync queues ---------------------------------------------------------------------------
 
 
-class SyncEvent(_Message):
+class SyncEvent(Message):
     """A domain event's envelope, as a context's outbox publishes it and the sync consumers read
     it: `{type, event_id, schema_version, entity_id, entity_version, occurred_at, data}`;
     `entity_version` orders the changes of one entity. Made by `chalicelib.platform.outbox.entry`."""

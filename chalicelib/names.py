@@ -49,7 +49,7 @@ TABLES = (
     "chat-messages",
     "outbox",
 )
-QUEUES = ("readings", "notifications", "monitoring-sync", "devices-sync", "realtime-sync")
+QUEUES = ("readings", "notifications", "silent-checks", "monitoring-sync", "devices-sync", "realtime-sync")
 TOPICS = ("identity-events", "devices-events", "alarms")
 
 

@@ -8,6 +8,7 @@ a repository (DynamoDB in production, dictionaries in unit tests) stores them.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,13 +34,39 @@ class Meter:
 @dataclass
 class HourTotal:
     """A device's UTC hour: the exact total, how many readings it counted and each reading's value
-    by its timestamp key (when read with values)."""
+    by its timestamp key (when read with values); `silent_at`: its silence deadline, while the
+    hour is (or was, until the silent check looks) its device's newest."""
 
     device_id: str
     hour_start: str
     total_kwh: Decimal
     reading_count: int
     values: dict[str, Decimal] = field(default_factory=dict)
+    silent_at: str | None = None
+
+    def last_reading(self) -> dt.datetime | None:
+        """The latest reading counted in the hour (None when read without values)."""
+        return max(map(dt.datetime.fromisoformat, self.values)) if self.values else None
+
+
+# Silence deadlines are indexed in this many shards, so that ingestion's writes to the index
+# spread over partitions (a fleet of a million meters moves ~1,700 deadlines a second).
+DEADLINE_SHARDS = 8
+
+
+def deadline_shard(device_id: str) -> int:
+    """The index shard of a device's deadlines (stable across processes)."""
+    return zlib.crc32(device_id.encode()) % DEADLINE_SHARDS
+
+
+def deadline_key(moment: dt.datetime) -> str:
+    """A deadline as fixed-width UTC text, so that deadlines sort as times."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def silence_deadline(last_reading: dt.datetime, interval_s: int, intervals: int) -> dt.datetime:
+    """When a meter whose last reading is `last_reading` becomes silent (see `is_silent`)."""
+    return last_reading + dt.timedelta(seconds=interval_s * intervals)
 
 
 @dataclass(frozen=True)
@@ -68,9 +95,20 @@ class HourTotals(Protocol):
     """Where hourly totals are kept. Adding is all or nothing: readings of one device and hour are
     counted together unless any of their timestamps was counted before, so nothing counts twice."""
 
-    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats) -> Applied | None:
+    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats,
+            silent_at: str | None = None) -> Applied | None:
         """Count `readings` (all of this device and hour) at once; None if any was counted before.
-        The write is counted in `stats` either way."""
+        The write is counted in `stats` either way. `silent_at`: the hour's new silence deadline
+        (a `deadline_key`), set in the same write."""
+        ...
+
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
+        """Set (or, with None, remove) a stored hour's silence deadline; an absent hour stays absent."""
+        ...
+
+    def due(self, shard: int, until: str, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
+        """A page of the (device, hour) keys in one shard whose deadline is at or before `until`,
+        earliest first, and the cursor of the rest (None at the end)."""
         ...
 
     def get(self, device_id: str, hour: str) -> HourTotal | None:
@@ -78,7 +116,8 @@ class HourTotals(Protocol):
         ...
 
     def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HourTotal]:
-        """The stored hours among these (device, hour) keys, with values; may lag a write a moment."""
+        """The stored hours among these (device, hour) keys, with values and deadlines; may lag a
+        write a moment."""
         ...
 
     def between(self, device_id: str, first_hour: str, last_hour: str) -> list[HourTotal]:
@@ -91,7 +130,8 @@ class HourTotals(Protocol):
         ...
 
     def latest(self, device_id: str) -> HourTotal | None:
-        """The device's most recent hour with readings, values included."""
+        """The device's most recent hour with readings, values and deadline included (strongly
+        consistent)."""
         ...
 
     def delete_device(self, device_id: str) -> int:

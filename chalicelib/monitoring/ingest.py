@@ -38,7 +38,9 @@ from chalicelib.monitoring.readings import (
     crossed,
     group_by_hour,
     parse_message,
+    previous_hour,
 )
+from chalicelib.monitoring.silent import deadline_of
 from chalicelib.observability import logger
 from chalicelib.platform import consumer, queues
 from chalicelib.platform.consumer import DeadLetter, Delivery, Outcome, Source
@@ -178,16 +180,26 @@ class Ingestor:
                 failed.add(delivery.message_id)  # the replica may lag behind the device's creation
         updates: list[ReadingUpdate] = []
         groups = group_by_hour(known)
+        # Each device's newest hour of the batch carries its silence deadline; the hour before it
+        # gives its deadline up when the newest is new (looked up with the batch's hours).
+        newest: dict[str, str] = {}
+        for device_id, hour in groups:
+            newest[device_id] = max(hour, newest.get(device_id, hour))
+        before = {d: previous_hour(h) for d, h in newest.items() if (d, previous_hour(h)) not in groups}
         # What the batch's hours hold already, in one request per hundred: a redelivered or
         # replayed reading then costs no write at all.
-        stored = self._hours.get_many(groups) if groups else {}
+        stored = self._hours.get_many([*groups, *before.items()]) if groups else {}
 
         def write(key: tuple[str, str], group: list[tuple[str, Reading]]) -> tuple[GroupReport, list[ReadingUpdate], Exception | None]:
             share, added = GroupReport(), list[ReadingUpdate]()
             meter = meters[key[0]]
             assert meter is not None
             try:
-                self._add_group(meter, key[1], group, stored.get(key), share, added)
+                wrote = self._add_group(meter, key[1], group, stored.get(key), share, added,
+                                        with_deadline=newest[key[0]] == key[1])
+                handed_over = stored.get((key[0], before.get(key[0], "")))
+                if wrote and key not in stored and handed_over is not None and handed_over.silent_at is not None:
+                    self._hours.set_deadline(key[0], handed_over.hour_start, None)
                 return share, added, None
             except Exception as exc:  # noqa: BLE001 - any failure: the records of this group are retried
                 return share, added, exc
@@ -214,13 +226,18 @@ class Ingestor:
         })
 
     def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: HourTotal | None,
-                   report: GroupReport, updates: list[ReadingUpdate]) -> None:
+                   report: GroupReport, updates: list[ReadingUpdate], with_deadline: bool) -> bool:
+        """Count a group's new readings; True when it wrote any. `with_deadline`: the write also
+        sets the hour's silence deadline (from its latest reading)."""
         pending = self._not_counted(meter, hour, [reading for _, reading in group], known, report)
         if not pending:
-            return
+            return False
         steps: list[Applied] = []
         for _attempt in range(3):
-            applied = self._hours.add(meter.device_id, hour, pending, report.writes)
+            latest = max(r.timestamp for r in pending)
+            counted = known.last_reading() if known is not None else None
+            deadline = deadline_of(max(latest, counted) if counted else latest) if with_deadline else None
+            applied = self._hours.add(meter.device_id, hour, pending, report.writes, deadline)
             if applied is not None:
                 steps.append(applied)
                 report.counted += len(pending)
@@ -228,7 +245,8 @@ class Ingestor:
                 break
             # Some of these were counted before (a redelivery, a replay, another consumer):
             # read what the hour has seen and add only the others, still in one write.
-            pending = self._not_counted(meter, hour, pending, self._hours.get(meter.device_id, hour), report)
+            known = self._hours.get(meter.device_id, hour)
+            pending = self._not_counted(meter, hour, pending, known, report)
             if not pending:
                 break
         if pending:
@@ -243,6 +261,7 @@ class Ingestor:
             # The owners go with it: the notifications consumer then reads no replica.
             updates.append(ReadingUpdate(device_id=meter.device_id, hour_start=hour,
                                          kwh=round(float(steps[-1].total_after), 6), owner_ids=sorted(meter.owner_ids)))
+        return bool(steps)
 
     def _not_counted(self, meter: Meter, hour: str, pending: list[Reading], stored: HourTotal | None,
                      report: GroupReport) -> list[Reading]:

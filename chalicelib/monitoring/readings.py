@@ -79,6 +79,11 @@ def parse_hour_key(key: str) -> dt.datetime:
     return dt.datetime.strptime(key, "%Y-%m-%dT%H:00:00Z").replace(tzinfo=UTC)
 
 
+def previous_hour(key: str) -> str:
+    """The hour key before this one."""
+    return hour_key(parse_hour_key(key) - dt.timedelta(hours=1))
+
+
 def parse_timestamp(value: Any, not_after: dt.datetime = LATEST) -> dt.datetime:
     """ISO-8601 (a naive one is UTC) or epoch seconds, as an aware UTC datetime from 2000 to `not_after`."""
     if isinstance(value, bool):

@@ -15,12 +15,27 @@ from functools import reduce
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.constants import ALL_NEW, TOTAL
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib import names
-from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats
+from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats, deadline_shard
 from chalicelib.monitoring.readings import Reading
-from chalicelib.platform.persistence import DecimalAttribute, delete_all
+from chalicelib.platform.conditions import applied
+from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
+from chalicelib.platform.persistence import DecimalAttribute, delete_all, one_page
+
+
+class _SilentDue(GlobalSecondaryIndex["HourTotalItem"]):
+    """Hours with a silence deadline, by shard and deadline (sparse; keys only)."""
+
+    class Meta:
+        index_name = "silent_due"
+        projection = KeysOnlyProjection()
+
+    silent_shard = UnicodeAttribute(hash_key=True)
+    silent_at = UnicodeAttribute(range_key=True)
 
 
 class HourTotalItem(Model):
@@ -33,16 +48,20 @@ class HourTotalItem(Model):
     reading_count = NumberAttribute(null=True)
     seen = UnicodeSetAttribute(null=True)  # the timestamps counted
     vals = UnicodeSetAttribute(null=True)  # `timestamp=value` of each reading counted
+    silent_shard = UnicodeAttribute(null=True)  # set with silent_at: the deadline index's partition
+    silent_at = UnicodeAttribute(null=True)  # the silence deadline while this is its device's newest hour
+    silent_due = _SilentDue()
 
 
 _SUMMARY = ["device_id", "hour_start", "total_kwh", "reading_count"]
-_WITH_VALUES = [*_SUMMARY, "vals"]
+_WITH_VALUES = [*_SUMMARY, "vals", "silent_at"]
 
 
 class DynamoHourTotals:
     """The HourTotals port on the `hourly-totals` table."""
 
-    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats) -> Applied | None:
+    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats,
+            silent_at: str | None = None) -> Applied | None:
         amount = sum((r.kwh for r in readings), Decimal(0))
         item = HourTotalItem
         not_seen = reduce(lambda a, b: a & b, (~item.seen.contains(r.key) for r in readings))
@@ -51,7 +70,8 @@ class DynamoHourTotals:
                 device_id, hour,
                 actions=[item.total_kwh.add(amount), item.reading_count.add(len(readings)),
                          item.seen.add({r.key for r in readings}),
-                         item.vals.add({f"{r.key}={r.kwh}" for r in readings})],
+                         item.vals.add({f"{r.key}={r.kwh}" for r in readings}),
+                         *_deadline(device_id, silent_at)],
                 condition=item.seen.does_not_exist() | not_seen,
                 return_values=ALL_NEW, return_consumed_capacity=TOTAL,
             )
@@ -65,6 +85,18 @@ class DynamoHourTotals:
         after = response["Attributes"]
         total = Decimal(after["total_kwh"]["N"])
         return Applied(total - amount, total, int(after["reading_count"]["N"]))
+
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
+        applied(lambda: HourTotalItem(device_id, hour).update(actions=_deadline(device_id, silent_at, clear=True),
+                                                              condition=HourTotalItem.hour_start.exists()))
+
+    def due(self, shard: int, until: str, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
+        start = decode_cursor(cursor, {"device_id", "hour_start", "silent_shard", "silent_at"})
+        if start is not None and start["silent_shard"]["S"] != str(shard):
+            raise bad_cursor()
+        found, last = one_page(HourTotalItem, HourTotalItem.silent_due.query(
+            str(shard), HourTotalItem.silent_at <= until, page_size=limit, last_evaluated_key=start))
+        return [(i.device_id, i.hour_start) for i in found], encode_cursor(last)
 
     def get(self, device_id: str, hour: str) -> HourTotal | None:
         try:
@@ -88,11 +120,19 @@ class DynamoHourTotals:
             yield _hour_item(item)
 
     def latest(self, device_id: str) -> HourTotal | None:
-        newest = next(iter(HourTotalItem.query(device_id, scan_index_forward=False, limit=1)), None)
+        newest = next(iter(HourTotalItem.query(device_id, scan_index_forward=False, limit=1, consistent_read=True)),
+                      None)
         return _hour_item(newest) if newest is not None else None
 
     def delete_device(self, device_id: str) -> int:
         return delete_all(HourTotalItem, HourTotalItem.query(device_id, attributes_to_get=["device_id", "hour_start"]))
+
+
+def _deadline(device_id: str, silent_at: str | None, clear: bool = False) -> list[Action]:
+    """The update actions that set a deadline (and its shard), or remove it when `clear`."""
+    if silent_at is not None:
+        return [HourTotalItem.silent_at.set(silent_at), HourTotalItem.silent_shard.set(str(deadline_shard(device_id)))]
+    return [HourTotalItem.silent_at.remove(), HourTotalItem.silent_shard.remove()] if clear else []
 
 
 def _hour_item(item: HourTotalItem) -> HourTotal:
@@ -101,4 +141,4 @@ def _hour_item(item: HourTotalItem) -> HourTotal:
         key, _, value = entry.partition("=")
         values[key] = Decimal(value)
     return HourTotal(device_id=item.device_id, hour_start=item.hour_start, total_kwh=item.total_kwh or Decimal(0),
-                     reading_count=int(item.reading_count or 0), values=values)
+                     reading_count=int(item.reading_count or 0), values=values, silent_at=item.silent_at)

@@ -28,10 +28,10 @@ from typing import Any, Generic, TypeVar
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib import aws, names
+from chalicelib import names
 from chalicelib.messages import InvalidMessage
 from chalicelib.observability import logger
-from chalicelib.platform.queues import max_receive_count, queue_url
+from chalicelib.platform.queues import max_receive_count, queue_url, send_entries
 from chalicelib.settings import get_settings
 
 M = TypeVar("M")
@@ -79,21 +79,17 @@ class Outcome:
 def dead_letter_many(queue: str, letters: Sequence[DeadLetter]) -> None:
     """Put these on `queue`'s dead-letter queue, ten to a request; raises if any was refused."""
     source = get_settings().resource_name(queue)
-    url = queue_url(names.dead_letter_queue(queue))
-    for start in range(0, len(letters), 10):
-        entries = []
-        for i, letter in enumerate(letters[start:start + 10]):
-            attributes: dict[str, Any] = {
-                "error_reason": {"DataType": "String", "StringValue": letter.reason[:_MAX_REASON] or "unknown"},
-                "source_queue": {"DataType": "String", "StringValue": source},
-                "source_message_id": {"DataType": "String", "StringValue": letter.source_message_id},
-            }
-            for name, value in letter.extra.items():
-                attributes[name] = {"DataType": "String", "StringValue": value}
-            entries.append({"Id": str(i), "MessageBody": letter.body, "MessageAttributes": attributes})
-        refused = aws.client("sqs").send_message_batch(QueueUrl=url, Entries=entries).get("Failed") or []
-        if refused:
-            raise RuntimeError(f"the dead-letter queue refused {len(refused)} message(s): {refused[0].get('Message')}")
+    entries = []
+    for letter in letters:
+        attributes: dict[str, Any] = {
+            "error_reason": {"DataType": "String", "StringValue": letter.reason[:_MAX_REASON] or "unknown"},
+            "source_queue": {"DataType": "String", "StringValue": source},
+            "source_message_id": {"DataType": "String", "StringValue": letter.source_message_id},
+        }
+        for name, value in letter.extra.items():
+            attributes[name] = {"DataType": "String", "StringValue": value}
+        entries.append({"MessageBody": letter.body, "MessageAttributes": attributes})
+    send_entries(queue_url(names.dead_letter_queue(queue)), entries)
 
 
 class _Pipeline(BatchProcessor, Generic[M]):

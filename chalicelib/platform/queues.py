@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from typing import Any
 
 from chalicelib import aws
-from chalicelib.messages import AlertRaised, DeviceDeleted, ReadingBatch, ReadingsUpdated
+from chalicelib.messages import Message
 from chalicelib.settings import get_settings
 
 
@@ -24,6 +25,21 @@ def max_receive_count(queue: str) -> int:
     return int(policy.get("maxReceiveCount", 5))
 
 
-def send(queue: str, message: AlertRaised | DeviceDeleted | ReadingsUpdated | ReadingBatch) -> None:
+def send(queue: str, message: Message) -> None:
     """Put one typed message on the queue `queue` (a logical name)."""
     aws.client("sqs").send_message(QueueUrl=queue_url(queue), MessageBody=message.body())
+
+
+def send_many(queue: str, messages: list[Message]) -> None:
+    """Put typed messages on the queue, ten to a request; raises if any was refused."""
+    send_entries(queue_url(queue), [{"MessageBody": m.body()} for m in messages])
+
+
+def send_entries(url: str, entries: list[dict[str, Any]]) -> None:
+    """SendMessageBatch entries (without their `Id`) ten to a request; raises if any was refused."""
+    sqs = aws.client("sqs")
+    for start in range(0, len(entries), 10):
+        chunk = [{"Id": str(i), **entry} for i, entry in enumerate(entries[start:start + 10])]
+        refused = sqs.send_message_batch(QueueUrl=url, Entries=chunk).get("Failed") or []
+        if refused:
+            raise RuntimeError(f"the queue refused {len(refused)} message(s): {refused[0].get('Message')}")

@@ -40,7 +40,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
 # Indexes read for their keys only (all others hold whole items).
-KEYS_ONLY_INDEXES = {("alert-inbox", "by_device"): "KEYS_ONLY"}
+KEYS_ONLY_INDEXES = {("alert-inbox", "by_device"): "KEYS_ONLY", ("hourly-totals", "silent_due"): "KEYS_ONLY"}
 
 # What the app's repositories expect of each table: (key schema, global secondary indexes).
 EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str, str]]]]] = {
@@ -57,7 +57,8 @@ EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str
         {"by_device": [("device_id", "HASH"), ("key_id", "RANGE")]},
     ),
     "meters": ([("device_id", "HASH")], {}),
-    "hourly-totals": ([("device_id", "HASH"), ("hour_start", "RANGE")], {}),
+    "hourly-totals": ([("device_id", "HASH"), ("hour_start", "RANGE")],
+                      {"silent_due": [("silent_shard", "HASH"), ("silent_at", "RANGE")]}),
     "alerts": ([("id", "HASH")], {"by_device": [("device_id", "HASH"), ("hour_start", "RANGE")]}),
     "alert-inbox": ([("user_id", "HASH"), ("alert_id", "RANGE")], {
         "by_time": [("user_id", "HASH"), ("at", "RANGE")],

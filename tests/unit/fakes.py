@@ -7,6 +7,7 @@ id, tombstones that continue versions), so a service behaves here as it does on 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -18,7 +19,7 @@ from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusCh
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.messages import Alert
-from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats
+from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats, deadline_shard
 from chalicelib.monitoring.readings import Reading
 from chalicelib.platform import outbox
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
@@ -216,7 +217,8 @@ class InMemoryHourTotals:
         self.hours: dict[tuple[str, str], HourTotal] = {}
         self.fail_next_add: Exception | None = None  # raised once by the next add
 
-    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats) -> Applied | None:
+    def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats,
+            silent_at: str | None = None) -> Applied | None:
         if self.fail_next_add is not None:
             error, self.fail_next_add = self.fail_next_add, None
             raise error
@@ -228,7 +230,21 @@ class InMemoryHourTotals:
         stored.total_kwh += sum((r.kwh for r in readings), Decimal(0))
         stored.reading_count += len(readings)
         stored.values.update({r.key: r.kwh for r in readings})
+        if silent_at is not None:
+            stored.silent_at = silent_at
         return Applied(before, stored.total_kwh, stored.reading_count)
+
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
+        if (device_id, hour) in self.hours:
+            self.hours[(device_id, hour)].silent_at = silent_at
+
+    def due(self, shard: int, until: str, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
+        after = None if cursor is None else (json.loads(cursor)[0], tuple(json.loads(cursor)[1]))
+        found = sorted((h.silent_at, key) for key, h in self.hours.items()
+                       if h.silent_at is not None and h.silent_at <= until and deadline_shard(key[0]) == shard
+                       and (after is None or (h.silent_at, key) > after))
+        page = found[:limit]
+        return [key for _, key in page], json.dumps([page[-1][0], page[-1][1]]) if len(found) > limit else None
 
     def get(self, device_id: str, hour: str) -> HourTotal | None:
         stored = self.hours.get((device_id, hour))

@@ -1,0 +1,161 @@
+"""The silent check through in-memory fakes: ingestion writes the deadlines, the check reads only
+what is due, raises each silence once, and puts stale deadlines right. No endpoint, no process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.messages import SilentCheck
+from chalicelib.monitoring.domain import DEADLINE_SHARDS, Meter, deadline_key, deadline_shard
+from chalicelib.monitoring.ingest import Ingestor
+from chalicelib.monitoring.silent import PAGE, SilenceWatch
+from chalicelib.platform.consumer import Delivery
+from tests.unit.fakes import InMemoryHourTotals, RecordingRaisedAlerts
+
+START = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
+
+
+class Fleet:
+    """Meters, the hours ingestion writes, and a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = START
+        self.hours = InMemoryHourTotals()
+        self.alerts = RecordingRaisedAlerts()
+        self.meters: dict[str, Meter] = {}
+        self.sent: list[SilentCheck] = []
+        self.looked_up: list[set[str]] = []
+
+        def lookup(ids: Any) -> dict[str, Meter | None]:
+            self.looked_up.append(set(ids))
+            return {i: self.meters.get(i) for i in ids}
+
+        self.ingestor = Ingestor(self.hours, self.alerts, lookup=lookup, clock=lambda: self.now,
+                                 notify=lambda _: None)
+        self.watch = SilenceWatch(self.hours, self.alerts, lookup=lookup, clock=lambda: self.now,
+                                  send=self.sent.extend)
+
+    def add_meter(self, device_id: str) -> None:
+        self.meters[device_id] = Meter(device_id, device_id.title(), 1.0, "UTC", None, None, frozenset())
+
+    def report(self, *device_ids: str) -> None:
+        """Each meter sends a reading now, all in one batch."""
+        moment = self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = json.dumps({"readings": [{"device_id": d, "timestamp": moment, "measurement_value": 0.01}
+                                        for d in device_ids]})
+        outcome = self.ingestor.handle_batch([Delivery("m", body, 1, False, self.ingestor.source.parse(body))])
+        assert outcome.failed == set() and outcome.dead == []
+
+    def run_check(self) -> int:
+        """The schedule, then every shard message (and each continuation) as the queue would deliver them."""
+        self.sent.clear()
+        self.watch.start()
+        raised = 0
+        while self.sent:
+            raised += self.watch.check(self.sent.pop(0))
+        return raised
+
+    def indexed(self) -> dict[tuple[str, str], str]:
+        return {key: h.silent_at for key, h in self.hours.hours.items() if h.silent_at is not None}
+
+
+@pytest.fixture
+def fleet() -> Fleet:
+    return Fleet()
+
+
+def test_a_reading_sets_its_meters_deadline_three_intervals_on(fleet: Fleet) -> None:
+    fleet.add_meter("kitchen")
+    fleet.now = START + dt.timedelta(minutes=10)
+    fleet.report("kitchen")
+
+    assert fleet.indexed() == {("kitchen", "2026-11-23T20:00:00Z"): "2026-11-23T20:40:00.000000Z"}
+
+
+def test_a_meter_that_goes_quiet_raises_one_alert_and_the_others_are_not_read(fleet: Fleet) -> None:
+    for name in ("a", "b", "c", "quiet"):
+        fleet.add_meter(name)
+    fleet.report("a", "b", "c", "quiet")
+    for minutes in (10, 20, 30):
+        fleet.now = START + dt.timedelta(minutes=minutes)
+        fleet.report("a", "b", "c")
+
+    fleet.now = START + dt.timedelta(minutes=31)
+    fleet.looked_up.clear()
+    assert fleet.run_check() == 1
+    assert [a.id for a in fleet.alerts.sent] == ["quiet:silent:2026-11-23T20:00:00Z"]
+    assert fleet.looked_up == [{"quiet"}]  # only what was due was read
+
+    fleet.now = START + dt.timedelta(minutes=36)
+    assert fleet.run_check() == 0  # a silence is raised once
+    assert ("quiet", "2026-11-23T20:00:00Z") not in fleet.indexed()
+
+
+def test_a_meter_that_reports_again_gets_a_deadline_and_its_next_silence_an_alert(fleet: Fleet) -> None:
+    fleet.add_meter("m")
+    fleet.report("m")
+    fleet.now = START + dt.timedelta(minutes=45)
+    assert fleet.run_check() == 1
+
+    fleet.report("m")  # back, in the same hour
+    fleet.now = START + dt.timedelta(minutes=80)
+    assert fleet.run_check() == 1
+    assert [a.id for a in fleet.alerts.sent] == ["m:silent:2026-11-23T20:00:00Z", "m:silent:2026-11-23T20:45:00Z"]
+
+
+def test_a_new_hour_takes_the_deadline_over_from_the_hour_before(fleet: Fleet) -> None:
+    fleet.add_meter("m")
+    fleet.now = START + dt.timedelta(minutes=50)
+    fleet.report("m")
+    fleet.now = START + dt.timedelta(minutes=60)
+    fleet.report("m")
+
+    assert fleet.indexed() == {("m", "2026-11-23T21:00:00Z"): "2026-11-23T21:30:00.000000Z"}
+
+
+def test_a_stale_deadline_is_dropped_or_moved_and_raises_nothing(fleet: Fleet) -> None:
+    fleet.add_meter("m")
+    fleet.report("m")
+    # A gap: 20:00's deadline is not handed over by 22:00's first reading.
+    fleet.now = START + dt.timedelta(hours=2)
+    fleet.report("m")
+    fleet.hours.set_deadline("m", "2026-11-23T22:00:00Z", "2026-11-23T22:05:00.000000Z")  # written too early
+
+    fleet.now = START + dt.timedelta(hours=2, minutes=10)
+    assert fleet.run_check() == 0
+    assert fleet.alerts.sent == []
+    assert fleet.indexed() == {("m", "2026-11-23T22:00:00Z"): "2026-11-23T22:30:00.000000Z"}
+
+
+def test_a_deleted_meters_deadline_is_dropped(fleet: Fleet) -> None:
+    fleet.add_meter("gone")
+    fleet.report("gone")
+    del fleet.meters["gone"]
+
+    fleet.now = START + dt.timedelta(hours=1)
+    assert fleet.run_check() == 0
+    assert fleet.indexed() == {}
+
+
+def test_the_check_starts_one_message_a_shard_and_a_full_shard_goes_on_in_another(fleet: Fleet) -> None:
+    fleet.watch.start(START)
+    assert sorted(m.shard for m in fleet.sent) == list(range(DEADLINE_SHARDS))
+    assert {m.until for m in fleet.sent} == {deadline_key(START)}
+
+    names = [f"m{i}" for i in range(2000)]
+    crowded = [n for n in names if deadline_shard(n) == 0][:PAGE + 5]
+    for name in crowded:
+        fleet.add_meter(name)
+    fleet.report(*crowded)
+    fleet.now = START + dt.timedelta(hours=1)
+    fleet.sent.clear()
+    first = fleet.watch.check(SilentCheck(shard=0, until=deadline_key(fleet.now)))
+
+    assert first == PAGE
+    assert [(m.shard, m.cursor is not None) for m in fleet.sent] == [(0, True)]
+    assert fleet.watch.check(fleet.sent.pop()) == 5
+    assert len(fleet.alerts.sent) == len(crowded)
