@@ -7,6 +7,7 @@ import datetime as dt
 import secrets
 import time
 from functools import partial
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -180,12 +181,7 @@ class DynamoChat:
         return found, encode_cursor(results.last_evaluated_key)
 
     def all_conversations(self, limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
-        status, _, rest = (cursor or f"{STATUS_ORDER[0]}.").partition(".")
-        if status not in STATUS_ORDER:
-            raise bad_cursor()
-        start = decode_cursor(rest, {"id", "status", "updated_at"}) if rest else None
-        if start is not None and start["status"]["S"] != status:
-            raise bad_cursor()
+        status, start = decode_status_cursor(cursor)
         found: list[Conversation] = []
         for current in STATUS_ORDER[STATUS_ORDER.index(status):]:
             results = ConversationItem.by_status.query(current, scan_index_forward=False, limit=limit - len(found),
@@ -199,3 +195,14 @@ class DynamoChat:
                 following = STATUS_ORDER.index(current) + 1
                 return found, f"{STATUS_ORDER[following]}." if following < len(STATUS_ORDER) else None
         return found, None
+
+
+def decode_status_cursor(cursor: str | None) -> tuple[str, dict[str, Any] | None]:
+    """An admins' listing cursor `<status>.<where that status goes on>`: (status, start key); 422 for any other."""
+    status, _, rest = (cursor or f"{STATUS_ORDER[0]}.").partition(".")
+    if status not in STATUS_ORDER:
+        raise bad_cursor()
+    start = decode_cursor(rest, {"id", "status", "updated_at"}) if rest else None
+    if start is not None and start["status"]["S"] != status:
+        raise bad_cursor()
+    return status, start

@@ -11,11 +11,13 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from chalicelib import errors
 from chalicelib.alerts.domain import ADMIN_FEED
 from chalicelib.alerts.models import AlertOut
 from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusChangedError
+from chalicelib.chat.repository import decode_status_cursor
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.messages import Alert
@@ -208,6 +210,42 @@ class InMemoryDevices:
 
     def delete_key(self, key: ApiKey) -> None:
         self.keys.pop(key.key_id, None)
+
+
+@dataclass(frozen=True)
+class Push:
+    user_ids: tuple[str, ...]
+    frame: dict[str, Any]
+    admins: bool
+
+
+class RecordingPusher:
+    """Real time's UserPush: remembers every push; `take()` hands over those since the last call;
+    `failing` makes the next push raise (one that failed midway, before its caller noted it).
+    A push reaches each user once and, with `admins`, ADMIN_SOCKETS admin sockets."""
+
+    ADMIN_SOCKETS = 2
+
+    def __init__(self) -> None:
+        self.pushes: list[Push] = []
+        self.failing = False
+        self._taken = 0
+
+    def to_users(self, user_ids: Iterable[str], frame: dict[str, Any], *, admins: bool = False) -> int:
+        users = tuple(user_ids)
+        if self.failing:
+            self.failing = False
+            raise errors.DependencyUnavailableError("The socket API is unavailable.")
+        self.pushes.append(Push(users, frame, admins))
+        return len(users) + (self.ADMIN_SOCKETS if admins else 0)
+
+    def take(self) -> list[Push]:
+        new, self._taken = self.pushes[self._taken:], len(self.pushes)
+        return new
+
+    def reached(self) -> list[tuple[list[str], bool]]:
+        """Each push: (its users, whether the admins too)."""
+        return [(list(p.user_ids), p.admins) for p in self.pushes]
 
 
 class InMemoryHourTotals:
@@ -480,12 +518,7 @@ class InMemoryChat:
                                     "updated_at": {"S": last.updated_at}})
 
     def all_conversations(self, limit: int, cursor: str | None) -> tuple[list[Conversation], str | None]:
-        status, _, rest = (cursor or f"{STATUS_ORDER[0]}.").partition(".")
-        if status not in STATUS_ORDER:
-            raise bad_cursor()
-        start = decode_cursor(rest, {"id", "status", "updated_at"}) if rest else None
-        if start is not None and start["status"]["S"] != status:
-            raise bad_cursor()
+        status, start = decode_status_cursor(cursor)
         rank = STATUS_ORDER.index
         newest_first = sorted(self.conversations.values(), key=_activity, reverse=True)
         following = [c for c in sorted(newest_first, key=lambda c: rank(c.status))

@@ -5,9 +5,7 @@ No endpoint, no process."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -18,36 +16,15 @@ from chalicelib.alerts.models import AlertOut
 from chalicelib.alerts.service import AlertService
 from chalicelib.errors import Principal
 from chalicelib.messages import Alert
-from tests.unit.fakes import InMemoryInbox
+from tests.unit.fakes import InMemoryInbox, Push, RecordingPusher
 
 ALICE = Principal("alice", "alice", "client")
 BOB = Principal("bob", "bob", "client")
 CAROL = Principal("carol", "carol", "client")
 ADMIN_1 = Principal("admin-1", "admin-1", "admin")
 ADMIN_2 = Principal("admin-2", "admin-2", "admin")
-ADMIN_SOCKETS = 2  # open connections of admins, each reached by a push to the admins
+ADMIN_SOCKETS = RecordingPusher.ADMIN_SOCKETS  # open connections of admins, each reached by a push to the admins
 DAY = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
-
-
-class RecordingPusher:
-    """Real time's UserPush: records each push; `failing` makes the next one raise (a push that
-    failed midway, before the service could note what it reached)."""
-
-    def __init__(self) -> None:
-        self.pushes: list[tuple[list[str], dict[str, Any], bool]] = []
-        self.failing = False
-
-    def to_users(self, user_ids: Iterable[str], frame: dict[str, Any], *, admins: bool = False) -> int:
-        users = list(user_ids)
-        if self.failing:
-            self.failing = False
-            raise errors.DependencyUnavailableError("The socket API is unavailable.")
-        self.pushes.append((users, frame, admins))
-        return len(users) + (ADMIN_SOCKETS if admins else 0)
-
-    def reached(self) -> list[tuple[list[str], bool]]:
-        """Each push: (its users, whether the admins too)."""
-        return [(users, admins) for users, _, admins in self.pushes]
 
 
 class Clock:
@@ -134,8 +111,8 @@ def test_a_delivered_alert_gets_a_copy_per_owner_and_one_in_the_feed_and_reaches
     reached = alerts.deliver(alert)
 
     assert sorted(inbox.copies) == sorted([("alice", alert.id), ("bob", alert.id), (ADMIN_FEED, alert.id)])
-    assert pusher.pushes == [(["alice", "bob"], {"type": "alert", "alert": {**alert.model_dump(),
-                                                                             "acknowledged_at": None}}, True)]
+    assert pusher.pushes == [Push(("alice", "bob"), {"type": "alert", "alert": {**alert.model_dump(),
+                                                                                "acknowledged_at": None}}, True)]
     assert reached == 2 + ADMIN_SOCKETS
     assert not any(inbox.unpushed(user, alert.id) for user in ("alice", "bob", ADMIN_FEED))
     assert ids(alerts, ALICE) == ids(alerts, BOB) == ids(alerts, ADMIN_1) == [alert.id]

@@ -5,8 +5,7 @@ where each frame goes, and the listings. No endpoint, no process."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from chalicelib.chat.ai import AiUnavailableError
 from chalicelib.chat.service import CLOSED_NOTE, ESCALATED_NOTE, FALLBACK_ANSWER, TAKEN_OVER_NOTE, ChatService
 from chalicelib.errors import Principal
 from chalicelib.settings import get_settings
-from tests.unit.fakes import InMemoryChat
+from tests.unit.fakes import InMemoryChat, Push, RecordingPusher
 
 ADMIN = Principal("admin-1", "admin", "admin")
 OTHER_ADMIN = Principal("admin-2", "admin2", "admin")
@@ -25,29 +24,6 @@ BOB = Principal("bob", "bob", "client")
 CHART = "How do I read the chart?"
 UNMATCHED = "Why is the sky purple on Tuesdays?"
 NOON = dt.datetime(2026, 12, 4, 12, 0, 5, tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True)
-class Push:
-    user_ids: tuple[str, ...]
-    frame: dict[str, Any]
-    admins: bool
-
-
-class RecordingPusher:
-    """Real time's UserPush: remembers every push; `take()` hands over those since the last call."""
-
-    def __init__(self) -> None:
-        self.pushes: list[Push] = []
-        self._taken = 0
-
-    def to_users(self, user_ids: Iterable[str], frame: dict[str, Any], *, admins: bool = False) -> int:
-        self.pushes.append(Push(tuple(user_ids), frame, admins))
-        return 1
-
-    def take(self) -> list[Push]:
-        new, self._taken = self.pushes[self._taken:], len(self.pushes)
-        return new
 
 
 class ScriptedAssistant:
