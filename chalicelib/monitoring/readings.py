@@ -131,15 +131,20 @@ def parse_value(value: Any, max_reading_kwh: float) -> Decimal:
     return number.normalize() if number else Decimal(0)
 
 
+def _loads(body: str) -> Any:
+    """JSON with its numbers as Decimals (a reading's value is kept exactly)."""
+    try:
+        return jsontext.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise InvalidReadingError(f"the message is not JSON: {str(exc)[:200]}") from exc
+
+
 def parse_reading(body: str | dict[str, Any], limits: Limits) -> Reading:
     """A reading message (JSON text or an already-parsed object), validated."""
     if isinstance(body, str):
         if len(body) > MAX_READING_BYTES:
             raise InvalidReadingError("the message is larger than a reading can be")
-        try:
-            data = jsontext.loads(body, parse_float=Decimal)
-        except ValueError as exc:
-            raise InvalidReadingError(f"the message is not JSON: {exc}") from exc
+        data = _loads(body)
     else:
         data = body
     if not isinstance(data, dict):
@@ -172,10 +177,7 @@ def parse_message(body: str, limits: Limits) -> list[Entry]:
     """
     if len(body) > MAX_MESSAGE_BYTES:
         raise InvalidReadingError("the message is larger than the queue allows")
-    try:
-        data = jsontext.loads(body, parse_float=Decimal)
-    except ValueError as exc:
-        raise InvalidReadingError(f"the message is not JSON: {str(exc)[:200]}") from exc
+    data = _loads(body)
     if isinstance(data, dict) and "readings" in data and "device_id" not in data:
         if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise InvalidReadingError(f"unsupported schema_version {data.get('schema_version')!r}")
