@@ -21,7 +21,7 @@ from chalicelib.http import Access, Call
 from chalicelib.identity import events as user_events
 from chalicelib.identity import models as im
 from chalicelib.identity.service import IdentityService
-from chalicelib.monitoring import api_ingest, history, replica, silent
+from chalicelib.monitoring import api_ingest, fleet, history, replica, silent
 from chalicelib.monitoring.alerts import DynamoRaisedAlerts
 from chalicelib.monitoring.history import History
 from chalicelib.monitoring.ingest import Ingestor
@@ -55,6 +55,7 @@ chat = ChatService(pusher, context_for=lambda user_id: chat_context.describe(
     devices.of_user_devices(user_id), meter_history.day, dt.datetime.now(dt.UTC)))
 realtime = RealtimeGateway(pusher, authenticate=identity.authenticate, current=identity.current, chat=chat)
 notifications = NotificationHandler(alerts, pusher, owners_of=replica.owners_of)
+fleet_view = fleet.Fleet(alerts.open_by_device, hours=hours)
 
 
 # --- platform -----------------------------------------------------------------------------
@@ -158,6 +159,12 @@ def delete_user(call: Call, user_id: str) -> None:
            query=dm.ListDevicesQuery, response=dm.DevicePage, tags=("devices",))
 def list_devices(call: Call) -> dm.DevicePage:
     return devices.list_for(call.user, call.query.limit, call.query.cursor)
+
+
+@api.route("/fleet", "GET", summary="The fleet: each meter's state, most severe first, and exact counts",
+           access=Access.ADMIN, query=fleet.FleetQuery, response=fleet.FleetPage, tags=("metering",))
+def get_fleet(call: Call) -> fleet.FleetPage:
+    return fleet_view.page(call.query)
 
 
 @api.route("/devices", "POST", summary="Create a device", access=Access.ADMIN,
@@ -274,7 +281,7 @@ def relay_outbox(event):
     outbox.Outbox(SnsPublisher()).relay(get_settings().outbox_grace_s)
 
 
-@app.schedule(Rate(5, unit=Rate.MINUTES))
+@app.schedule(Rate(1, unit=Rate.MINUTES))
 def check_silent_meters(event):
     """Start the silent check: one message a shard of the silence deadlines."""
     silence.start()

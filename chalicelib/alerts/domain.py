@@ -52,6 +52,10 @@ class Inbox(Protocol):
         their inbox (an admin's: the feed)."""
         ...
 
+    def open_by_device(self) -> dict[str, int]:
+        """How many of the feed's alerts no admin has acknowledged yet, by device."""
+        ...
+
     def delete_device(self, device_id: str, before: str) -> int:
         """Remove every copy of a deleted device's alerts raised before `before` (an ISO time): owners'
         copies, the feed's and admins' acknowledgements. The number removed."""

@@ -155,9 +155,10 @@ class DynamoInbox:
 
     def store(self, user_id: str, alert: Alert) -> bool:
         at = _at(alert)
-        # The feed is acknowledged per admin, in each admin's own items: it is never pending.
+        # Each admin acknowledges the feed in items of their own; the feed's copy stays pending (open,
+        # for the fleet's counts) until the first admin acknowledges it.
         item = InboxItem(user_id, alert.id, alert=alert.model_dump_json(), pushed=False, at=at,
-                         device_id=alert.device_id, pending_at=None if user_id == ADMIN_FEED else at)
+                         device_id=alert.device_id, pending_at=at)
         return applied(lambda: item.save(condition=InboxItem.alert_id.does_not_exist()))
 
     def unpushed(self, user_id: str, alert_id: str) -> bool:
@@ -205,7 +206,16 @@ class DynamoInbox:
             InboxItem.device_id.set(InboxItem.device_id | alert.device_id),
             InboxItem.pending_at.remove(),
         ])
+        if is_admin and source.pending_at is not None:
+            applied(lambda: InboxItem(ADMIN_FEED, alert_id).update(actions=[InboxItem.pending_at.remove()],
+                                                                   condition=InboxItem.alert_id.exists()))
         return _out(source, mine.acknowledged_at)
+
+    def open_by_device(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in InboxItem.pending.query(ADMIN_FEED, attributes_to_get=["user_id", "alert_id", "device_id"]):
+            counts[item.device_id or ""] = counts.get(item.device_id or "", 0) + 1
+        return counts
 
     def delete_device(self, device_id: str, before: str) -> int:
         return delete_all(InboxItem, InboxItem.by_device.query(device_id, _ByDevice.at < before))

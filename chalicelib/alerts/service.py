@@ -60,6 +60,10 @@ class AlertService:
         logger.info("deleted device's alerts removed from inboxes", extra={"device_id": device_id, "copies": removed})
         return removed
 
+    def open_by_device(self) -> dict[str, int]:
+        """The fleet's open alerts: the feed's that no admin acknowledged yet, by device."""
+        return self._inbox.open_by_device()
+
     def acknowledge(self, principal: Principal, alert_id: str) -> AlertOut:
         alert = self._inbox.acknowledge(principal.user_id, alert_id, principal.is_admin, dt.datetime.now(dt.UTC))
         if alert is None:

@@ -21,6 +21,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import errors, names
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.platform import outbox, persistence
+from chalicelib.platform.conditions import condition_failed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor
 
 
@@ -117,10 +118,6 @@ def _stored(device_id: str) -> DeviceItem | None:
         return None
 
 
-def _condition_failed(exc: TransactWriteError) -> bool:
-    return any(r is not None and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or []))
-
-
 @contextmanager
 def _changing(conflict: str, field_error: errors.FieldError | None = None) -> Iterator[TransactWrite]:
     """A transaction whose failed condition is a ConflictError with this message."""
@@ -128,7 +125,7 @@ def _changing(conflict: str, field_error: errors.FieldError | None = None) -> It
         with persistence.transaction() as tx:
             yield tx
     except TransactWriteError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             raise errors.ConflictError(conflict, [field_error] if field_error else []) from exc
         raise
 

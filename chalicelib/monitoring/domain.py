@@ -29,6 +29,8 @@ class Meter:
     tariff_per_kwh: float | None
     currency: str | None
     owner_ids: frozenset[str]
+    never_reported: bool = False  # no reading counted yet
+    silenced: bool = False  # its silence was raised, and no reading came since
 
 
 @dataclass
@@ -136,6 +138,22 @@ class HourTotals(Protocol):
 
     def delete_device(self, device_id: str) -> int:
         """Remove a device's whole history; how many hours were removed."""
+        ...
+
+
+class MeterStatus(Protocol):
+    """The fleet's status of each meter, kept by the paths that change it."""
+
+    def reported(self, device_id: str) -> None:
+        """A reading of the meter was counted: it is no longer never-reported nor silent."""
+        ...
+
+    def went_over(self, device_id: str, hour: str) -> None:
+        """The hour's total went over the meter's limit (a later hour that did is kept)."""
+        ...
+
+    def silenced(self, device_id: str) -> None:
+        """The meter's silence was raised; it stays silent until its next reading."""
         ...
 
 

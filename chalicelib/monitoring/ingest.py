@@ -27,6 +27,7 @@ from chalicelib.monitoring.domain import (
     HourTotal,
     HourTotals,
     Meter,
+    MeterStatus,
     RaisedAlerts,
     WriteStats,
     over_consumption,
@@ -128,12 +129,13 @@ class Ingestor:
     def __init__(self, hours: HourTotals | None = None, alerts: RaisedAlerts | None = None,
                  lookup: Callable[[Iterable[str]], dict[str, Meter | None]] = replica.get_many,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 notify: Notify = _send_notification) -> None:
+                 notify: Notify = _send_notification, status: MeterStatus | None = None) -> None:
         from chalicelib.monitoring.alerts import DynamoRaisedAlerts
         from chalicelib.monitoring.totals import DynamoHourTotals
 
         self._hours: HourTotals = hours or DynamoHourTotals()
         self._alerts: RaisedAlerts = alerts or DynamoRaisedAlerts()
+        self._status: MeterStatus = status or replica.DynamoMeterStatus()
         self._lookup = lookup
         self._clock = clock
         self._notify = notify
@@ -200,6 +202,8 @@ class Ingestor:
                 handed_over = stored.get((key[0], before.get(key[0], "")))
                 if wrote and key not in stored and handed_over is not None and handed_over.silent_at is not None:
                     self._hours.set_deadline(key[0], handed_over.hour_start, None)
+                if wrote and newest[key[0]] == key[1] and (meter.never_reported or meter.silenced):
+                    self._status.reported(meter.device_id)  # once a device, and only when it was flagged
                 return share, added, None
             except Exception as exc:  # noqa: BLE001 - any failure: the records of this group are retried
                 return share, added, exc
@@ -254,6 +258,7 @@ class Ingestor:
         for step in steps:
             if crossed(step.total_before, step.total_after, meter.max_hourly_kwh):
                 alert = over_consumption(meter, hour, step.total_after, self._clock())
+                self._status.went_over(meter.device_id, hour)
                 self._alerts.announce(alert, self._clock(), fresh=True)
                 report.alerts += 1
                 logger.info("over-consumption alert raised", extra={"alert_id": alert.id})

@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib import names
@@ -24,6 +27,53 @@ from chalicelib.monitoring.domain import HourTotals, Meter, RaisedAlerts
 from chalicelib.observability import logger
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.consumer import Source
+from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
+from chalicelib.platform.persistence import transaction
+
+_STATUS = ["name", "max_hourly_kwh", "timezone", "never", "silenced", "over_hour"]
+
+
+class _FleetIndex(GlobalSecondaryIndex["MeterItem"]):
+    class Meta:
+        projection = IncludeProjection(_STATUS)
+
+    name_key = UnicodeAttribute(range_key=True)
+
+
+class _ByName(_FleetIndex):
+    """Every live meter by name (sparse: `listing` is set while the device exists)."""
+
+    class Meta(_FleetIndex.Meta):
+        index_name = "by_name"
+
+    listing = UnicodeAttribute(hash_key=True)
+
+
+class _NeverReported(_FleetIndex):
+    """Meters that never sent a reading, by name (sparse on `never`)."""
+
+    class Meta(_FleetIndex.Meta):
+        index_name = "never_reported"
+
+    never = UnicodeAttribute(hash_key=True)
+
+
+class _Silent(_FleetIndex):
+    """Meters whose silence was raised and that have not reported since, by name (sparse)."""
+
+    class Meta(_FleetIndex.Meta):
+        index_name = "silent"
+
+    silenced = UnicodeAttribute(hash_key=True)
+
+
+class _OverLimit(_FleetIndex):
+    """Meters by the last hour whose total went over their limit, then by name (sparse)."""
+
+    class Meta(_FleetIndex.Meta):
+        index_name = "over_limit"
+
+    over_hour = UnicodeAttribute(hash_key=True)
 
 
 class MeterItem(Model):
@@ -37,8 +87,30 @@ class MeterItem(Model):
     tariff_per_kwh = NumberAttribute(null=True)
     currency = UnicodeAttribute(null=True)
     owner_ids = UnicodeSetAttribute(default=set)
-    entity_version = NumberAttribute()
+    entity_version = NumberAttribute(null=True)
     deleted = BooleanAttribute(default=False)
+    # The fleet's status, kept by the paths that change it: the events (listing, name), ingestion
+    # (a first reading ends `never` and `silenced`; a crossing sets `over_hour`), the silent check.
+    listing = UnicodeAttribute(null=True)  # LISTED while the device exists
+    name_key = UnicodeAttribute(null=True)  # lower-case name, then the id: the fleet's order
+    never = UnicodeAttribute(null=True)  # FLAG until the first reading
+    silenced = UnicodeAttribute(null=True)  # FLAG from a raised silence to the next reading
+    over_hour = UnicodeAttribute(null=True)  # the latest hour that went over the limit
+    devices = NumberAttribute(null=True)  # on the FLEET item only: how many devices exist
+    by_name = _ByName()
+    never_reported = _NeverReported()
+    silent = _Silent()
+    over_limit = _OverLimit()
+
+
+LISTED = "all"
+FLAG = "1"
+FLEET = "#fleet"  # the item that counts the fleet (no device id starts with #)
+
+
+def name_key(name: str, device_id: str) -> str:
+    """A meter's place in the fleet's order: its name without case, then its id."""
+    return f"{name.lower()}\x00{device_id}"
 
 
 def _known_zone(name: str) -> str:
@@ -98,7 +170,25 @@ def meter_of(item: MeterItem) -> Meter | None:
         return None
     return Meter(item.device_id, item.name, float(item.max_hourly_kwh), item.timezone,
                  None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
-                 item.currency, frozenset(item.owner_ids or ()))
+                 item.currency, frozenset(item.owner_ids or ()), never_reported=item.never is not None,
+                 silenced=item.silenced is not None)
+
+
+class DynamoMeterStatus:
+    """The MeterStatus port on the replica's items; a deleted or unknown meter is left alone."""
+
+    def reported(self, device_id: str) -> None:
+        applied(lambda: MeterItem(device_id).update(actions=[MeterItem.never.remove(), MeterItem.silenced.remove()],
+                                                    condition=MeterItem.listing.exists()))
+
+    def went_over(self, device_id: str, hour: str) -> None:
+        applied(lambda: MeterItem(device_id).update(
+            actions=[MeterItem.over_hour.set(hour)],
+            condition=MeterItem.listing.exists() & (MeterItem.over_hour.does_not_exist() | (MeterItem.over_hour < hour))))
+
+    def silenced(self, device_id: str) -> None:
+        applied(lambda: MeterItem(device_id).update(actions=[MeterItem.silenced.set(FLAG)],
+                                                    condition=MeterItem.listing.exists()))
 
 
 def owners_of(device_id: str) -> frozenset[str]:
@@ -115,6 +205,50 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
+_MAX_ATTEMPTS = 5
+
+
+def _write(state: _DeviceState, event: SyncEvent, live: bool) -> bool | None:
+    """Write the event over the meter as read a moment ago: True when written, False when the
+    event is older than the meter, None when the meter changed in between (read again).
+
+    A device's coming or going also moves the fleet's count, in the same transaction."""
+    try:
+        current: MeterItem | None = MeterItem.get(state.id, consistent_read=True)
+    except DoesNotExist:
+        current = None
+    known = None if current is None else int(current.entity_version or 0)
+    redelivered_deletion = (not live and current is not None and current.deleted
+                            and known == event.entity_version)
+    if known is not None and known >= event.entity_version and not redelivered_deletion:
+        return False
+    was_live = current is not None and not current.deleted
+    item = MeterItem
+    actions: list[Action] = [item.name.set(state.name), item.max_hourly_kwh.set(state.max_hourly_kwh),
+               item.timezone.set(state.timezone), item.entity_version.set(event.entity_version),
+               item.deleted.set(not live),
+               item.tariff_per_kwh.set(state.tariff_per_kwh) if state.tariff_per_kwh is not None
+               else item.tariff_per_kwh.remove(),
+               item.currency.set(state.currency) if state.currency is not None else item.currency.remove(),
+               item.owner_ids.set(set(state.owner_ids)) if state.owner_ids else item.owner_ids.remove()]
+    if live:
+        actions += [item.listing.set(LISTED), item.name_key.set(name_key(state.name, state.id))]
+        if not was_live:  # new, or made again over its tombstone: no history yet
+            actions += [item.never.set(FLAG), item.silenced.remove(), item.over_hour.remove()]
+    else:
+        actions += [item.listing.remove(), item.name_key.remove(), item.never.remove(), item.silenced.remove(),
+                    item.over_hour.remove()]
+    unchanged = item.device_id.does_not_exist() if known is None else item.entity_version == known
+
+    def write() -> None:
+        with transaction() as tx:
+            tx.update(MeterItem(state.id), actions=actions, condition=unchanged)
+            if was_live != live:
+                tx.update(MeterItem(FLEET), actions=[item.devices.add(1 if live else -1)])
+
+    return True if applied(write) else None
+
+
 def apply(event: SyncEvent, hours: HourTotals | None = None, alerts: RaisedAlerts | None = None) -> bool:
     """Apply one device event; False when it was older than the replica. A deletion also removes
     the device's hours and alerts (`hours` and `alerts`: DynamoDB unless given)."""
@@ -124,26 +258,17 @@ def apply(event: SyncEvent, hours: HourTotals | None = None, alerts: RaisedAlert
         raise InvalidMessage(f"device event without a valid device: {exc}") from exc
     if state.id != event.entity_id:
         raise InvalidMessage("entity_id does not match the device in the event")
-    item = MeterItem(
-        state.id,
-        name=state.name,
-        max_hourly_kwh=state.max_hourly_kwh,
-        timezone=state.timezone,
-        tariff_per_kwh=state.tariff_per_kwh,
-        currency=state.currency,
-        owner_ids=set(state.owner_ids) or None,
-        entity_version=event.entity_version,
-        deleted=event.type == "device.deleted",
-    )
-    newer = MeterItem.device_id.does_not_exist() | (MeterItem.entity_version < event.entity_version)
-    if item.deleted:
-        # A redelivered deletion whose tombstone is in place goes on clearing: the history may not
-        # have been removed the first time (the write and the clearing are two steps).
-        newer = newer | ((MeterItem.entity_version == event.entity_version) & (MeterItem.deleted == True))
-    if not applied(lambda: item.save(condition=newer)):
+    live = event.type != "device.deleted"
+    for _attempt in range(_MAX_ATTEMPTS):
+        outcome = _write(state, event, live)
+        if outcome is not None:
+            break
+    else:
+        raise RuntimeError(f"the meter {state.id} kept changing under concurrent events; retrying later")
+    if not outcome:
         logger.info("older device event ignored", extra={"device_id": state.id, "entity_version": event.entity_version})
         return False
-    if item.deleted:
+    if not live:
         # The device is gone from every view: its history and alerts go with it (idempotent, so a
         # retry after a failure half-way finishes the job).
         from chalicelib.monitoring.alerts import DynamoRaisedAlerts
@@ -154,3 +279,71 @@ def apply(event: SyncEvent, hours: HourTotals | None = None, alerts: RaisedAlert
         (alerts or DynamoRaisedAlerts()).delete_device(state.id, event.occurred_at or _now_iso())
         logger.info("deleted device's history removed", extra={"device_id": state.id, "hours": removed})
     return True
+
+
+@dataclass(frozen=True)
+class FleetMember:
+    """A meter as the fleet's indexes hold it."""
+
+    device_id: str
+    name: str
+    max_hourly_kwh: float
+    timezone: str
+    never: bool
+    silenced: bool
+    over_hour: str | None
+
+
+_INDEX_OF = {"over_limit": MeterItem.over_limit, "silent": MeterItem.silent,
+             "never_reported": MeterItem.never_reported, "reporting": MeterItem.by_name}
+_HASH_OF = {"over_limit": "over_hour", "silent": "silenced", "never_reported": "never", "reporting": "listing"}
+
+
+def _member(item: MeterItem) -> FleetMember:
+    return FleetMember(item.device_id, item.name, float(item.max_hourly_kwh), item.timezone, item.never is not None,
+                       item.silenced is not None, item.over_hour)
+
+
+class DynamoFleetIndex:
+    """The fleet's indexes on the replica: each state's meters by name, and the fleet's count.
+
+    `over_limit` members are those whose latest crossing is in `hour`; `silent` ones exclude
+    them, and `reporting` ones are every meter in no other state (filtered on the index)."""
+
+    @staticmethod
+    def _partition(state: str, hour: str) -> str:
+        return {"over_limit": hour, "reporting": LISTED}.get(state, FLAG)
+
+    @staticmethod
+    def _others(state: str, hour: str) -> Any:
+        not_over = MeterItem.over_hour.does_not_exist() | (MeterItem.over_hour != hour)
+        if state == "silent":
+            return not_over
+        if state == "reporting":
+            return not_over & MeterItem.never.does_not_exist() & MeterItem.silenced.does_not_exist()
+        return None
+
+    def devices(self) -> int:
+        try:
+            return int(MeterItem.get(FLEET, consistent_read=True, attributes_to_get=["devices"]).devices or 0)
+        except DoesNotExist:
+            return 0
+
+    def members(self, state: str, hour: str, prefix: str | None, limit: int,
+                cursor: str | None) -> tuple[list[FleetMember], str | None]:
+        """A page of a state's meters by name (those whose name starts with `prefix`, without case)."""
+        hash_name = _HASH_OF[state]
+        partition = self._partition(state, hour)
+        start = decode_cursor(cursor, {"device_id", hash_name, "name_key"})
+        if start is not None and (start[hash_name]["S"] != partition
+                                  or not start["name_key"]["S"].startswith((prefix or "").lower())):
+            raise bad_cursor()
+        results = _INDEX_OF[state].query(
+            partition, MeterItem.name_key.startswith(prefix.lower()) if prefix else None,
+            filter_condition=self._others(state, hour), limit=limit, page_size=limit, last_evaluated_key=start)
+        found = [_member(i) for i in results]
+        return found, encode_cursor(results.last_evaluated_key)
+
+    def count(self, state: str, hour: str) -> int:
+        """How many meters are in a state (reading what the state's index holds, keys only)."""
+        return _INDEX_OF[state].count(self._partition(state, hour), filter_condition=self._others(state, hour))

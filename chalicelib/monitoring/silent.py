@@ -24,6 +24,7 @@ from chalicelib.monitoring.domain import (
     DEADLINE_SHARDS,
     HourTotals,
     Meter,
+    MeterStatus,
     RaisedAlerts,
     deadline_key,
     is_silent,
@@ -51,12 +52,13 @@ class SilenceWatch:
     def __init__(self, hours: HourTotals | None = None, alerts: RaisedAlerts | None = None,
                  lookup: Callable[[Iterable[str]], dict[str, Meter | None]] = replica.get_many,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 send: Callable[[list[SilentCheck]], None] = _send) -> None:
+                 send: Callable[[list[SilentCheck]], None] = _send, status: MeterStatus | None = None) -> None:
         from chalicelib.monitoring.alerts import DynamoRaisedAlerts
         from chalicelib.monitoring.totals import DynamoHourTotals
 
         self._hours: HourTotals = hours or DynamoHourTotals()
         self._alerts: RaisedAlerts = alerts or DynamoRaisedAlerts()
+        self._status: MeterStatus = status or replica.DynamoMeterStatus()
         self._lookup = lookup
         self._clock = clock
         self._send = send
@@ -100,6 +102,7 @@ class SilenceWatch:
             return False
         alert = silent_alert(meter, last, now)
         raised = self._alerts.announce(alert, now, fresh=True)  # its deadline was still indexed: most likely new
+        self._status.silenced(device_id)
         self._hours.set_deadline(device_id, hour, None)  # one alert a silence: looked at no more
         if raised:
             logger.info("silent meter alert raised", extra={"alert_id": alert.id})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 
 
 def counted_in_window(count: Callable[[], object], start: Callable[[], object]) -> bool:
@@ -16,11 +16,21 @@ def counted_in_window(count: Callable[[], object], start: Callable[[], object]) 
 
 
 def applied(write: Callable[[], object]) -> bool:
-    """Whether a conditional put or update was applied (False when its condition did not hold)."""
+    """Whether a conditional put, update or transaction was applied (False when a condition did
+    not hold)."""
     try:
         write()
         return True
+    except TransactWriteError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
     except (PutError, UpdateError) as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
         return False
+
+
+def condition_failed(exc: TransactWriteError) -> bool:
+    """Whether a transaction was cancelled because one of its conditions did not hold."""
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or []))

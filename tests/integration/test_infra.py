@@ -40,7 +40,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
 # Indexes read for their keys only (all others hold whole items).
-KEYS_ONLY_INDEXES = {("alert-inbox", "by_device"): "KEYS_ONLY", ("hourly-totals", "silent_due"): "KEYS_ONLY"}
+KEYS_ONLY_INDEXES = {("alert-inbox", "by_device"): "KEYS_ONLY", ("hourly-totals", "silent_due"): "KEYS_ONLY",
+                     **{("meters", index): "INCLUDE" for index in ("by_name", "never_reported", "silent", "over_limit")}}
 
 # What the app's repositories expect of each table: (key schema, global secondary indexes).
 EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str, str]]]]] = {
@@ -56,7 +57,12 @@ EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str
         [("key_id", "HASH")],
         {"by_device": [("device_id", "HASH"), ("key_id", "RANGE")]},
     ),
-    "meters": ([("device_id", "HASH")], {}),
+    "meters": ([("device_id", "HASH")], {
+        "by_name": [("listing", "HASH"), ("name_key", "RANGE")],
+        "never_reported": [("never", "HASH"), ("name_key", "RANGE")],
+        "silent": [("silenced", "HASH"), ("name_key", "RANGE")],
+        "over_limit": [("over_hour", "HASH"), ("name_key", "RANGE")],
+    }),
     "hourly-totals": ([("device_id", "HASH"), ("hour_start", "RANGE")],
                       {"silent_due": [("silent_shard", "HASH"), ("silent_at", "RANGE")]}),
     "alerts": ([("id", "HASH")], {"by_device": [("device_id", "HASH"), ("hour_start", "RANGE")]}),

@@ -53,6 +53,14 @@ class InMemoryInbox:
 
     def __init__(self) -> None:
         self.copies: dict[tuple[str, str], InMemoryInbox.Copy] = {}
+        self.feed_acknowledged: set[str] = set()  # the feed's alerts some admin acknowledged
+
+    def open_by_device(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for (inbox, alert_id), copy in self.copies.items():
+            if inbox == ADMIN_FEED and alert_id not in self.feed_acknowledged:
+                counts[copy.alert.device_id] = counts.get(copy.alert.device_id, 0) + 1
+        return counts
 
     def store(self, user_id: str, alert: Alert) -> bool:
         if (user_id, alert.id) in self.copies:
@@ -87,6 +95,8 @@ class InMemoryInbox:
         source = self.copies.get((ADMIN_FEED if is_admin else user_id, alert_id))
         if source is None:
             return None
+        if is_admin:
+            self.feed_acknowledged.add(alert_id)
         mine = self.copies.setdefault((user_id, alert_id), InMemoryInbox.Copy(source.alert, pushed=None))
         mine.acknowledged_at = mine.acknowledged_at or now.astimezone(dt.UTC).isoformat(timespec="seconds")
         return AlertOut(**source.alert.model_dump(), acknowledged_at=mine.acknowledged_at)
@@ -246,6 +256,22 @@ class RecordingPusher:
     def reached(self) -> list[tuple[list[str], bool]]:
         """Each push: (its users, whether the admins too)."""
         return [(list(p.user_ids), p.admins) for p in self.pushes]
+
+
+class RecordingMeterStatus:
+    """The fleet status port: what each meter was told, in order."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, str, str | None]] = []
+
+    def reported(self, device_id: str) -> None:
+        self.changes.append(("reported", device_id, None))
+
+    def went_over(self, device_id: str, hour: str) -> None:
+        self.changes.append(("went_over", device_id, hour))
+
+    def silenced(self, device_id: str) -> None:
+        self.changes.append(("silenced", device_id, None))
 
 
 class InMemoryHourTotals:

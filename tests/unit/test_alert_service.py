@@ -276,3 +276,16 @@ def test_a_cursor_is_only_good_for_the_listing_it_came_from(alerts: AlertService
         with pytest.raises(errors.ValidationError):
             alerts.list_for(who, 1, cursor, False)
     assert alerts.list_for(ALICE, 1, alices, False).items[0].id == raised(1).id
+
+
+def test_the_fleets_open_alerts_are_the_feeds_that_no_admin_acknowledged_yet(alerts: AlertService) -> None:
+    for alert in (raised(9), raised(10), raised(11, "meter-2")):
+        alerts.deliver(alert)
+    assert alerts.open_by_device() == {"meter-1": 2, "meter-2": 1}
+
+    alerts.acknowledge(ALICE, raised(9).id)  # an owner's acknowledgement is theirs alone
+    assert alerts.open_by_device() == {"meter-1": 2, "meter-2": 1}
+    alerts.acknowledge(ADMIN_1, raised(10).id)
+    assert alerts.open_by_device() == {"meter-1": 1, "meter-2": 1}
+    alerts.forget_device("meter-2", "2099-01-01T00:00:00+00:00")
+    assert alerts.open_by_device() == {"meter-1": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from chalicelib.monitoring.domain import Meter
 from chalicelib.monitoring.ingest import Ingestor
 from chalicelib.monitoring.readings import Entry
 from chalicelib.platform.consumer import Delivery, Outcome
-from tests.unit.fakes import InMemoryHourTotals, RecordingRaisedAlerts
+from tests.unit.fakes import InMemoryHourTotals, RecordingMeterStatus, RecordingRaisedAlerts
 
 NOW = dt.datetime(2026, 11, 23, 21, 30, tzinfo=dt.UTC)
 KITCHEN = Meter("kitchen", "Kitchen", 1.0, "Europe/Bucharest", None, None, frozenset({"alice", "bob"}))
@@ -28,8 +29,9 @@ class Fixture:
         self.alerts = RecordingRaisedAlerts()
         self.meters: dict[str, Meter] = {m.device_id: m for m in (KITCHEN, GARAGE)}
         self.updates: list[ReadingsUpdated] = []
+        self.status = RecordingMeterStatus()
         self.ingestor = Ingestor(self.hours, self.alerts, lookup=lambda ids: {i: self.meters.get(i) for i in ids},
-                                 clock=lambda: NOW, notify=self.updates.append)
+                                 clock=lambda: NOW, notify=self.updates.append, status=self.status)
         self.sequence = 0
 
     def deliver(self, *bodies: Any, last_attempt: bool = False) -> tuple[Outcome, list[str]]:
@@ -100,6 +102,7 @@ def test_crossing_the_limit_raises_one_alert_for_the_hour(fx: Fixture) -> None:
     fx.deliver(reading("kitchen", 20, 0.5))  # further over: the same hour, no second alert
 
     assert outcome.log["alerts"] == 1
+    assert fx.status.changes == [("went_over", "kitchen", "2026-11-23T20:00:00Z")]
     assert [(a.id, a.kind, a.total_kwh, a.max_hourly_kwh, a.device_name) for a in fx.alerts.sent] == [
         ("kitchen:2026-11-23T20:00:00Z", "over_consumption", 1.1, 1.0, "Kitchen")]
     assert fx.alerts.sent[0].created_at == "2026-11-23T21:30:00+00:00"
@@ -155,10 +158,22 @@ def test_live_updates_that_cannot_be_sent_do_not_fail_the_counted_readings(fx: F
         raise ConnectionError("the queue went away")
 
     ingestor = Ingestor(fx.hours, fx.alerts, lookup=lambda ids: {i: fx.meters.get(i) for i in ids},
-                        clock=lambda: NOW, notify=refuse)
+                        clock=lambda: NOW, notify=refuse, status=fx.status)
     source = ingestor.source
     body = json.dumps(reading("garage", 0, 0.2))
     outcome = ingestor.handle_batch([Delivery("m1", body, 1, False, source.parse(body))])
 
     assert outcome.failed == set()
     assert fx.total("garage", "2026-11-23T20:00:00Z") == Decimal("0.2")
+
+
+def test_a_first_reading_or_one_after_a_silence_tells_the_fleet_once(fx: Fixture) -> None:
+    fx.meters["kitchen"] = replace(KITCHEN, never_reported=True)
+    fx.meters["garage"] = replace(GARAGE, silenced=True)
+
+    fx.deliver({"readings": [reading("kitchen", 0, 0.1), reading("kitchen", 0, 0.1, hour=21),
+                             reading("garage", 0, 0.1)]}, reading("garage", 10, 0.1))
+    fx.meters = {"kitchen": KITCHEN, "garage": GARAGE}  # as the replica now holds them
+    fx.deliver(reading("kitchen", 10, 0.1, hour=21), reading("garage", 20, 0.1))
+
+    assert sorted(fx.status.changes) == [("reported", "garage", None), ("reported", "kitchen", None)]

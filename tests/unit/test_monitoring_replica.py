@@ -96,7 +96,7 @@ def history(device_id: str) -> list[str]:
 
 def final_meter(device_id: str) -> Meter:
     return Meter(device_id=device_id, name="Kitchen meter", max_hourly_kwh=4.0, timezone="America/New_York",
-                 tariff_per_kwh=None, currency=None, owner_ids=frozenset({"alice", "bob"}))
+                 tariff_per_kwh=None, currency=None, owner_ids=frozenset({"alice", "bob"}), never_reported=True)
 
 
 def test_events_applied_in_order_leave_the_newest_state(meters: str) -> None:

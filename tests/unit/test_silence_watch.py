@@ -14,7 +14,7 @@ from chalicelib.monitoring.domain import DEADLINE_SHARDS, Meter, deadline_key, d
 from chalicelib.monitoring.ingest import Ingestor
 from chalicelib.monitoring.silent import PAGE, SilenceWatch
 from chalicelib.platform.consumer import Delivery
-from tests.unit.fakes import InMemoryHourTotals, RecordingRaisedAlerts
+from tests.unit.fakes import InMemoryHourTotals, RecordingMeterStatus, RecordingRaisedAlerts
 
 START = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
 
@@ -34,10 +34,11 @@ class Fleet:
             self.looked_up.append(set(ids))
             return {i: self.meters.get(i) for i in ids}
 
+        self.status = RecordingMeterStatus()
         self.ingestor = Ingestor(self.hours, self.alerts, lookup=lookup, clock=lambda: self.now,
-                                 notify=lambda _: None)
+                                 notify=lambda _: None, status=self.status)
         self.watch = SilenceWatch(self.hours, self.alerts, lookup=lookup, clock=lambda: self.now,
-                                  send=self.sent.extend)
+                                  send=self.sent.extend, status=self.status)
 
     def add_meter(self, device_id: str) -> None:
         self.meters[device_id] = Meter(device_id, device_id.title(), 1.0, "UTC", None, None, frozenset())
@@ -89,6 +90,7 @@ def test_a_meter_that_goes_quiet_raises_one_alert_and_the_others_are_not_read(fl
     assert fleet.run_check() == 1
     assert [a.id for a in fleet.alerts.sent] == ["quiet:silent:2026-11-23T20:00:00Z"]
     assert fleet.looked_up == [{"quiet"}]  # only what was due was read
+    assert fleet.status.changes == [("silenced", "quiet", None)]  # the fleet shows it silent
 
     fleet.now = START + dt.timedelta(minutes=36)
     assert fleet.run_check() == 0  # a silence is raised once

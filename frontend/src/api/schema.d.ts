@@ -214,6 +214,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The fleet: each meter's state, most severe first, and exact counts
+         * @description Admins only.
+         */
+        get: operations["get_fleet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/devices/{device_id}": {
         parameters: {
             query?: never;
@@ -744,6 +764,75 @@ export interface components {
             items: components["schemas"]["DeviceOut"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** FleetPage */
+        FleetPage: {
+            summary: components["schemas"]["FleetSummary"];
+            /** Items */
+            items: components["schemas"]["FleetRow"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** FleetQuery */
+        FleetQuery: {
+            /**
+             * State
+             * @default null
+             */
+            state?: ("over_limit" | "silent" | "never_reported" | "reporting") | null;
+            /**
+             * Q
+             * @description A name prefix, without case.
+             * @default null
+             */
+            q?: string | null;
+            /**
+             * Limit
+             * @default 50
+             */
+            limit?: number;
+            /**
+             * Cursor
+             * @default null
+             */
+            cursor?: string | null;
+        };
+        /** FleetRow */
+        FleetRow: {
+            /** Device Id */
+            device_id: string;
+            /** Name */
+            name: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "over_limit" | "silent" | "never_reported" | "reporting";
+            /** Last Reading At */
+            last_reading_at: string | null;
+            /** Hour Kwh */
+            hour_kwh: number | null;
+            /** Today Kwh */
+            today_kwh: number | null;
+            /** Max Hourly Kwh */
+            max_hourly_kwh: number;
+            /** Open Alerts */
+            open_alerts: number;
+        };
+        /** FleetSummary */
+        FleetSummary: {
+            /** Devices */
+            devices: number;
+            /** Reporting */
+            reporting: number;
+            /** Over Limit */
+            over_limit: number;
+            /** Silent */
+            silent: number;
+            /** Never Reported */
+            never_reported: number;
+            /** Open Alerts */
+            open_alerts: number;
         };
         /** HourOut */
         HourOut: {
@@ -2431,6 +2520,112 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeviceOut"];
+                };
+            };
+            /** @description Bad JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No or bad token, API key or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Wrong role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Throttled */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing table or queue is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_fleet: {
+        parameters: {
+            query?: {
+                state?: ("over_limit" | "silent" | "never_reported" | "reporting") | null;
+                q?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetPage"];
                 };
             };
             /** @description Bad JSON */
