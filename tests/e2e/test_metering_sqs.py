@@ -374,6 +374,12 @@ def test_a_meter_silent_for_three_intervals_gets_one_silent_meter_alert(
     inbox = wait_for(lambda: [a for a in api(ems, "GET", "/alerts", owner).json()["items"]
                               if a["device_id"] == device_id], what="the alert in the owner's inbox")
     assert [a["kind"] for a in inbox] == ["silent_meter"]
+    # And the fleet shows it silent until it reports again
+    rows = api(ems, "GET", "/fleet", admin, params={"q": f"Meter {device_id}"}).json()["items"]
+    assert [(r["device_id"], r["state"]) for r in rows] == [(device_id, "silent")]
+    send(ems, [{"timestamp": dt.datetime.now(UTC).isoformat(), "device_id": device_id, "measurement_value": 0.1}])
+    wait_for(lambda: api(ems, "GET", "/fleet", admin, params={"q": f"Meter {device_id}"}).json()["items"][0]["state"]
+             == "reporting", what="the meter reporting again")
 
 
 def run_silent_check(ems: RuntimeProcess) -> None:
