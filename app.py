@@ -58,6 +58,13 @@ notifications = NotificationHandler(alerts, pusher, owners_of=replica.owners_of)
 fleet_view = fleet.Fleet(alerts.open_by_device, hours=hours)
 
 
+def upgrade() -> None:
+    """Bring data kept by an earlier version up to this one; idempotent. The local runtime runs it
+    at each start; after a deploy to AWS run `python -c "import app; app.upgrade()"` once with the
+    stage's settings and credentials."""
+    replica.backfill_fleet(hours)
+
+
 # --- platform -----------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -347,3 +348,29 @@ class DynamoFleetIndex:
     def count(self, state: str, hour: str) -> int:
         """How many meters are in a state (reading what the state's index holds, keys only)."""
         return _INDEX_OF[state].count(self._partition(state, hour), filter_condition=self._others(state, hour))
+
+
+def backfill_fleet(hours: HourTotals | None = None) -> int:
+    """Give meters kept before the fleet view their status, and count the fleet anew when any was
+    given one (or no count exists); how many meters were given one. A one-off maintenance step
+    after an upgrade: it reads every meter (never on a request, consumer or schedule path), and
+    does nothing to a meter that has its status already, so running it again is harmless."""
+    from chalicelib.monitoring.totals import DynamoHourTotals
+
+    hours = hours or DynamoHourTotals()
+    given = 0
+    unlisted = (MeterItem.listing.does_not_exist() & (MeterItem.deleted == False)
+                & (MeterItem.device_id != FLEET))
+    for item in MeterItem.scan(filter_condition=unlisted):
+        actions: list[Action] = [MeterItem.listing.set(LISTED), MeterItem.name_key.set(name_key(item.name,
+                                                                                                 item.device_id))]
+        if hours.latest(item.device_id) is None:
+            actions.append(MeterItem.never.set(FLAG))
+        if applied(partial(item.update, actions=actions, condition=MeterItem.entity_version == item.entity_version)):
+            given += 1
+    counted = DynamoFleetIndex().devices()
+    if given or counted == 0:
+        devices = MeterItem.by_name.count(LISTED)
+        MeterItem(FLEET).update(actions=[MeterItem.devices.set(devices)])
+        logger.info("fleet status given to meters kept before it", extra={"meters": given, "devices": devices})
+    return given

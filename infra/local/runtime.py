@@ -147,6 +147,7 @@ class LocalRuntime:
         if self.endpoint is not None and cfg.persist:
             self._import_legacy_snapshot()
         app = self._load_app()
+        self._upgrade_data()
         self._start_functions(app)
         if cfg.seed:
             self._seed(cfg.seed)
@@ -221,6 +222,17 @@ class LocalRuntime:
         if not isinstance(app, Chalice):
             raise StartupError(f"{app_dir}/app.py defines no Chalice `app`")
         return app
+
+    @staticmethod
+    def _upgrade_data() -> None:
+        """Run the app's `upgrade()` (what brings data kept by an earlier version up to this one;
+        idempotent) before any function starts."""
+        upgrade = getattr(importlib.import_module("app"), "upgrade", None)
+        if callable(upgrade):
+            try:
+                upgrade()
+            except Exception as exc:
+                raise StartupError(f"upgrading the stored data failed: {exc}") from exc
 
     def _start_functions(self, app: Chalice) -> None:
         cfg = self.config

@@ -171,3 +171,18 @@ def test_a_page_costs_what_it_shows_whatever_the_fleet_holds(stage: str) -> None
     large = count_calls(lambda: view(limit=5))
 
     assert large == small and large["Scan"] == 0
+
+
+def test_meters_kept_before_the_fleet_view_are_given_their_status_once(stage: str) -> None:
+    # Meters as an earlier version kept them: no listing, no name key, no count of the fleet.
+    for device_id, name in [("old-1", "Old one"), ("old-2", "Old two")]:
+        MeterItem(device_id, name=name, max_hourly_kwh=1, timezone="UTC", entity_version=3).save()
+    MeterItem("old-gone", name="Gone", max_hourly_kwh=1, entity_version=4, deleted=True).save()
+    report("old-1", "0.3")
+
+    assert replica.backfill_fleet() == 2
+    page = view()
+    assert [(r.device_id, r.state) for r in page.items] == [("old-2", "never_reported"), ("old-1", "reporting")]
+    assert page.summary.devices == 2
+    assert replica.backfill_fleet() == 0  # a second run changes nothing
+    assert view().summary.devices == 2
