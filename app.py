@@ -15,6 +15,7 @@ from chalicelib.chat import context as chat_context
 from chalicelib.chat import service as chat_models
 from chalicelib.chat.service import ChatService
 from chalicelib.devices import models as dm
+from chalicelib.devices import repository as device_repository
 from chalicelib.devices import sync as devices_sync
 from chalicelib.devices.service import DeviceService
 from chalicelib.http import Access, Call
@@ -62,6 +63,7 @@ def upgrade() -> None:
     """Bring data kept by an earlier version up to this one; idempotent. The local runtime runs it
     at each start; after a deploy to AWS run `python -c "import app; app.upgrade()"` once with the
     stage's settings and credentials."""
+    device_repository.backfill_listing()
     replica.backfill_fleet(hours)
 
 
@@ -165,7 +167,7 @@ def delete_user(call: Call, user_id: str) -> None:
 @api.route("/devices", "GET", summary="Devices: admins all, clients their own", access=Access.USER,
            query=dm.ListDevicesQuery, response=dm.DevicePage, tags=("devices",))
 def list_devices(call: Call) -> dm.DevicePage:
-    return devices.list_for(call.user, call.query.limit, call.query.cursor)
+    return devices.list_for(call.user, call.query.limit, call.query.cursor, call.query.q)
 
 
 @api.route("/fleet", "GET", summary="The fleet: each meter's state, most severe first, and exact counts",

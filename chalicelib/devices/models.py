@@ -61,6 +61,7 @@ class UpdateDeviceRequest(Strict):
 class ListDevicesQuery(Strict):
     limit: int = Field(default=100, ge=1, le=500)
     cursor: str | None = None
+    q: str | None = Field(default=None, min_length=1, max_length=64, description="A name prefix, without case.")
 
 
 class DeviceOut(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -21,8 +22,22 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import errors, names
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.platform import outbox, persistence
-from chalicelib.platform.conditions import condition_failed
-from chalicelib.platform.pagination import decode_cursor, encode_cursor
+from chalicelib.platform.conditions import applied, condition_failed
+from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
+
+
+class ByName(GlobalSecondaryIndex["DeviceItem"]):
+    """Every device by name (sparse: a tombstone is not listed)."""
+
+    class Meta:
+        index_name = "by_name"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    name_key = UnicodeAttribute(range_key=True)
+
+
+LISTED = "all"
 
 
 class DeviceItem(Model):
@@ -45,6 +60,9 @@ class DeviceItem(Model):
     # The owners, kept on the device too (changed in the same transactions as the owner
     # items) so that reading a device or a list of them needs no query per device.
     owner_ids = UnicodeSetAttribute(null=True)
+    listing = UnicodeAttribute(null=True)  # LISTED unless deleted
+    name_key = UnicodeAttribute(null=True)  # the list's order: the name without case, then the id
+    by_name = ByName()
 
 
 class ByUser(GlobalSecondaryIndex["OwnerItem"]):
@@ -93,7 +111,8 @@ def _item(device: Device, *, deleted: bool = False) -> DeviceItem:
         device.id, name=device.name, description=device.description, address=device.address,
         max_hourly_kwh=device.max_hourly_kwh, timezone=device.timezone, tariff_per_kwh=device.tariff_per_kwh,
         currency=device.currency, created_at=device.created_at, version=device.version, deleted=deleted,
-        owner_ids=set(device.owner_ids) or None,
+        owner_ids=set(device.owner_ids) or None, listing=None if deleted else LISTED,
+        name_key=None if deleted else by_name(device.name, device.id),
     )
 
 
@@ -149,10 +168,13 @@ class DynamoDevices:
         found = {item.id: item for item in DeviceItem.batch_get(ids)} if ids else {}
         return [_device(found[i]) for i in ids if i in found and not found[i].deleted]
 
-    def list_page(self, limit: int, cursor: str | None) -> tuple[list[Device], str | None]:
-        live = DeviceItem.deleted.does_not_exist() | (DeviceItem.deleted == False)
-        results = DeviceItem.scan(filter_condition=live, limit=limit, page_size=limit,
-                                  last_evaluated_key=decode_cursor(cursor, {"id"}))
+    def list_page(self, limit: int, cursor: str | None, prefix: str | None = None) -> tuple[list[Device], str | None]:
+        start = decode_cursor(cursor, {"id", "listing", "name_key"})
+        if start is not None and (start["listing"]["S"] != LISTED
+                                  or not start["name_key"]["S"].startswith((prefix or "").lower())):
+            raise bad_cursor()
+        results = DeviceItem.by_name.query(LISTED, DeviceItem.name_key.startswith(prefix.lower()) if prefix else None,
+                                           limit=limit, page_size=limit, last_evaluated_key=start)
         items = [_device(i) for i in results]
         return items, encode_cursor(results.last_evaluated_key)
 
@@ -216,3 +238,15 @@ class DynamoDevices:
 
     def delete_key(self, key: ApiKey) -> None:
         ApiKeyItem(key.key_id).delete()
+
+
+def backfill_listing() -> int:
+    """List devices kept before the list was by name (a one-off step after an upgrade that reads
+    every device; a listed one is left alone); how many were listed."""
+    listed = 0
+    for item in DeviceItem.scan(filter_condition=DeviceItem.listing.does_not_exist() & (DeviceItem.deleted == False)):
+        if applied(partial(item.update, actions=[DeviceItem.listing.set(LISTED),
+                                                 DeviceItem.name_key.set(by_name(item.name, item.id))],
+                           condition=DeviceItem.version == item.version)):
+            listed += 1
+    return listed

@@ -53,11 +53,16 @@ class DeviceService:
         """A device its caller may see: admins any, clients their own (others: 404)."""
         return out(self._visible(principal, device_id))
 
-    def list_for(self, principal: Principal, limit: int, cursor: str | None) -> DevicePage:
+    def list_for(self, principal: Principal, limit: int, cursor: str | None, prefix: str | None = None) -> DevicePage:
+        """Admins: a page of every device by name; clients: their own. `prefix`: names that start
+        with it, without case."""
         if principal.is_admin:
-            devices, next_cursor = self._devices.list_page(limit, cursor)
+            devices, next_cursor = self._devices.list_page(limit, cursor, prefix)
             return DevicePage(items=[out(d) for d in devices], next_cursor=next_cursor)
-        return self.of_user(principal, principal.user_id)
+        own = self.of_user(principal, principal.user_id)
+        if prefix:
+            own.items = [d for d in own.items if d.name.lower().startswith(prefix.lower())]
+        return own
 
     def of_user(self, principal: Principal, user_id: str) -> DevicePage:
         """The devices a user owns (admins: anyone's; clients: only their own)."""

@@ -28,7 +28,7 @@ from chalicelib.monitoring.domain import HourTotals, Meter, RaisedAlerts
 from chalicelib.observability import logger
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.consumer import Source
-from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
+from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
 from chalicelib.platform.persistence import transaction
 
 _STATUS = ["name", "max_hourly_kwh", "timezone", "never", "silenced", "over_hour"]
@@ -107,11 +107,6 @@ class MeterItem(Model):
 LISTED = "all"
 FLAG = "1"
 FLEET = "#fleet"  # the item that counts the fleet (no device id starts with #)
-
-
-def name_key(name: str, device_id: str) -> str:
-    """A meter's place in the fleet's order: its name without case, then its id."""
-    return f"{name.lower()}\x00{device_id}"
 
 
 def _known_zone(name: str) -> str:
@@ -233,7 +228,7 @@ def _write(state: _DeviceState, event: SyncEvent, live: bool) -> bool | None:
                item.currency.set(state.currency) if state.currency is not None else item.currency.remove(),
                item.owner_ids.set(set(state.owner_ids)) if state.owner_ids else item.owner_ids.remove()]
     if live:
-        actions += [item.listing.set(LISTED), item.name_key.set(name_key(state.name, state.id))]
+        actions += [item.listing.set(LISTED), item.name_key.set(by_name(state.name, state.id))]
         if not was_live:  # new, or made again over its tombstone: no history yet
             actions += [item.never.set(FLAG), item.silenced.remove(), item.over_hour.remove()]
     else:
@@ -362,8 +357,7 @@ def backfill_fleet(hours: HourTotals | None = None) -> int:
     unlisted = (MeterItem.listing.does_not_exist() & (MeterItem.deleted == False)
                 & (MeterItem.device_id != FLEET))
     for item in MeterItem.scan(filter_condition=unlisted):
-        actions: list[Action] = [MeterItem.listing.set(LISTED), MeterItem.name_key.set(name_key(item.name,
-                                                                                                 item.device_id))]
+        actions: list[Action] = [MeterItem.listing.set(LISTED), MeterItem.name_key.set(by_name(item.name, item.device_id))]
         if hours.latest(item.device_id) is None:
             actions.append(MeterItem.never.set(FLAG))
         if applied(partial(item.update, actions=actions, condition=MeterItem.entity_version == item.entity_version)):

@@ -37,3 +37,8 @@ def decode_cursor(cursor: str | None, key_names: set[str]) -> dict[str, Any] | N
 def bad_cursor() -> errors.ValidationError:
     """The 422 of a cursor that is not from the list it is sent to."""
     return errors.ValidationError("The cursor is not valid.", [errors.FieldError("cursor", "not a cursor from this list")])
+
+
+def by_name(name: str, item_id: str) -> str:
+    """A sort key that lists items by name without case, then id (ids keep equal names apart)."""
+    return f"{name.lower()}\x00{item_id}"

@@ -48,7 +48,7 @@ EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str
     "users": ([("id", "HASH")], {}),
     "usernames": ([("username_key", "HASH")], {}),
     "login-attempts": ([("username_key", "HASH")], {}),
-    "devices": ([("id", "HASH")], {}),
+    "devices": ([("id", "HASH")], {"by_name": [("listing", "HASH"), ("name_key", "RANGE")]}),
     "device-owners": (
         [("device_id", "HASH"), ("user_id", "RANGE")],
         {"by_user": [("user_id", "HASH"), ("device_id", "RANGE")]},

@@ -24,7 +24,7 @@ from chalicelib.messages import Alert
 from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats, deadline_shard
 from chalicelib.monitoring.readings import Reading
 from chalicelib.platform import outbox
-from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
+from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
 
 
 class RecordingEvents:
@@ -174,10 +174,12 @@ class InMemoryDevices:
     def devices_of(self, user_id: str) -> list[Device]:
         return [self.devices[i] for i in self.device_ids_of(user_id)]
 
-    def list_page(self, limit: int, cursor: str | None) -> tuple[list[Device], str | None]:
-        ids = sorted(i for i in self.devices if cursor is None or i > cursor)
-        page = ids[:limit]
-        return [self.devices[i] for i in page], page[-1] if len(ids) > limit else None
+    def list_page(self, limit: int, cursor: str | None, prefix: str | None = None) -> tuple[list[Device], str | None]:
+        order = sorted((by_name(d.name, d.id), d) for d in self.devices.values()
+                       if d.name.lower().startswith((prefix or "").lower()))
+        after = [d for key, d in order if cursor is None or key > cursor]
+        page = after[:limit]
+        return page, by_name(page[-1].name, page[-1].id) if len(after) > limit else None
 
     def create(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
         if device.id in self.devices or device.version != self.next_version(device.id):

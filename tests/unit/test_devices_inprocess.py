@@ -136,3 +136,31 @@ def test_a_deletion_with_more_owners_and_keys_than_one_transaction_takes_removes
     assert owners(device_id) == [] and STORE.keys_of(device_id) == []
     assert all(STORE.get_key(k.key_id) is None for k in keys)
     assert STORE.get(device_id) is None
+
+
+def test_the_admin_list_is_by_name_with_a_prefix_search_read_from_an_index(stage: str) -> None:
+    devices = DeviceService(user_exists=lambda _: True, publisher=FailingBus(set()))
+    for device_id, name in [("d1", "kitchen"), ("d2", "Attic"), ("d3", "Kettle room"), ("d4", "barn")]:
+        devices.create(CreateDeviceRequest(id=device_id, name=name, max_hourly_kwh=1.0, owner_ids=[]))
+    devices.delete("d4")
+    operations: list[str] = []
+    client = DeviceItem._get_connection().connection.client
+    client.meta.events.register("before-call.*.*", lambda event_name, **_: operations.append(event_name))
+
+    first = devices.list_for(ADMIN, 2, None)
+    second = devices.list_for(ADMIN, 2, first.next_cursor)
+    searched = devices.list_for(ADMIN, 10, None, "K")
+
+    assert [d.name for d in first.items + second.items] == ["Attic", "Kettle room", "kitchen"]
+    assert second.next_cursor is None
+    assert [d.id for d in searched.items] == ["d3", "d1"]
+    assert operations and not [o for o in operations if o.endswith(".Scan")]
+    with pytest.raises(errors.ValidationError):  # a cursor of another search
+        devices.list_for(ADMIN, 10, first.next_cursor, "a")
+
+
+def test_devices_kept_before_the_list_by_name_are_listed_once(stage: str) -> None:
+    DeviceItem("old", name="Old meter", max_hourly_kwh=1, timezone="UTC", created_at="2026-01-01").save()
+    assert repository.backfill_listing() == 1
+    assert repository.backfill_listing() == 0
+    assert [d.id for d in STORE.list_page(10, None)[0]] == ["old"]

@@ -22,6 +22,7 @@ from chalicelib.monitoring.fleet import Fleet, FleetPage, FleetQuery
 from chalicelib.monitoring.readings import Reading
 from chalicelib.monitoring.replica import DynamoMeterStatus, MeterItem
 from chalicelib.monitoring.totals import DynamoHourTotals, HourTotalItem
+from chalicelib.platform.pagination import by_name
 from tests.faked_stage import REGION, faked_stage
 
 NOW = dt.datetime(2026, 11, 23, 20, 30, tzinfo=dt.UTC)
@@ -167,7 +168,7 @@ def test_a_page_costs_what_it_shows_whatever_the_fleet_holds(stage: str) -> None
     with MeterItem.batch_write() as batch:  # a hundred more reporting meters
         for i in range(100):
             batch.save(MeterItem(f"z{i:03d}", name=f"Zz {i:03d}", max_hourly_kwh=1, entity_version=1,
-                                 listing=replica.LISTED, name_key=replica.name_key(f"Zz {i:03d}", f"z{i:03d}")))
+                                 listing=replica.LISTED, name_key=by_name(f"Zz {i:03d}", f"z{i:03d}")))
     large = count_calls(lambda: view(limit=5))
 
     assert large == small and large["Scan"] == 0

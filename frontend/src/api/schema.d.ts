@@ -855,6 +855,12 @@ export interface components {
              * @default null
              */
             cursor?: string | null;
+            /**
+             * Q
+             * @description A name prefix, without case.
+             * @default null
+             */
+            q?: string | null;
         };
         /** ListQuery */
         ListQuery: {
@@ -2419,6 +2425,7 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
+                q?: string | null;
             };
             header?: never;
             path?: never;
