@@ -21,6 +21,7 @@ from chalicelib.devices.service import DeviceService
 from chalicelib.http import Access, Call
 from chalicelib.identity import events as user_events
 from chalicelib.identity import models as im
+from chalicelib.identity import repository as user_repository
 from chalicelib.identity.service import IdentityService
 from chalicelib.monitoring import api_ingest, fleet, history, replica, silent
 from chalicelib.monitoring.alerts import DynamoRaisedAlerts
@@ -63,6 +64,7 @@ def upgrade() -> None:
     """Bring data kept by an earlier version up to this one; idempotent. The local runtime runs it
     at each start; after a deploy to AWS run `python -c "import app; app.upgrade()"` once with the
     stage's settings and credentials."""
+    user_repository.backfill_listing()
     device_repository.backfill_listing()
     replica.backfill_fleet(hours)
 

@@ -53,7 +53,8 @@ class UserRepository(Protocol):
     def find_by_username(self, username: str) -> Account | None: ...
 
     def list_page(self, limit: int, cursor: str | None, query: str | None) -> tuple[list[Account], str | None]:
-        """A page of accounts; with `query`, those whose username, name or email contain it."""
+        """A page of accounts by username without case; with `query`, those whose username starts
+        with it (without case). A cursor not from this listing is a ValidationError."""
         ...
 
     def create(self, account: Account, entries: Sequence[outbox.Entry]) -> None: ...

@@ -63,7 +63,8 @@ class UpdateUserRequest(Strict):
 class ListUsersQuery(Strict):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
-    q: Annotated[str, StringConstraints(max_length=64)] | None = None
+    q: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="A username prefix, without case.")
 
 
 class UserOut(BaseModel):

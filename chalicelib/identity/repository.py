@@ -9,20 +9,36 @@ transactions, so that "not the last admin" holds under concurrency too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.platform import outbox, persistence
-from chalicelib.platform.conditions import counted_in_window
-from chalicelib.platform.pagination import decode_cursor, encode_cursor
+from chalicelib.platform.conditions import applied, counted_in_window
+from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 
 ADMIN_COUNTER_ID = "#admins"
+
+
+class ByUsername(GlobalSecondaryIndex["UserItem"]):
+    """Every user by username without case (sparse: the admin counter is not listed)."""
+
+    class Meta:
+        index_name = "by_username"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    username_key = UnicodeAttribute(range_key=True)
+
+
+LISTED = "all"
 
 
 class UserItem(Model):
@@ -37,9 +53,10 @@ class UserItem(Model):
     email = UnicodeAttribute(null=True)
     password_hash = UnicodeAttribute()
     created_at = UnicodeAttribute()
-    search = UnicodeAttribute(default="")
     version = NumberAttribute(default=1)
     tokens_valid_after = NumberAttribute(default=0)
+    listing = UnicodeAttribute(null=True)  # LISTED: every user is in the by_username index
+    by_username = ByUsername()
 
 
 class AdminCounter(Model):
@@ -68,10 +85,6 @@ class LoginAttempts(Model):
     username_key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
     expires_at = NumberAttribute()
-
-
-def search_text(username: str, name: str, email: str | None) -> str:
-    return " ".join(part.lower() for part in (username, name, email or "") if part)
 
 
 def _transaction() -> TransactWrite:
@@ -144,7 +157,7 @@ def _item(account: Account) -> UserItem:
     return UserItem(
         account.id, username=account.username, username_key=account.username_key, role=account.role,
         name=account.name, email=account.email, password_hash=account.password_hash, created_at=account.created_at,
-        search=search_text(account.username, account.name, account.email), version=account.version,
+        listing=LISTED, version=account.version,
         tokens_valid_after=account.tokens_valid_after,
     )
 
@@ -230,11 +243,12 @@ class DynamoUsers:
         _run(build, "", entries)
 
     def list_page(self, limit: int, cursor: str | None, query: str | None) -> tuple[list[Account], str | None]:
-        condition = ~UserItem.id.startswith("#")
-        if query:
-            condition = condition & UserItem.search.contains(query.lower())
-        results = UserItem.scan(filter_condition=condition, limit=limit,
-                                last_evaluated_key=decode_cursor(cursor, {"id"}), page_size=limit)
+        prefix = username_key(query) if query else ""
+        start = decode_cursor(cursor, {"id", "listing", "username_key"})
+        if start is not None and (start["listing"]["S"] != LISTED or not start["username_key"]["S"].startswith(prefix)):
+            raise bad_cursor()
+        results = UserItem.by_username.query(LISTED, UserItem.username_key.startswith(prefix) if prefix else None,
+                                             limit=limit, page_size=limit, last_evaluated_key=start)
         items = [_account(i) for i in results]
         return items, encode_cursor(results.last_evaluated_key)
 
@@ -268,3 +282,15 @@ class DynamoThrottle:
 
     def clear_slots(self, key: str) -> None:
         LoginAttempts(key).delete()
+
+
+def backfill_listing() -> int:
+    """List users kept before the list was by username (a one-off step after an upgrade that reads
+    every user; a listed one is left alone); how many were listed."""
+    listed = 0
+    unlisted = UserItem.listing.does_not_exist() & ~UserItem.id.startswith("#")
+    for item in UserItem.scan(filter_condition=unlisted):
+        if applied(partial(item.update, actions=[UserItem.listing.set(LISTED)],
+                           condition=UserItem.version == item.version)):
+            listed += 1
+    return listed

@@ -45,7 +45,7 @@ KEYS_ONLY_INDEXES = {("alert-inbox", "by_device"): "KEYS_ONLY", ("hourly-totals"
 
 # What the app's repositories expect of each table: (key schema, global secondary indexes).
 EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str, str]]]]] = {
-    "users": ([("id", "HASH")], {}),
+    "users": ([("id", "HASH")], {"by_username": [("listing", "HASH"), ("username_key", "RANGE")]}),
     "usernames": ([("username_key", "HASH")], {}),
     "login-attempts": ([("username_key", "HASH")], {}),
     "devices": ([("id", "HASH")], {"by_name": [("listing", "HASH"), ("name_key", "RANGE")]}),

@@ -372,10 +372,10 @@ class InMemoryUsers:
         return next((a for a in self.accounts.values() if a.username_key == username_key(username)), None)
 
     def list_page(self, limit: int, cursor: str | None, query: str | None) -> tuple[list[Account], str | None]:
-        found = [a for a in sorted(self.accounts.values(), key=lambda a: a.id)
-                 if (cursor is None or a.id > cursor)
-                 and (not query or query.lower() in f"{a.username} {a.name} {a.email or ''}".lower())]
-        return found[:limit], found[limit - 1].id if len(found) > limit else None
+        found = [a for a in sorted(self.accounts.values(), key=lambda a: a.username_key)
+                 if (cursor is None or a.username_key > cursor)
+                 and (not query or a.username_key.startswith(username_key(query)))]
+        return found[:limit], found[limit - 1].username_key if len(found) > limit else None
 
     def _claim(self, account: Account) -> None:
         holder = self.find_by_username(account.username)

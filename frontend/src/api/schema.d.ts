@@ -889,6 +889,7 @@ export interface components {
             cursor?: string | null;
             /**
              * Q
+             * @description A username prefix, without case.
              * @default null
              */
             q?: string | null;

@@ -159,7 +159,7 @@ export default function UsersPage() {
       )}
       <div className="toolbar">
         <label htmlFor="user-search">Search</label>
-        <input id="user-search" type="search" placeholder="Username, name or email" value={query} onChange={(e) => setQuery(e.target.value)} />
+        <input id="user-search" type="search" placeholder="Username starts with…" value={query} onChange={(e) => setQuery(e.target.value)} />
       </div>
       <ErrorBox error={firstPage.error ?? moreError} />
       <ErrorBox error={rowError} />
