@@ -69,6 +69,15 @@ def measure(runtime: BenchRuntime, options: Options) -> dict[str, Any]:
     """The probe over a sample at the modelled rate, with the owner's socket open."""
     owner = runtime.new_client("cost")
     devices = runtime.create_devices(options.sample_devices, [owner.id], 1000.0, prefix="cost")
+    # Meters that reported before (the steady state): a meter's very first reading also ends its
+    # "never reported" state, a write once in its life that is not a cost per reading.
+    sqs, readings_queue = runtime.client("sqs"), runtime.queue_url("readings")
+    first = SAMPLE_DAY - dt.timedelta(days=1)
+    for start in range(0, len(devices), 100):
+        sqs.send_message(QueueUrl=readings_queue, MessageBody=json.dumps({"readings": [
+            {"device_id": d, "timestamp": first.isoformat(), "measurement_value": 0.1}
+            for d in devices[start:start + 100]]}))
+    runtime.wait_drained()
     intervals = math.ceil(options.sample_readings / len(devices))
     # A fleet's batch message holds one reading of many meters: every reading in a device-hour of its own.
     sample = batch_messages(interval_readings(devices, SAMPLE_DAY, intervals, every=dt.timedelta(hours=1))

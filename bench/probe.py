@@ -339,6 +339,7 @@ def rest_requests(job: dict[str, Any]) -> dict[str, Any]:
     matcher = RouteMatcher(list(app.app.routes))
     results: dict[str, Any] = {}
     _local.phase = "rest"
+    counting.default_phase = "rest"  # the calls of threads a request starts (a fleet page's rows) are its own
     for request in job["requests"]:
         match = matcher.match_route(request["path"])
         headers = {k.lower(): v for k, v in request.get("headers", {}).items()}
