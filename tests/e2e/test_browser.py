@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
+from urllib.parse import quote
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PHONE, Backend, Browsers, screenshot
+from tests.e2e.conftest import PHONE, Backend, Browsers, screenshot, sign_in
 
 
 def hour_start(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def device_count(backend: Backend) -> int:
+    """The fleet's size as the devices route lists it, page by page."""
+    admin = backend.login("admin", "admin123")
+    count, cursor = 0, ""
+    while True:
+        page = backend.call("GET", f"/devices?limit=500{f'&cursor={quote(cursor)}' if cursor else ''}", admin).json()
+        count += len(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return count
+
+
+def stat(page: Page, name: str) -> int:
+    return int(page.get_by_test_id(f"fleet-{name}").locator(".stat-value").inner_text().replace(",", ""))
 
 
 def open_device(page: Page, name: str) -> None:
@@ -147,8 +165,43 @@ def test_a_chat_question_gets_a_rule_answer_then_an_admin_takes_over(backend: Ba
 
 
 def test_admin_screens_users_and_api_documentation(backend: Backend, browsers: Browsers) -> None:
-    admin = browsers.signed_in("admin", "admin123")
+    # Two meters whose names share a prefix no other has: typing it (in any case) leaves just them.
+    prefix = f"Fleet {uuid.uuid4().hex[:6]}"
+    for side in ("north", "south"):
+        backend.create_device([], limit=1, name=f"{prefix} {side}")
+    devices = device_count(backend)
+
+    admin = browsers.page()
+    api_calls: list[str] = []
+    admin.on("request", lambda request: api_calls.append(request.url) if "/api/" in request.url else None)
+    sign_in(admin, "admin", "admin123")
+    expect(admin.get_by_role("heading", name="Fleet")).to_be_visible()
+    expect(admin.get_by_test_id("fleet-devices").locator(".stat-value")).to_have_text(f"{devices:,}")
+    states = [stat(admin, s) for s in ("reporting", "over_limit", "silent", "never_reported")]
+    assert sum(states) == devices and states[3] >= 2, states
+    rows = admin.locator(".fleet-table tbody tr")
+    expect(rows.first).to_be_visible()
     screenshot(admin, "admin-fleet")
+    # The first screen is one fleet request, whatever the fleet's size: nothing asked device by device.
+    fleet_calls = [url for url in api_calls if "/api/fleet" in url]
+    assert 1 <= len(fleet_calls) <= 2, fleet_calls
+    assert not [url for url in api_calls if "/consumption" in url or "/readings" in url], api_calls
+
+    admin.get_by_label("Search", exact=True).fill(prefix.lower())
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text(f"{prefix} north")
+    expect(rows.nth(1)).to_contain_text(f"{prefix} south")
+    expect(rows.nth(0)).to_contain_text("Never reported")
+    admin.get_by_label("State").select_option("reporting")
+    expect(admin.locator(".card.empty")).to_contain_text("No devices match")
+    expect(rows).to_have_count(0)
+    admin.get_by_label("State").select_option("never_reported")
+    expect(rows).to_have_count(2)
+    admin.get_by_label("Search", exact=True).fill("")
+    admin.get_by_label("State").select_option("")
+    expect(rows).to_have_count(min(devices, 50))
+    # The counts are the fleet's, whatever the filter.
+    expect(admin.get_by_test_id("fleet-devices").locator(".stat-value")).to_have_text(f"{devices:,}")
 
     admin.get_by_role("link", name="Users").click()
     admin.get_by_label("Search").fill("alice")

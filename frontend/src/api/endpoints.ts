@@ -2,8 +2,8 @@
 import type { ApiClient } from "./client";
 import type {
   Alert, AlertPage, ApiKeyCreated, ApiKeyPage, ChatMessage, Conversation, DayConsumption, Device, DeviceChanges,
-  Granularity, ListUsersQuery, LoginResponse, NewDevice, NewUser, ProfileChanges, RangeConsumption, ReadingList,
-  ReadingsQuery, Registration, User, UserChanges, UserEnvelope, UserPage,
+  FleetPage, FleetQuery, Granularity, ListUsersQuery, LoginResponse, NewDevice, NewUser, ProfileChanges,
+  RangeConsumption, ReadingList, ReadingsQuery, Registration, User, UserChanges, UserEnvelope, UserPage,
 } from "./types";
 
 /**
@@ -53,6 +53,9 @@ export function endpoints(client: ApiClient) {
     readings: (id: string, query: ReadingsQuery = {}) => client.get<ReadingList>(`/devices/${enc(id)}/readings`, query),
     csv: (id: string, from: string, to: string) =>
       client.get<Blob>(`/devices/${enc(id)}/consumption.csv`, { from, to }, { as: "blob" }),
+
+    // The fleet's exact counts and a page of its meters, most severe state first, then by name.
+    fleet: (query: FleetQuery = {}) => client.get<FleetPage>("/fleet", query),
 
     alerts: () => client.get<AlertPage>("/alerts", { limit: 100 }),
     ackAlert: (id: string) => client.post<Alert>(`/alerts/${enc(id)}/ack`),

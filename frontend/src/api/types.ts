@@ -26,9 +26,14 @@ export type ApiKeyCreated = Schemas["ApiKeyCreated"];
 export type DayConsumption = Schemas["DayConsumption"];
 export type RangeConsumption = Schemas["RangeConsumption"];
 export type Granularity = RangeConsumption["granularity"];
-export type Reading = Schemas["RawReading"];
 export type ReadingList = Schemas["ReadingList"];
 export type ReadingsQuery = Schemas["ReadingsQuery"];
+
+export type FleetPage = Schemas["FleetPage"];
+export type FleetQuery = Schemas["FleetQuery"];
+export type FleetRow = Schemas["FleetRow"];
+export type FleetState = FleetRow["state"];
+export type FleetSummary = Schemas["FleetSummary"];
 
 export type Alert = Schemas["AlertOut"];
 export type AlertPage = Schemas["AlertPage"];

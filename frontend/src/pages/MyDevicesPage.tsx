@@ -8,7 +8,7 @@ import { formatKwh, formatMoney, todayIn } from "../format";
 import { useSession } from "../state/auth";
 import { useFrames } from "../state/realtime";
 
-export function currentHourKwh(day: DayConsumption, now: number = Date.now()): number | null {
+function currentHourKwh(day: DayConsumption, now: number = Date.now()): number | null {
   const hour = day.hours.find((h) => {
     const start = Date.parse(h.start);
     return start <= now && now < start + 3600_000;
