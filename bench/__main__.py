@@ -13,14 +13,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
-from bench import alerts, cost, datasize, fanout, ingestion, rest
+from bench import alerts, cost, datasize, fanout, fleet, ingestion, rest
 from bench.report import Figure, load_average, machine, table, write_json
 from bench.runtime import BenchError, BenchRuntime
 
-BENCHMARKS = ("ingestion", "datasize", "alerts", "rest", "fanout", "cost")
+BENCHMARKS = ("ingestion", "datasize", "alerts", "rest", "fanout", "cost", "fleet")
 OWN_RUNTIME = ("ingestion", "datasize")  # each starts runtimes of its own
 RUNNERS: dict[str, Callable[..., tuple[list[Figure], dict[str, Any]]]] = {
-    "alerts": alerts.run, "rest": rest.run, "fanout": fanout.run, "cost": cost.run,
+    "alerts": alerts.run, "rest": rest.run, "fanout": fanout.run, "cost": cost.run, "fleet": fleet.run,
 }
 SHARED_CONSUMERS = 2  # the runtime's default event-source concurrency, used by the shared runtime
 DEFAULT_BACKGROUND_RATE = 10.0
@@ -68,6 +68,7 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "rest": rest.Options(seconds=args.rest_seconds or (2.0 if quick else 8.0)),
         "fanout": fanout.Options(sockets=args.sockets or (100 if quick else 500), repetitions=2 if quick else 3),
         "cost": cost.Options(sample_readings=100 if quick else 300, sample_devices=20 if quick else 50),
+        "fleet": fleet.Options(sizes=(100, 1_000) if quick else (1_000, 10_000), seconds=2.0 if quick else 5.0),
         "datasize": datasize.Options(devices=20 if quick else 200, queued=1000 if quick else 10_000,
                                      requests=60 if quick else 200),
     }

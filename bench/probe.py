@@ -232,6 +232,9 @@ def main() -> None:
     if job.get("mode") == "rest":
         print(RESULT_MARK + json.dumps(rest_requests(job)))
         return
+    if job.get("mode") == "silent":
+        print(RESULT_MARK + json.dumps(silent_check()))
+        return
     counting, app = install_counting()
     from chalicelib import aws
 
@@ -372,6 +375,39 @@ def rest_requests(job: dict[str, Any]) -> dict[str, Any]:
             "median_ms": ordered[len(ordered) // 2], "statuses": dict(statuses),
         }
     return results
+
+
+def silent_check() -> dict[str, Any]:
+    """One whole silent check through the app's code: the schedule's step, then each shard message
+    (and each continuation) handled as the consumer handles it; its calls, time and alerts raised."""
+    counting, _app = install_counting()
+    from chalicelib.monitoring import silent
+
+    sent: list[Any] = []
+    watch = silent.SilenceWatch(send=sent.extend)
+    _local.phase = "silent"
+    counting.default_phase = "silent"
+    started = time.perf_counter()
+    watch.start()  # its messages are handled here, not sent: the one SendMessageBatch is counted below
+    raised = 0
+    while sent:
+        raised += watch.check(sent.pop(0))
+    elapsed = time.perf_counter() - started
+    calls = dict(counting.calls["silent"])
+    calls["sqs.SendMessageBatch"] = calls.get("sqs.SendMessageBatch", 0) + 1
+    return {"calls": calls, "seconds": elapsed, "raised": raised}
+
+
+def run_silent(runtime: BenchRuntime) -> dict[str, Any]:
+    """AWS calls, time and alerts of one silent check (see `silent_check`), beside `runtime`."""
+    done = subprocess.run([sys.executable, "-m", "bench.probe"], input=json.dumps({"mode": "silent"}),
+                          cwd=PROJECT_DIR, env=runtime.app_env(), capture_output=True, text=True, timeout=600,
+                          check=False)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            result: dict[str, Any] = json.loads(line[len(RESULT_MARK):])
+            return result
+    raise BenchError(f"the silent-check probe failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:

@@ -74,10 +74,21 @@ _AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
 
 
 def _strip_parentheses(text: str) -> str:
+    """The expression without parentheses that enclose all of it (`(a AND f(b))` -> `a AND f(b)`)."""
     text = text.strip()
-    while text.startswith("(") and text.endswith(")") and text.count("(") == 1:
+    while text.startswith("(") and _closing(text) == len(text) - 1:
         text = text[1:-1].strip()
     return text
+
+
+def _closing(text: str) -> int:
+    """Where the parenthesis that opens `text` closes (-1: never)."""
+    depth = 0
+    for at, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return at
+    return -1
 
 
 def _key_range(data: dict[str, Any], pk_name: str, sk_name: str) -> tuple[str, Any] | None:
@@ -255,6 +266,8 @@ def narrow_queries() -> None:
     query = dynamodb._query
 
     def narrowed(data: dict[str, Any]) -> Any:
+        if data.get("IndexName") and not data.get("KeyConditions"):
+            return _narrowed_index_query(dynamodb, query, data)
         table = None if data.get("IndexName") or data.get("KeyConditions") else dynamodb._tables.get(
             dynamodb._normalize_table_name(data.get("TableName")))
         if not table or not table.get("sk_name") or dynamodb._get_attr_type(table, table["sk_name"]) != "S":
@@ -275,6 +288,72 @@ def narrow_queries() -> None:
             items[pk_value] = partition
 
     dynamodb._query = narrowed
+
+
+def _hash_only(data: dict[str, Any], pk_name: str) -> str | None:
+    """The partition value of a key condition `pk = :v` with no sort-key part, else None."""
+    names = data.get("ExpressionAttributeNames") or {}
+    text = _strip_parentheses(data.get("KeyConditionExpression") or "")
+    pk = re.match(rf"^{_NAME}\s*=\s*{_VALUE}$", text)
+    if not pk or names.get(pk.group(1), pk.group(1)) != pk_name:
+        return None
+    value = (data.get("ExpressionAttributeValues") or {}).get(pk.group(2), {})
+    return value.get("S") if isinstance(value, dict) else None
+
+
+def _narrowed_index_query(dynamodb: Any, query: Any, data: dict[str, Any]) -> Any:
+    """An index query handed only the index partition's members it can reach: inside the sort-key
+    range, from the ExclusiveStartKey on, and (with a Limit) one more than the page. ministack
+    otherwise sorts and evaluates the whole index partition (every meter of the fleet) per page.
+    Only a string index sort key and a base table of string keys take this path; the emulator then
+    applies the same condition, order, paging and filter to what it is handed."""
+    table = dynamodb._tables.get(dynamodb._normalize_table_name(data.get("TableName")))
+    index = dynamodb._index_def(table, data["IndexName"]) if table else None
+    if index is None:
+        return query(data)
+    hash_names, range_names = dynamodb._index_key_lists(index)
+    if len(hash_names) != 1 or len(range_names) != 1 or dynamodb._get_attr_type(table, range_names[0]) != "S":
+        return query(data)
+    hash_name, range_name = hash_names[0], range_names[0]
+    found = _key_range(data, hash_name, range_name)
+    if found is None:
+        partition_value = _hash_only(data, hash_name)
+        if partition_value is None:
+            return query(data)
+        found = (partition_value, lambda key: True)
+    partition_value, inside = found
+    members = dynamodb._index_members(table).get(data["IndexName"])
+    entries = members.get(partition_value) if members is not None else None
+    if not entries:
+        return query(data)
+    items = table["items"]
+    rows = []
+    for base_pk, base_sk in entries:
+        item = items.get(base_pk, {}).get(base_sk)
+        value = item.get(range_name, {}).get("S") if item is not None else None
+        if value is None or not isinstance(base_pk, str) or not isinstance(base_sk, str | None):
+            return query(data)  # a shape this path does not order the emulator's way
+        if inside(value):
+            rows.append(((value, base_pk, base_sk or ""), (base_pk, base_sk)))
+    forward = data.get("ScanIndexForward", True)
+    rows.sort(key=lambda row: row[0], reverse=not forward)
+    start = data.get("ExclusiveStartKey")
+    if start:
+        try:
+            at = (start[range_name]["S"], start[table["pk_name"]]["S"],
+                  start[table["sk_name"]]["S"] if table.get("sk_name") else "")
+        except (KeyError, TypeError):
+            return query(data)  # the emulator answers a malformed key its own way
+        rows = [row for row in rows if (row[0] >= at if forward else row[0] <= at)]
+    limit = data.get("Limit")
+    if limit and data.get("Select") != "COUNT" and not data.get("QueryFilter"):
+        rows = rows[: int(limit) + 2]  # the start key itself, the page, and one to show there is more
+    # Synchronous on the event loop: no other request sees the narrowed partition.
+    members[partition_value] = dict.fromkeys(key for _, key in rows)
+    try:
+        return query(data)
+    finally:
+        members[partition_value] = entries
 
 
 class Guard:

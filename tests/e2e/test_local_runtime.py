@@ -441,6 +441,54 @@ def test_a_querys_sort_key_range_gives_exactly_the_items_in_range_in_order_and_b
     assert forward == expected and backward == expected[::-1] and paged == expected
 
 
+@pytest.mark.parametrize(("condition", "values", "expected"), [
+    ("listing = :l", {}, [f"n{i:02d}" for i in range(12) if i != 5]),
+    ("listing = :l AND begins_with(name_key, :a)", {":a": "n0"}, [f"n0{i}" for i in range(10) if i != 5]),
+    ("listing = :l AND name_key BETWEEN :a AND :b", {":a": "n03", ":b": "n07"}, ["n03", "n04", "n06", "n07"]),
+    ("listing = :l AND name_key > :a", {":a": "n09"}, ["n10", "n11"]),
+])
+@pytest.mark.parametrize("filtered", [False, True])
+def test_an_index_query_gives_exactly_the_indexed_items_in_range_in_order_and_by_page(
+        runtime: RuntimeProcess, condition: str, values: dict[str, str], expected: list[str], filtered: bool) -> None:
+    # Given a hash-key table whose sparse index holds 11 of its items (one is not listed), beside another partition
+    dynamodb = runtime.client("dynamodb")
+    table = runtime.name("index-query")
+    try:
+        dynamodb.describe_table(TableName=table)
+    except dynamodb.exceptions.ResourceNotFoundException:
+        dynamodb.create_table(
+            TableName=table, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("id", "listing", "name_key")],
+            GlobalSecondaryIndexes=[{"IndexName": "by_name", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+                {"AttributeName": "listing", "KeyType": "HASH"}, {"AttributeName": "name_key", "KeyType": "RANGE"}]}])
+        for i in range(12):
+            listed = {"listing": {"S": "all"}} if i != 5 else {}
+            dynamodb.put_item(TableName=table, Item={"id": {"S": f"id-{11 - i}"}, "name_key": {"S": f"n{i:02d}"},
+                                                     "odd": {"BOOL": i % 2 == 1}, **listed})
+            dynamodb.put_item(TableName=table, Item={"id": {"S": f"other-{i}"}, "listing": {"S": "other"},
+                                                     "name_key": {"S": f"n{i:02d}"}, "odd": {"BOOL": False}})
+    request: dict = {"TableName": table, "IndexName": "by_name", "KeyConditionExpression": condition,
+                     "ExpressionAttributeValues": {":l": {"S": "all"}, **{k: {"S": v} for k, v in values.items()}}}
+    if filtered:
+        request["FilterExpression"] = "odd = :odd"
+        request["ExpressionAttributeValues"][":odd"] = {"BOOL": True}
+        expected = [key for key in expected if int(key[1:]) % 2 == 1]
+    # When it is queried forwards, backwards, and three items evaluated to a page
+    forward = [i["name_key"]["S"] for i in dynamodb.query(**request)["Items"]]
+    backward = [i["name_key"]["S"] for i in dynamodb.query(**request, ScanIndexForward=False)["Items"]]
+    paged: list[str] = []
+    page = dynamodb.query(**request, Limit=3)
+    for _ in range(20):
+        assert len(page["Items"]) <= 3
+        paged += [i["name_key"]["S"] for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        page = dynamodb.query(**request, Limit=3, ExclusiveStartKey=page["LastEvaluatedKey"])
+    counted = dynamodb.query(**request, Select="COUNT")["Count"]
+    # Then each gives exactly the index partition's items in range, in DynamoDB's order
+    assert forward == expected and backward == expected[::-1] and paged == expected and counted == len(expected)
+
+
 def test_receives_behind_delayed_messages_keep_sqs_redrive_exactly(runtime: RuntimeProcess) -> None:
     # Given a queue with maxReceiveCount 2 whose first 30 messages are delayed, then 3 visible ones
     sqs = runtime.client("sqs")
