@@ -79,15 +79,29 @@ def measure(runtime: BenchRuntime, options: Options, admin: Any) -> dict[str, An
         "device list page": (f"{base}/devices?limit=50", {"limit": "50"}, "/devices"),
         "name search": (f"{base}/devices?limit=50&q=meter%2000000", {"limit": "50", "q": "meter 00000"}, "/devices"),
     }
-    found: dict[str, Any] = {}
+    # The check first: the runtime's own schedule (every minute) would otherwise find the load's
+    # silent meters before it.
+    found: dict[str, Any] = {"silent check": probe.run_silent(runtime)}
     for name, (url, _query, _path) in routes.items():
         found[name] = hammer(url, admin.headers, options.clients, options.seconds, 50_000, 200)
     calls = probe.run_rest(runtime, [{"name": name, "path": path, "query": query, "headers": admin.headers}
                                      for name, (_url, query, path) in routes.items()], repeat=5)
     for name in routes:
         found[name]["calls"] = calls[name]["calls_per_request"]
-    found["silent check"] = probe.run_silent(runtime)
     return found
+
+
+def silent_alerts(runtime: BenchRuntime, first: int) -> int:
+    """How many of a load's SILENT quiet meters have their silent-meter alert stored (by whichever
+    check found them)."""
+    dynamodb = runtime.client("dynamodb")
+    stored = 0
+    for i in range(first, first + SILENT):
+        items = dynamodb.query(TableName=runtime.name("alerts"), IndexName="by_device",
+                               KeyConditionExpression="device_id = :d",
+                               ExpressionAttributeValues={":d": {"S": f"fleet-{i:06d}"}})["Items"]
+        stored += sum(1 for item in items if item["kind"]["S"] == "silent_meter")
+    return stored
 
 
 def run(runtime: BenchRuntime, options: Options, log: Any = print) -> tuple[list[Figure], dict[str, Any]]:
@@ -97,9 +111,10 @@ def run(runtime: BenchRuntime, options: Options, log: Any = print) -> tuple[list
     for size in options.sizes:
         log(f"fleet: loading to {size:,} meters")
         load(runtime, loaded, size - loaded, size)
-        loaded = size
+        first, loaded = loaded, size
         log(f"fleet: measuring at {size:,} meters")
         results[size] = measure(runtime, options, admin)
+        results[size]["silent alerts stored"] = silent_alerts(runtime, first)
     small, large = options.sizes[0], options.sizes[-1]
     figures: list[Figure] = []
     for route in ("fleet page", "device list page", "name search"):
@@ -119,7 +134,7 @@ def run(runtime: BenchRuntime, options: Options, log: Any = print) -> tuple[list
     figures.append(Figure(GROUP, f"silent check ({SILENT} silent), AWS calls, {large:,} meters", calls[1],
                           baseline=calls[0], baseline_name=f"the same at {small:,}", target_op="<=", target=1.5,
                           on_ratio=True))
-    raised = [results[s]["silent check"]["raised"] for s in (small, large)]
-    figures.append(Figure(GROUP, "silent alerts raised by the check, per load", min(raised), target_op=">=",
-                          target=SILENT))
+    stored = [results[s]["silent alerts stored"] for s in (small, large)]
+    figures.append(Figure(GROUP, f"silent-meter alerts stored, of {SILENT} silent meters a load", min(stored),
+                          target_op=">=", target=SILENT))
     return figures, {"options": options.__dict__, "results": {str(k): v for k, v in results.items()}}

@@ -288,6 +288,13 @@ def narrow_queries() -> None:
             items[pk_value] = partition
 
     dynamodb._query = narrowed
+    index_item = dynamodb._index_item
+
+    def counted(table: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        table[_WRITES] = table.get(_WRITES, 0) + 1
+        return index_item(table, *args, **kwargs)
+
+    dynamodb._index_item = counted
 
 
 def _hash_only(data: dict[str, Any], pk_name: str) -> str | None:
@@ -299,6 +306,32 @@ def _hash_only(data: dict[str, Any], pk_name: str) -> str | None:
         return None
     value = (data.get("ExpressionAttributeValues") or {}).get(pk.group(2), {})
     return value.get("S") if isinstance(value, dict) else None
+
+
+_WRITES = "_ems_writes"  # a table's count of item writes, which any change of an index partition follows
+_ordered_cache: dict[tuple[int, str, Any], tuple[int, list[Any]]] = {}
+
+
+def _ordered_members(table: dict[str, Any], index_name: str, partition_value: Any, entries: Any,
+                     range_name: str) -> list[Any] | None:
+    """An index partition's members in the index's order (sort key, then the base keys), kept
+    until the table is written again; None for a shape this path does not order."""
+    key = (id(table), index_name, partition_value)
+    cached = _ordered_cache.get(key)
+    writes = table.get(_WRITES, 0)
+    if cached is not None and cached[0] == writes:
+        return cached[1]
+    items = table["items"]
+    rows = []
+    for base_pk, base_sk in entries:
+        item = items.get(base_pk, {}).get(base_sk)
+        value = item.get(range_name, {}).get("S") if item is not None else None
+        if value is None or not isinstance(base_pk, str) or not isinstance(base_sk, str | None):
+            return None
+        rows.append(((value, base_pk, base_sk or ""), (base_pk, base_sk)))
+    rows.sort(key=lambda row: row[0])
+    _ordered_cache[key] = (writes, rows)
+    return rows
 
 
 def _narrowed_index_query(dynamodb: Any, query: Any, data: dict[str, Any]) -> Any:
@@ -326,17 +359,13 @@ def _narrowed_index_query(dynamodb: Any, query: Any, data: dict[str, Any]) -> An
     entries = members.get(partition_value) if members is not None else None
     if not entries:
         return query(data)
-    items = table["items"]
-    rows = []
-    for base_pk, base_sk in entries:
-        item = items.get(base_pk, {}).get(base_sk)
-        value = item.get(range_name, {}).get("S") if item is not None else None
-        if value is None or not isinstance(base_pk, str) or not isinstance(base_sk, str | None):
-            return query(data)  # a shape this path does not order the emulator's way
-        if inside(value):
-            rows.append(((value, base_pk, base_sk or ""), (base_pk, base_sk)))
+    ordered = _ordered_members(table, data["IndexName"], partition_value, entries, range_name)
+    if ordered is None:
+        return query(data)  # a shape this path does not order the emulator's way
+    rows = [row for row in ordered if inside(row[0][0])]
     forward = data.get("ScanIndexForward", True)
-    rows.sort(key=lambda row: row[0], reverse=not forward)
+    if not forward:
+        rows.reverse()
     start = data.get("ExclusiveStartKey")
     if start:
         try:
