@@ -1,13 +1,11 @@
-import { act, render, screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Alert } from "../api/types";
-import { AlertsProvider, mergeAlerts, unreadCount } from "../state/alerts";
-import { AuthProvider } from "../state/auth";
-import { RealtimeProvider } from "../state/realtime";
-import { CONFIG, fakeFetch, signIn } from "../test/fakeApi";
+import { mergeAlerts, unreadCount } from "../state/alerts";
+import { fakeFetch, signIn } from "../test/fakeApi";
 import { FakeSocket } from "../test/fakeSocket";
+import { renderInApp } from "../test/renderInApp";
 import { AlertBell } from "./AlertBell";
 import { Toasts } from "./Toasts";
 
@@ -46,17 +44,11 @@ describe("AlertBell", () => {
       },
     });
     vi.stubGlobal("fetch", api.fn);
-    render(
-      <MemoryRouter>
-        <AuthProvider config={CONFIG}>
-          <RealtimeProvider>
-            <AlertsProvider>
-              <AlertBell />
-              <Toasts />
-            </AlertsProvider>
-          </RealtimeProvider>
-        </AuthProvider>
-      </MemoryRouter>,
+    renderInApp(
+      <>
+        <AlertBell />
+        <Toasts />
+      </>,
     );
     return api;
   }

@@ -1,13 +1,10 @@
-import { act, render, screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { FleetRow, FleetSummary } from "../../api/types";
-import { AlertsProvider } from "../../state/alerts";
-import { AuthProvider } from "../../state/auth";
-import { RealtimeProvider } from "../../state/realtime";
-import { CONFIG, fakeFetch, signIn } from "../../test/fakeApi";
+import { fakeFetch, signIn } from "../../test/fakeApi";
 import { FakeSocket } from "../../test/fakeSocket";
+import { renderInApp } from "../../test/renderInApp";
 import FleetPage from "./FleetPage";
 
 const ADMIN = { id: "a1", username: "admin", role: "admin", name: "Admin", email: null };
@@ -32,17 +29,7 @@ function setup(pages: (query: URLSearchParams) => { items: FleetRow[]; next_curs
     },
   });
   vi.stubGlobal("fetch", api.fn);
-  render(
-    <MemoryRouter>
-      <AuthProvider config={CONFIG}>
-        <RealtimeProvider>
-          <AlertsProvider>
-            <FleetPage />
-          </AlertsProvider>
-        </RealtimeProvider>
-      </AuthProvider>
-    </MemoryRouter>,
-  );
+  renderInApp(<FleetPage />);
   return { api, queries, fleetCalls: () => api.calls.filter((c) => c.path === "/fleet") };
 }
 
