@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import partial
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -22,7 +21,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import errors, names
 from chalicelib.devices.domain import ApiKey, Device
 from chalicelib.platform import outbox, persistence
-from chalicelib.platform.conditions import applied, condition_failed
+from chalicelib.platform.conditions import condition_failed
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
 
 
@@ -243,10 +242,7 @@ class DynamoDevices:
 def backfill_listing() -> int:
     """List devices kept before the list was by name (a one-off step after an upgrade that reads
     every device; a listed one is left alone); how many were listed."""
-    listed = 0
-    for item in DeviceItem.scan(filter_condition=DeviceItem.listing.does_not_exist() & (DeviceItem.deleted == False)):
-        if applied(partial(item.update, actions=[DeviceItem.listing.set(LISTED),
-                                                 DeviceItem.name_key.set(by_name(item.name, item.id))],
-                           condition=DeviceItem.version == item.version)):
-            listed += 1
-    return listed
+    return persistence.bring_up(
+        DeviceItem, DeviceItem.listing.does_not_exist() & (DeviceItem.deleted == False),
+        lambda item: [DeviceItem.listing.set(LISTED), DeviceItem.name_key.set(by_name(item.name, item.id))],
+        lambda item: DeviceItem.version == item.version)

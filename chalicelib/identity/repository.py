@@ -9,7 +9,6 @@ transactions, so that "not the last admin" holds under concurrency too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -21,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import errors, names
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.platform import outbox, persistence
-from chalicelib.platform.conditions import applied, counted_in_window
+from chalicelib.platform.conditions import counted_in_window
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
 
 ADMIN_COUNTER_ID = "#admins"
@@ -287,10 +286,5 @@ class DynamoThrottle:
 def backfill_listing() -> int:
     """List users kept before the list was by username (a one-off step after an upgrade that reads
     every user; a listed one is left alone); how many were listed."""
-    listed = 0
-    unlisted = UserItem.listing.does_not_exist() & ~UserItem.id.startswith("#")
-    for item in UserItem.scan(filter_condition=unlisted):
-        if applied(partial(item.update, actions=[UserItem.listing.set(LISTED)],
-                           condition=UserItem.version == item.version)):
-            listed += 1
-    return listed
+    return persistence.bring_up(UserItem, UserItem.listing.does_not_exist() & ~UserItem.id.startswith("#"),
+                                lambda _: [UserItem.listing.set(LISTED)], lambda item: UserItem.version == item.version)

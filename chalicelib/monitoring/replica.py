@@ -12,7 +12,6 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -29,7 +28,7 @@ from chalicelib.observability import logger
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.consumer import Source
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
-from chalicelib.platform.persistence import transaction
+from chalicelib.platform.persistence import bring_up, transaction
 
 _STATUS = ["name", "max_hourly_kwh", "timezone", "never", "silenced", "over_hour"]
 
@@ -353,15 +352,13 @@ def backfill_fleet(hours: HourTotals | None = None) -> int:
     from chalicelib.monitoring.totals import DynamoHourTotals
 
     hours = hours or DynamoHourTotals()
-    given = 0
-    unlisted = (MeterItem.listing.does_not_exist() & (MeterItem.deleted == False)
-                & (MeterItem.device_id != FLEET))
-    for item in MeterItem.scan(filter_condition=unlisted):
+    def status(item: MeterItem) -> list[Action]:
         actions: list[Action] = [MeterItem.listing.set(LISTED), MeterItem.name_key.set(by_name(item.name, item.device_id))]
-        if hours.latest(item.device_id) is None:
-            actions.append(MeterItem.never.set(FLAG))
-        if applied(partial(item.update, actions=actions, condition=MeterItem.entity_version == item.entity_version)):
-            given += 1
+        return actions + ([MeterItem.never.set(FLAG)] if hours.latest(item.device_id) is None else [])
+
+    given = bring_up(MeterItem, MeterItem.listing.does_not_exist() & (MeterItem.deleted == False)
+                     & (MeterItem.device_id != FLEET), status,
+                     lambda item: MeterItem.entity_version == item.entity_version)
     counted = DynamoFleetIndex().devices()
     if given or counted == 0:
         devices = MeterItem.by_name.count(LISTED)

@@ -7,18 +7,21 @@ decimals, the one connection transactions go through, and deleting what a query 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any, TypeVar
 
 from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
 from pynamodb.constants import NUMBER
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.platform.conditions import applied
 from chalicelib.settings import get_settings
 
 ModelT = TypeVar("ModelT", bound=Model)
@@ -70,3 +73,15 @@ def forget_connections(*models: Any) -> None:
     for model in models:
         model._connection = None
     connection.cache_clear()
+
+
+def bring_up(model: type[ModelT], kept_before: Condition, actions_of: Callable[[ModelT], list[Action]],
+             unchanged: Callable[[ModelT], Condition]) -> int:
+    """A one-off step after an upgrade: give each item that matches `kept_before` (what an earlier
+    version kept) the actions `actions_of` it, unless it changed since it was read (`unchanged`);
+    how many were given them. It reads the whole table: never on a request, consumer or schedule."""
+    given = 0
+    for item in model.scan(filter_condition=kept_before):
+        if applied(partial(item.update, actions=actions_of(item), condition=unchanged(item))):
+            given += 1
+    return given
