@@ -24,9 +24,10 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import errors, names
+from chalicelib import names
 from chalicelib.messages import SyncEvent
 from chalicelib.observability import logger
+from chalicelib.platform import persistence
 from chalicelib.platform.publisher import Publisher
 
 # The topics whose events go through the outbox; the relay reads one partition for each.
@@ -100,11 +101,9 @@ class Outbox:
     def deliver(self, entries: Sequence[Entry]) -> None:
         """Publish events whose change has committed. A failure leaves the event to the relay: the
         change stands, so the caller is not told it failed."""
-        for item in entries:
-            if not self._publish(item):
-                logger.warning("event left in the outbox for the relay",
-                               extra={"topic": item.topic, "type": item.event.type,
-                                      "entity_id": item.event.entity_id})
+        for item in self._publish(entries):
+            logger.warning("event left in the outbox for the relay",
+                           extra={"topic": item.topic, "type": item.event.type, "entity_id": item.event.entity_id})
 
     def relay(self, grace_s: float, now: dt.datetime | None = None) -> int:
         """Publish every staged event older than `grace_s` (its function died, or the bus refused
@@ -112,24 +111,31 @@ class Outbox:
         cutoff = _timestamp((now or _now()) - dt.timedelta(seconds=grace_s))
         published = 0
         for topic in TOPICS:
-            for item in OutboxItem.query(topic, OutboxItem.key < cutoff, consistent_read=True,
-                                         page_size=RELAY_PAGE):
-                late = _entry_of(item)
-                if self._publish(late):
-                    published += 1
-                    logger.warning("a staged event was published by the relay",
-                                   extra={"topic": topic, "type": late.event.type,
-                                          "entity_id": late.event.entity_id, "occurred_at": late.event.occurred_at})
+            results = OutboxItem.query(topic, OutboxItem.key < cutoff, consistent_read=True, page_size=RELAY_PAGE)
+            for page in results.page_iter:
+                late = [_entry_of(OutboxItem.from_raw_data(raw)) for raw in page.get("Items", [])]
+                failed = self._publish(late)
+                published += len(late) - len(failed)
+                for item in late:
+                    if item not in failed:
+                        logger.warning("a staged event was published by the relay",
+                                       extra={"topic": topic, "type": item.event.type,
+                                              "entity_id": item.event.entity_id, "occurred_at": item.event.occurred_at})
         return published
 
-    def _publish(self, item: Entry) -> bool:
+    def _publish(self, entries: Sequence[Entry]) -> list[Entry]:
+        """Publish `entries` (by topic, in batches) and remove the published ones' items; the
+        entries left unpublished."""
+        published: list[Entry] = []
+        unpublished: list[Entry] = []
+        for topic in dict.fromkeys(item.topic for item in entries):
+            batch = [item for item in entries if item.topic == topic]
+            refused = {event.event_id for event in self._publisher.publish(topic, [item.event for item in batch])}
+            for item in batch:
+                (unpublished if item.event.event_id in refused else published).append(item)
         try:
-            self._publisher.publish(item.topic, item.event)
-        except errors.DependencyUnavailableError:
-            return False
-        try:
-            OutboxItem(item.topic, item.key).delete()
+            persistence.delete_all(OutboxItem, (OutboxItem(item.topic, item.key) for item in published))
         except (PynamoDBException, BotoCoreError) as exc:
-            # Published, so nothing is lost: the relay publishes it once more (consumers dedupe).
-            logger.warning("a published event stays in the outbox", extra={"key": item.key, "error": str(exc)})
-        return True
+            # Published, so nothing is lost: the relay publishes them once more (consumers dedupe).
+            logger.warning("published events stay in the outbox", extra={"count": len(published), "error": str(exc)})
+        return unpublished

@@ -38,7 +38,7 @@ KILLED_WRITER = """
 import os, signal, sys
 from chalicelib.platform import publisher
 
-def die(self, topic, event):
+def die(self, topic, events):
     print("committed; dying before the publish", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 

@@ -8,7 +8,7 @@ removes the device, its owners and its API keys with its event, in one write.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -32,11 +32,10 @@ class FailingBus:
         self.failing = failing
         self.published: list[SyncEvent] = []
 
-    def publish(self, topic: str, event: SyncEvent) -> None:
+    def publish(self, topic: str, events: Sequence[SyncEvent]) -> list[SyncEvent]:
         assert topic == "devices-events"
-        if event.type in self.failing:
-            raise errors.DependencyUnavailableError("The event bus is unavailable.")
-        self.published.append(event)
+        self.published += [event for event in events if event.type not in self.failing]
+        return [event for event in events if event.type in self.failing]
 
     def types(self) -> list[str]:
         return [event.type for event in self.published]

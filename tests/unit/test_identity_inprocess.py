@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +49,9 @@ class FakeBus:
     failing: set[str] = field(default_factory=set)
     events: list[tuple[str, SyncEvent]] = field(default_factory=list)
 
-    def publish(self, topic: str, event: SyncEvent) -> None:
-        if event.type in self.failing:
-            raise errors.DependencyUnavailableError("The event bus is unavailable.")
-        self.events.append((topic, event))
+    def publish(self, topic: str, events: Sequence[SyncEvent]) -> list[SyncEvent]:
+        self.events += [(topic, event) for event in events if event.type not in self.failing]
+        return [event for event in events if event.type in self.failing]
 
     def types(self) -> list[str]:
         return [event.type for _, event in self.events]
