@@ -44,7 +44,7 @@ http.install(app)
 events.install(app)
 
 identity = IdentityService()
-devices = DeviceService(user_exists=identity.exists)
+devices = DeviceService(user_exists=identity.exists, user_ids=identity.ids_by_username)
 hours = DynamoHourTotals()
 raised_alerts = DynamoRaisedAlerts()
 ingestor = Ingestor(hours, raised_alerts)
@@ -182,6 +182,12 @@ def get_fleet(call: Call) -> fleet.FleetPage:
            request=dm.CreateDeviceRequest, response=dm.DeviceOut, status=201, tags=("devices",))
 def create_device(call: Call) -> dm.DeviceOut:
     return devices.create(call.body)
+
+
+@api.route("/devices/import", "POST", summary="Import meters from a CSV file (created, updated, rejected rows)",
+           access=Access.ADMIN, accepts="text/csv", response=dm.ImportResult, errors=(415,), tags=("devices",))
+def import_devices(call: Call) -> dm.ImportResult:
+    return devices.import_csv(call.body)
 
 
 @api.route("/devices/{device_id}", "GET", summary="Read a device (clients: their own)", access=Access.USER,

@@ -207,6 +207,7 @@ class Operation:
     tags: tuple[str, ...]
     content_type: str = "application/json"
     errors: tuple[int, ...] = ()  # statuses this route may answer beyond those of its access level
+    accepts: str | None = None  # a body of this media type, given to the route as it came (not JSON)
 
 
 @dataclass
@@ -256,11 +257,12 @@ class Api:
         tags: tuple[str, ...] = (),
         content_type: str = "application/json",
         errors: tuple[int, ...] = (),
+        accepts: str | None = None,
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             operation = Operation(
                 path, method, view.__name__, summary, access, request, response, status, query, tags,
-                content_type, errors,
+                content_type, errors, accepts,
             )
             self.operations.append(operation)
 
@@ -268,7 +270,7 @@ class Api:
             def handler(**path_params: str) -> Any:
                 return self._handle(operation, view, path_params)
 
-            self.app.route(path, methods=[method])(endpoint(handler))
+            self.app.route(path, methods=[method], content_types=[accepts or "application/json"])(endpoint(handler))
             return view
 
         return decorator
@@ -284,6 +286,8 @@ class Api:
         call = Call(request=request, principal=principal)
         if operation.request is not None:
             call.body = parse_body(request, operation.request)
+        elif operation.accepts is not None:
+            call.body = request.raw_body or b""
         if operation.query is not None:
             call.query = errors.validate(operation.query, dict(request.query_params or {}))
         result = view(call, **path_params)

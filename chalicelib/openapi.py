@@ -39,7 +39,7 @@ _ERRORS_BY_ACCESS = {
 }
 _DESCRIPTIONS = {
     "400": "Bad JSON", "401": "No or bad token, API key or password", "403": "Wrong role", "404": "Not found or not yours",
-    "409": "Conflict", "413": "Body too large", "422": "Invalid fields", "429": "Throttled",
+    "409": "Conflict", "413": "Body too large", "415": "Not the content type the route takes", "422": "Invalid fields", "429": "Throttled",
     "503": "A backing table or queue is unavailable",
 }
 
@@ -96,6 +96,8 @@ def _operation(op: Operation) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": ref.format(op.request.__name__)}}},
         }
+    elif op.accepts is not None:
+        entry["requestBody"] = {"required": True, "content": {op.accepts: {"schema": {"type": "string"}}}}
     success: dict[str, Any] = {"description": "Success"}
     if op.response is not None:
         success["content"] = {op.content_type: {"schema": {"$ref": ref.format(op.response.__name__)}}}

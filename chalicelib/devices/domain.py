@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from chalicelib import errors
 from chalicelib.platform import outbox
 
 
@@ -28,6 +29,7 @@ class Device:
     currency: str | None = None
     owner_ids: frozenset[str] = field(default_factory=frozenset)
     version: int = 1
+    serial: str | None = None  # the meter's serial number, unique among devices
 
     def owned_by(self, user_id: str) -> bool:
         return user_id in self.owner_ids
@@ -41,6 +43,15 @@ class ApiKey:
     device_id: str
     secret_sha256: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """A device created (`old` None) or replaced, with its events."""
+
+    old: Device | None
+    new: Device
+    entries: Sequence[outbox.Entry]
 
 
 class DeviceRepository(Protocol):
@@ -69,9 +80,22 @@ class DeviceRepository(Protocol):
         `prefix` (without case) when given; a cursor not from this listing is a ValidationError."""
         ...
 
-    def create(self, device: Device, entries: Sequence[outbox.Entry]) -> None: ...
+    def by_serials(self, serials: Sequence[str]) -> dict[str, Device]:
+        """The devices with these serials, by serial (unknown ones left out)."""
+        ...
 
-    def replace(self, old: Device, new: Device, entries: Sequence[outbox.Entry]) -> None: ...
+    def create(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
+        """A ConflictError when the id or the serial is taken."""
+        ...
+
+    def replace(self, old: Device, new: Device, entries: Sequence[outbox.Entry]) -> None:
+        """Any field, the owners and the serial included."""
+        ...
+
+    def save_all(self, changes: Sequence[Change]) -> list[errors.ConflictError | None]:
+        """Many creations (`old` None) and replacements at once, each all or nothing on its own;
+        for each, None or the conflict that refused it."""
+        ...
 
     def set_owner(self, device: Device, user_id: str, owned: bool, entries: Sequence[outbox.Entry]) -> Device:
         """Add or remove one owner, bumping the version; the device as it is now."""

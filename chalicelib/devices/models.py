@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 DeviceId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Serial = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 
 
@@ -36,6 +37,7 @@ class Strict(BaseModel):
 
 class CreateDeviceRequest(Strict):
     id: DeviceId | None = Field(default=None, description="The meter's own id; a UUID is made when absent.")
+    serial: Serial | None = Field(default=None, description="The meter's serial number, unique among devices.")
     name: Name
     description: Text = ""
     address: Text = ""
@@ -50,6 +52,7 @@ class CreateDeviceRequest(Strict):
 
 class UpdateDeviceRequest(Strict):
     name: Name | None = None
+    serial: Serial | None = Field(default=None, description="null removes it.")
     description: Text | None = None
     address: Text | None = None
     max_hourly_kwh: Limit | None = None
@@ -66,6 +69,7 @@ class ListDevicesQuery(Strict):
 
 class DeviceOut(BaseModel):
     id: str
+    serial: str | None = None
     name: str
     description: str
     address: str
@@ -96,3 +100,27 @@ class ApiKeyOut(BaseModel):
 class ApiKeyPage(BaseModel):
     items: list[ApiKeyOut]
     next_cursor: str | None = None
+
+
+class RowProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ImportedRow(BaseModel):
+    row: int = Field(description="The data row's number in the file, from 1 (the header is not counted).")
+    serial: str
+    device_id: str
+
+
+class RejectedRow(BaseModel):
+    row: int
+    serial: str | None
+    problems: list[RowProblem]
+
+
+class ImportResult(BaseModel):
+    created: list[ImportedRow]
+    updated: list[ImportedRow]
+    unchanged: list[ImportedRow] = Field(description="Rows that match their device as it is: nothing written.")
+    rejected: list[RejectedRow] = Field(description="Rows that changed nothing, each with its reasons.")

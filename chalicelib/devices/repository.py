@@ -7,22 +7,21 @@ device, one per (device, user), with an index by user for "my devices".
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
-from chalicelib.devices.domain import ApiKey, Device
+from chalicelib.devices.domain import ApiKey, Change, Device
 from chalicelib.platform import outbox, persistence
-from chalicelib.platform.conditions import condition_failed
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
+from chalicelib.platform.transactions import LabelledWrites, labelled
 
 
 class ByName(GlobalSecondaryIndex["DeviceItem"]):
@@ -61,7 +60,18 @@ class DeviceItem(Model):
     owner_ids = UnicodeSetAttribute(null=True)
     listing = UnicodeAttribute(null=True)  # LISTED unless deleted
     name_key = UnicodeAttribute(null=True)  # the list's order: the name without case, then the id
+    serial = UnicodeAttribute(null=True)
     by_name = ByName()
+
+
+class SerialClaim(Model):
+    """A serial number taken by one device: what makes serials unique (written with the device)."""
+
+    class Meta:
+        table_name = names.resource_name("device-serials")
+
+    serial = UnicodeAttribute(hash_key=True)
+    device_id = UnicodeAttribute()
 
 
 class ByUser(GlobalSecondaryIndex["OwnerItem"]):
@@ -111,7 +121,7 @@ def _item(device: Device, *, deleted: bool = False) -> DeviceItem:
         max_hourly_kwh=device.max_hourly_kwh, timezone=device.timezone, tariff_per_kwh=device.tariff_per_kwh,
         currency=device.currency, created_at=device.created_at, version=device.version, deleted=deleted,
         owner_ids=set(device.owner_ids) or None, listing=None if deleted else LISTED,
-        name_key=None if deleted else by_name(device.name, device.id),
+        name_key=None if deleted else by_name(device.name, device.id), serial=device.serial,
     )
 
 
@@ -121,7 +131,7 @@ def _device(item: DeviceItem) -> Device:
         max_hourly_kwh=float(item.max_hourly_kwh), timezone=item.timezone,
         tariff_per_kwh=None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
         currency=item.currency, created_at=item.created_at, owner_ids=frozenset(item.owner_ids or ()),
-        version=int(item.version),
+        version=int(item.version), serial=item.serial,
     )
 
 
@@ -136,16 +146,64 @@ def _stored(device_id: str) -> DeviceItem | None:
         return None
 
 
-@contextmanager
-def _changing(conflict: str, field_error: errors.FieldError | None = None) -> Iterator[TransactWrite]:
-    """A transaction whose failed condition is a ConflictError with this message."""
-    try:
-        with persistence.transaction() as tx:
-            yield tx
-    except TransactWriteError as exc:
-        if condition_failed(exc):
-            raise errors.ConflictError(conflict, [field_error] if field_error else []) from exc
-        raise
+class _Label:
+    """What a write of a device's transaction stands for (see LabelledWrites)."""
+
+    FREE_ID = "free id"
+    SERIAL = "serial"
+    VERSION = "version"
+    PLAIN = "plain"
+
+
+def _conflict(failed: set[str], device: Device) -> errors.ConflictError:
+    if _Label.SERIAL in failed:
+        return errors.ConflictError(f"Another device has the serial '{device.serial}'.",
+                                    [errors.FieldError("serial", "already taken")])
+    if _Label.FREE_ID in failed:
+        return errors.ConflictError(f"A device with id '{device.id}' exists.", [errors.FieldError("id", "already exists")])
+    return errors.ConflictError("The device changed meanwhile; reload and try again.")
+
+
+def _write(writes: LabelledWrites, change: Change) -> None:
+    """The writes of one creation or replacement: the device (its version the condition), its
+    serial's claim, the owners that came or went, its events."""
+    old, new = change.old, change.new
+    if old is None:
+        free: Condition = DeviceItem.id.does_not_exist()
+        if new.version > 1:
+            free = (DeviceItem.version == new.version - 1) & (DeviceItem.deleted == True)
+        writes.save(_item(new), _Label.FREE_ID, condition=free)
+    else:
+        writes.save(_item(new), _Label.VERSION, condition=DeviceItem.version == old.version)
+    old_serial = old.serial if old else None
+    if old_serial and old_serial != new.serial:
+        writes.delete(SerialClaim(old_serial), _Label.VERSION, condition=SerialClaim.device_id == new.id)
+    if new.serial and new.serial != old_serial:
+        writes.save(SerialClaim(new.serial, device_id=new.id), _Label.SERIAL,
+                    condition=SerialClaim.serial.does_not_exist())
+    before = old.owner_ids if old else frozenset()
+    for user_id in sorted(before - new.owner_ids):
+        writes.delete(OwnerItem(new.id, user_id), _Label.PLAIN)
+    for user_id in sorted(new.owner_ids - before):
+        writes.save(OwnerItem(new.id, user_id), _Label.PLAIN)
+    writes.stage(change.entries)
+
+
+def _size(change: Change) -> int:
+    """How many writes `_write` makes of a change (at most)."""
+    old_owners = change.old.owner_ids if change.old else frozenset()
+    return 3 + len(old_owners ^ change.new.owner_ids) + len(change.entries)
+
+
+def _commit(changes: Sequence[Change]) -> None:
+    """These changes in one transaction; a ConflictError names what failed (one change: which)."""
+    with _transaction(changes[0].new) as writes:
+        for change in changes:
+            _write(writes, change)
+
+
+def _transaction(device: Device) -> AbstractContextManager[LabelledWrites]:
+    return labelled(lambda failed: _conflict(failed, device), _Label.PLAIN)
 
 
 class DynamoDevices:
@@ -177,32 +235,51 @@ class DynamoDevices:
         items = [_device(i) for i in results]
         return items, encode_cursor(results.last_evaluated_key)
 
+    def by_serials(self, serials: Sequence[str]) -> dict[str, Device]:
+        claims = {claim.serial: claim.device_id for claim in SerialClaim.batch_get(sorted(set(serials)))}
+        items = {item.id: item for item in DeviceItem.batch_get(sorted(set(claims.values())))} if claims else {}
+        return {serial: _device(items[device_id]) for serial, device_id in claims.items()
+                if device_id in items and not items[device_id].deleted and items[device_id].serial == serial}
+
     def create(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
         """Over a tombstone, `device.version` continues from the deleted one's (see `next_version`)."""
-        free: Condition = DeviceItem.id.does_not_exist()
-        if device.version > 1:
-            free = (DeviceItem.version == device.version - 1) & (DeviceItem.deleted == True)
-        with _changing(f"A device with id '{device.id}' exists.", errors.FieldError("id", "already exists")) as tx:
-            tx.save(_item(device), condition=free)
-            for user_id in sorted(device.owner_ids):
-                tx.save(OwnerItem(device.id, user_id))
-            outbox.stage(tx, entries)
+        _commit([Change(None, device, entries)])
 
     def replace(self, old: Device, new: Device, entries: Sequence[outbox.Entry]) -> None:
-        with _changing("The device changed meanwhile; reload and try again.") as tx:
-            tx.save(_item(new), condition=DeviceItem.version == old.version)
-            outbox.stage(tx, entries)
+        _commit([Change(old, new, entries)])
+
+    def save_all(self, changes: Sequence[Change]) -> list[errors.ConflictError | None]:
+        """Changes packed into transactions of up to 100 writes; a transaction a conflict refuses
+        is tried again change by change, so that one conflict refuses only its own change."""
+        outcome: list[errors.ConflictError | None] = [None] * len(changes)
+        group: list[int] = []
+        for index in [*range(len(changes)), None]:
+            if group and (index is None or sum(_size(changes[i]) for i in group) + _size(changes[index])
+                          > _TRANSACTION_ITEMS):
+                try:
+                    _commit([changes[i] for i in group])
+                except errors.ConflictError:
+                    for i in group:
+                        try:
+                            _commit([changes[i]])
+                        except errors.ConflictError as conflict:
+                            outcome[i] = conflict
+                group = []
+            if index is not None:
+                group.append(index)
+        return outcome
 
     def set_owner(self, device: Device, user_id: str, owned: bool, entries: Sequence[outbox.Entry]) -> Device:
         change = DeviceItem.owner_ids.add({user_id}) if owned else DeviceItem.owner_ids.delete({user_id})
-        with _changing("The device changed meanwhile; try again.") as tx:
-            tx.update(DeviceItem(device.id), actions=[DeviceItem.version.set(device.version + 1), change],
-                      condition=DeviceItem.version == device.version)
+        with _transaction(device) as writes:
+            writes.update(DeviceItem(device.id), _Label.VERSION, actions=[DeviceItem.version.set(device.version + 1),
+                                                                           change],
+                          condition=DeviceItem.version == device.version)
             if owned:
-                tx.save(OwnerItem(device.id, user_id))
+                writes.save(OwnerItem(device.id, user_id), _Label.PLAIN)
             else:
-                tx.delete(OwnerItem(device.id, user_id))
-            outbox.stage(tx, entries)
+                writes.delete(OwnerItem(device.id, user_id), _Label.PLAIN)
+            writes.stage(entries)
         owners = device.owner_ids | {user_id} if owned else device.owner_ids - {user_id}
         return replace(device, version=device.version + 1, owner_ids=owners)
 
@@ -212,14 +289,16 @@ class DynamoDevices:
         a leftover item grants nothing."""
         removals: list[Model] = [OwnerItem(device.id, o.user_id) for o in OwnerItem.query(device.id, consistent_read=True)]
         removals += ApiKeyItem.by_device.query(device.id)
+        if device.serial:
+            removals.insert(0, SerialClaim(device.serial))
         room = _TRANSACTION_ITEMS - 1 - len(entries)
-        with _changing("The device changed meanwhile; reload and try again.") as tx:
-            tx.save(_item(replace(device, version=device.version + 1), deleted=True),
-                    condition=DeviceItem.version == device.version)
+        with _transaction(device) as writes:
+            writes.save(_item(replace(device, version=device.version + 1), deleted=True), _Label.VERSION,
+                        condition=DeviceItem.version == device.version)
             for item in removals[:room]:
-                tx.delete(item)
-            outbox.stage(tx, entries)
-        for model in (OwnerItem, ApiKeyItem):
+                writes.delete(item, _Label.PLAIN)
+            writes.stage(entries)
+        for model in (SerialClaim, OwnerItem, ApiKeyItem):
             persistence.delete_all(model, (i for i in removals[room:] if isinstance(i, model)))
 
     def save_key(self, key: ApiKey) -> None:

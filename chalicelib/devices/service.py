@@ -12,11 +12,13 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from chalicelib import errors
-from chalicelib.devices.domain import ApiKey, Device, DeviceRepository
+from chalicelib.devices import importing
+from chalicelib.devices.domain import ApiKey, Change, Device, DeviceRepository
+from chalicelib.devices.importing import ImportRow
 from chalicelib.devices.models import (
     ApiKeyCreated,
     ApiKeyOut,
@@ -24,6 +26,10 @@ from chalicelib.devices.models import (
     CreateDeviceRequest,
     DeviceOut,
     DevicePage,
+    ImportedRow,
+    ImportResult,
+    RejectedRow,
+    RowProblem,
     UpdateDeviceRequest,
 )
 from chalicelib.errors import Principal
@@ -40,10 +46,12 @@ class DeviceService:
     repository and the event outbox are ports (DynamoDB and SNS unless given)."""
 
     def __init__(self, user_exists: Callable[[str], bool], publisher: Publisher | None = None,
-                 repository: DeviceRepository | None = None, events: outbox.EventDelivery | None = None) -> None:
+                 repository: DeviceRepository | None = None, events: outbox.EventDelivery | None = None,
+                 user_ids: Callable[[Sequence[str]], dict[str, str]] | None = None) -> None:
         from chalicelib.devices.repository import DynamoDevices
 
         self._user_exists = user_exists
+        self._user_ids = user_ids
         self._devices: DeviceRepository = repository or DynamoDevices()
         self._outbox: outbox.EventDelivery = events or outbox.Outbox(publisher or SnsPublisher())
 
@@ -92,6 +100,7 @@ class DeviceService:
         device_id = request.id or str(uuid.uuid4())
         device = Device(
             device_id,
+            serial=request.serial,
             name=request.name,
             description=request.description,
             address=request.address,
@@ -129,6 +138,76 @@ class DeviceService:
         entries = [_entry("device.deleted", replace(device, version=device.version + 1))]
         self._devices.delete(device, entries)
         self._outbox.deliver(entries)
+
+    def import_csv(self, body: bytes) -> ImportResult:
+        """Meters from a CSV file (see `importing`): a row whose serial is known updates that device
+        (its owners become the row's), a new serial creates one, a row that matches its device
+        writes nothing. A rejected row changes nothing; a request sent again creates nothing twice."""
+        rows = importing.read(body)
+        result = ImportResult(created=[], updated=[], unchanged=[], rejected=[
+            _rejected(row.number, row.serial, row.reasons) for row in rows if row.values is None])
+        pending = [row for row in rows if row.values is not None]
+        owners = self._owner_ids(sorted({name for row in pending for name in _values(row).owners}))
+        for attempt in range(2):  # a serial another request took meanwhile: read again, as an update
+            pending = self._import(pending, owners, result, last=attempt == 1)
+        result.rejected.sort(key=lambda rejected: rejected.row)
+        logger.info("devices imported", extra={"rows_created": len(result.created), "rows_updated": len(result.updated),
+                                                "rows_unchanged": len(result.unchanged), "rows_rejected": len(result.rejected)})
+        return result
+
+    def _import(self, rows: list[importing.Row], owners: dict[str, str], result: ImportResult,
+                last: bool) -> list[importing.Row]:
+        """Write these rows' changes; the rows to try again (a serial taken meanwhile)."""
+        known = self._devices.by_serials([_values(row).serial for row in rows]) if rows else {}
+        planned: list[tuple[importing.Row, Change]] = []
+        for row in rows:
+            values = _values(row)
+            unknown = [name for name in values.owners if name not in owners]
+            if unknown:
+                result.rejected.append(_rejected(row.number, values.serial, [
+                    errors.FieldError("owners", f"no such user: {name}") for name in unknown]))
+                continue
+            change = self._change(known.get(values.serial), values, frozenset(owners[n] for n in values.owners))
+            if change is None:
+                result.unchanged.append(ImportedRow(row=row.number, serial=values.serial,
+                                                    device_id=known[values.serial].id))
+            else:
+                planned.append((row, change))
+        again: list[importing.Row] = []
+        delivered: list[outbox.Entry] = []
+        for (row, change), conflict in zip(planned, self._devices.save_all([c for _, c in planned]), strict=True):
+            imported = ImportedRow(row=row.number, serial=_values(row).serial, device_id=change.new.id)
+            if conflict is None:
+                (result.created if change.old is None else result.updated).append(imported)
+                delivered.extend(change.entries)
+            elif not last and change.old is None and any(d.field == "serial" for d in conflict.details):
+                again.append(row)
+            else:
+                result.rejected.append(_rejected(row.number, imported.serial, conflict.details or [
+                    errors.FieldError("row", conflict.message)]))
+        self._outbox.deliver(delivered)
+        return again
+
+    def _change(self, old: Device | None, values: ImportRow, owner_ids: frozenset[str]) -> Change | None:
+        if old is None:
+            new = Device(str(uuid.uuid4()), serial=values.serial, name=values.name, address=values.address,
+                         max_hourly_kwh=values.max_hourly_kwh,
+                         timezone=values.timezone or get_settings().default_timezone,
+                         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), owner_ids=owner_ids)
+            return Change(None, new, [_entry("device.created", new)])
+        new = replace(old, name=values.name, address=values.address, max_hourly_kwh=values.max_hourly_kwh,
+                      timezone=values.timezone or old.timezone, owner_ids=owner_ids)
+        if new == old:
+            return None
+        new = replace(new, version=old.version + 1)
+        return Change(old, new, [_entry("device.updated", new)])
+
+    def _owner_ids(self, usernames: list[str]) -> dict[str, str]:
+        if not usernames:
+            return {}
+        if self._user_ids is None:
+            raise RuntimeError("this DeviceService was made without a way to find users by name")
+        return self._user_ids(usernames)
 
     def add_owner(self, device_id: str, user_id: str) -> DeviceOut:
         """Idempotent: an existing owner changes nothing and publishes nothing."""
@@ -217,6 +296,16 @@ class DeviceService:
         return device
 
 
+def _values(row: importing.Row) -> ImportRow:
+    assert row.values is not None, "a rejected row has no values"
+    return row.values
+
+
+def _rejected(number: int, serial: str | None, problems: Sequence[errors.FieldError]) -> RejectedRow:
+    return RejectedRow(row=number, serial=serial, problems=[RowProblem(field=p.field, message=p.message)
+                                                            for p in problems])
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -224,7 +313,7 @@ def _digest(secret: str) -> str:
 def out(device: Device) -> DeviceOut:
     """A device as the API shows it."""
     return DeviceOut(
-        id=device.id, name=device.name, description=device.description, address=device.address,
+        id=device.id, serial=device.serial, name=device.name, description=device.description, address=device.address,
         max_hourly_kwh=device.max_hourly_kwh, timezone=device.timezone, tariff_per_kwh=device.tariff_per_kwh,
         currency=device.currency, owner_ids=sorted(device.owner_ids), created_at=device.created_at,
     )

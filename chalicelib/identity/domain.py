@@ -52,6 +52,10 @@ class UserRepository(Protocol):
 
     def find_by_username(self, username: str) -> Account | None: ...
 
+    def ids_by_username(self, usernames: Sequence[str]) -> dict[str, str]:
+        """The ids of the users with these usernames, by username without case (unknown ones left out)."""
+        ...
+
     def list_page(self, limit: int, cursor: str | None, query: str | None) -> tuple[list[Account], str | None]:
         """A page of accounts by username without case; with `query`, those whose username starts
         with it (without case). A cursor not from this listing is a ValidationError."""

@@ -9,19 +9,19 @@ transactions, so that "not the last admin" holds under concurrency too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from functools import partial
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors, names
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.platform import outbox, persistence
 from chalicelib.platform.conditions import counted_in_window
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
+from chalicelib.platform.transactions import LabelledWrites, labelled
 
 ADMIN_COUNTER_ID = "#admins"
 
@@ -86,10 +86,6 @@ class LoginAttempts(Model):
     expires_at = NumberAttribute()
 
 
-def _transaction() -> TransactWrite:
-    return persistence.transaction()
-
-
 class _Labels:
     """What each write of a transaction stands for, to name the one whose condition failed."""
 
@@ -99,57 +95,20 @@ class _Labels:
     PLAIN = "plain"
 
 
-class _Writes:
-    """A transaction's writes, each with its label, kept in the order DynamoDB gets them (pynamodb
-    sends the deletes, then the puts, then the updates), which its cancellation reasons follow."""
-
-    def __init__(self, tx: TransactWrite) -> None:
-        self.tx = tx
-        self._deletes: list[str] = []
-        self._puts: list[str] = []
-        self._updates: list[str] = []
-
-    def delete(self, model: Model, label: str, condition: Any = None) -> None:
-        self.tx.delete(model, condition=condition)
-        self._deletes.append(label)
-
-    def save(self, model: Model, label: str, condition: Any = None) -> None:
-        self.tx.save(model, condition=condition)
-        self._puts.append(label)
-
-    def update(self, model: Model, label: str, actions: list[Any], condition: Any = None) -> None:
-        self.tx.update(model, actions=actions, condition=condition)
-        self._updates.append(label)
-
-    def stage(self, entries: Sequence[outbox.Entry]) -> None:
-        outbox.stage(self.tx, entries)
-        self._puts.extend(_Labels.PLAIN for _ in entries)
-
-    def labels(self) -> list[str]:
-        return self._deletes + self._puts + self._updates
-
-
-def _run(build: Callable[[_Writes], None], username: str, entries: Sequence[outbox.Entry]) -> None:
+def _run(build: Callable[[LabelledWrites], None], username: str, entries: Sequence[outbox.Entry]) -> None:
     """Run the writes `build` adds, with the change's events, as one transaction."""
-    writes: _Writes | None = None
-    try:
-        with _transaction() as tx:
-            writes = _Writes(tx)
-            build(writes)
-            writes.stage(entries)
-    except TransactWriteError as exc:
-        labels = writes.labels() if writes else []
-        reasons = [str(r.code if r else "") for r in (exc.cancellation_reasons or [])]
-        failed = {labels[i] for i, r in enumerate(reasons) if r == "ConditionalCheckFailed" and i < len(labels)}
-        if not failed:
-            raise
-        if _Labels.LAST_ADMIN in failed:
-            raise errors.ConflictError("The last admin cannot be removed or demoted.") from exc
-        if _Labels.CLAIM in failed:
-            raise errors.ConflictError(
-                f"The username '{username}' is taken.", [errors.FieldError("username", "already taken")]
-            ) from exc
-        raise errors.ConflictError("The user was changed meanwhile; reload and try again.") from exc
+    with labelled(partial(_conflict, username), _Labels.PLAIN) as writes:
+        build(writes)
+        writes.stage(entries)
+
+
+def _conflict(username: str, failed: set[str]) -> errors.ConflictError:
+    if _Labels.LAST_ADMIN in failed:
+        return errors.ConflictError("The last admin cannot be removed or demoted.")
+    if _Labels.CLAIM in failed:
+        return errors.ConflictError(f"The username '{username}' is taken.",
+                                    [errors.FieldError("username", "already taken")])
+    return errors.ConflictError("The user was changed meanwhile; reload and try again.")
 
 
 def _item(account: Account) -> UserItem:
@@ -175,7 +134,7 @@ class DynamoUsers:
     def create(self, account: Account, entries: Sequence[outbox.Entry]) -> None:
         """Write the profile and claim the username, or ConflictError if the name is taken."""
 
-        def build(w: _Writes) -> None:
+        def build(w: LabelledWrites) -> None:
             w.save(UsernameClaim(account.username_key, user_id=account.id), _Labels.CLAIM,
                    condition=UsernameClaim.username_key.does_not_exist())
             w.save(_item(account), _Labels.VERSION, condition=UserItem.id.does_not_exist())
@@ -199,11 +158,15 @@ class DynamoUsers:
             return None
         return self.get(claim.user_id)
 
+    def ids_by_username(self, usernames: Sequence[str]) -> dict[str, str]:
+        keys = sorted({username_key(u) for u in usernames})
+        return {claim.username_key: claim.user_id for claim in UsernameClaim.batch_get(keys)} if keys else {}
+
     def replace(self, old: Account, new: Account, entries: Sequence[outbox.Entry]) -> None:
         """Store `new` over `old` (same id) if nobody changed it meanwhile; moves the username claim."""
         admin_delta = int(new.role == "admin") - int(old.role == "admin")
 
-        def build(w: _Writes) -> None:
+        def build(w: LabelledWrites) -> None:
             w.save(_item(new), _Labels.VERSION, condition=UserItem.version == old.version)
             if new.username_key != old.username_key:
                 w.delete(UsernameClaim(old.username_key), _Labels.VERSION, condition=UsernameClaim.user_id == old.id)
@@ -218,7 +181,7 @@ class DynamoUsers:
     def delete(self, account: Account, entries: Sequence[outbox.Entry]) -> None:
         """Remove profile and claim together; an admin only while another admin remains."""
 
-        def build(w: _Writes) -> None:
+        def build(w: LabelledWrites) -> None:
             w.delete(UserItem(account.id), _Labels.VERSION, condition=UserItem.version == account.version)
             w.delete(UsernameClaim(account.username_key), _Labels.VERSION,
                      condition=UsernameClaim.user_id == account.id)
@@ -235,7 +198,7 @@ class DynamoUsers:
             return 0
 
     def revoke_tokens(self, user_id: str, now: float, entries: Sequence[outbox.Entry]) -> None:
-        def build(w: _Writes) -> None:
+        def build(w: LabelledWrites) -> None:
             w.update(UserItem(user_id), _Labels.VERSION, [UserItem.tokens_valid_after.set(now)],
                      condition=UserItem.id.exists())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 
 from chalicelib import errors
@@ -163,6 +164,12 @@ class IdentityService:
     def exists(self, user_id: str) -> bool:
         """Whether a user exists now (read by other contexts, strongly consistent)."""
         return self._users.get(user_id) is not None
+
+    def ids_by_username(self, usernames: Sequence[str]) -> dict[str, str]:
+        """The ids of the users with these usernames (matched without case), by the names as given
+        (read by other contexts; unknown names are left out)."""
+        found = self._users.ids_by_username(usernames)
+        return {name: found[username_key(name)] for name in usernames if username_key(name) in found}
 
     # --- internals --------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from chalicelib.alerts.domain import ADMIN_FEED
 from chalicelib.alerts.models import AlertOut
 from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusChangedError
 from chalicelib.chat.repository import decode_status_cursor
-from chalicelib.devices.domain import ApiKey, Device
+from chalicelib.devices.domain import ApiKey, Change, Device
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.messages import Alert
 from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats, deadline_shard
@@ -181,11 +181,32 @@ class InMemoryDevices:
         page = after[:limit]
         return page, by_name(page[-1].name, page[-1].id) if len(after) > limit else None
 
+    def by_serials(self, serials: Sequence[str]) -> dict[str, Device]:
+        return {d.serial: d for d in self.devices.values() if d.serial is not None and d.serial in serials}
+
+    def _serial_free(self, device: Device) -> None:
+        if device.serial and any(d.serial == device.serial and d.id != device.id for d in self.devices.values()):
+            raise errors.ConflictError(f"Another device has the serial '{device.serial}'.")
+
     def create(self, device: Device, entries: Sequence[outbox.Entry]) -> None:
         if device.id in self.devices or device.version != self.next_version(device.id):
             raise errors.ConflictError(f"A device with id '{device.id}' exists.")
+        self._serial_free(device)
         self.devices[device.id] = device
         self.staged.extend(entries)
+
+    def save_all(self, changes: Sequence[Change]) -> list[errors.ConflictError | None]:
+        outcome: list[errors.ConflictError | None] = []
+        for change in changes:
+            try:
+                if change.old is None:
+                    self.create(change.new, change.entries)
+                else:
+                    self.replace(change.old, change.new, change.entries)
+                outcome.append(None)
+            except errors.ConflictError as conflict:
+                outcome.append(conflict)
+        return outcome
 
     def _current(self, device: Device) -> None:
         stored = self.devices.get(device.id)
@@ -194,6 +215,7 @@ class InMemoryDevices:
 
     def replace(self, old: Device, new: Device, entries: Sequence[outbox.Entry]) -> None:
         self._current(old)
+        self._serial_free(new)
         self.devices[new.id] = new
         self.staged.extend(entries)
 
@@ -370,6 +392,10 @@ class InMemoryUsers:
 
     def find_by_username(self, username: str) -> Account | None:
         return next((a for a in self.accounts.values() if a.username_key == username_key(username)), None)
+
+    def ids_by_username(self, usernames: Sequence[str]) -> dict[str, str]:
+        keys = {username_key(u) for u in usernames}
+        return {a.username_key: a.id for a in self.accounts.values() if a.username_key in keys}
 
     def list_page(self, limit: int, cursor: str | None, query: str | None) -> tuple[list[Account], str | None]:
         found = [a for a in sorted(self.accounts.values(), key=lambda a: a.username_key)

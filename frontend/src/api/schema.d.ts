@@ -234,6 +234,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/devices/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import meters from a CSV file (created, updated, rejected rows)
+         * @description Admins only.
+         */
+        post: operations["import_devices"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/devices/{device_id}": {
         parameters: {
             query?: never;
@@ -637,6 +657,12 @@ export interface components {
              * @default null
              */
             id?: string | null;
+            /**
+             * Serial
+             * @description The meter's serial number, unique among devices.
+             * @default null
+             */
+            serial?: string | null;
             /** Name */
             name: string;
             /**
@@ -739,6 +765,11 @@ export interface components {
         DeviceOut: {
             /** Id */
             id: string;
+            /**
+             * Serial
+             * @default null
+             */
+            serial: string | null;
             /** Name */
             name: string;
             /** Description */
@@ -842,6 +873,35 @@ export interface components {
             kwh: number | null;
             /** Readings */
             readings: number;
+        };
+        /** ImportResult */
+        ImportResult: {
+            /** Created */
+            created: components["schemas"]["ImportedRow"][];
+            /** Updated */
+            updated: components["schemas"]["ImportedRow"][];
+            /**
+             * Unchanged
+             * @description Rows that match their device as it is: nothing written.
+             */
+            unchanged: components["schemas"]["ImportedRow"][];
+            /**
+             * Rejected
+             * @description Rows that changed nothing, each with its reasons.
+             */
+            rejected: components["schemas"]["RejectedRow"][];
+        };
+        /** ImportedRow */
+        ImportedRow: {
+            /**
+             * Row
+             * @description The data row's number in the file, from 1 (the header is not counted).
+             */
+            row: number;
+            /** Serial */
+            serial: string;
+            /** Device Id */
+            device_id: string;
         };
         /** ListDevicesQuery */
         ListDevicesQuery: {
@@ -1074,6 +1134,22 @@ export interface components {
             /** Error */
             error: string;
         };
+        /** RejectedRow */
+        RejectedRow: {
+            /** Row */
+            row: number;
+            /** Serial */
+            serial: string | null;
+            /** Problems */
+            problems: components["schemas"]["RowProblem"][];
+        };
+        /** RowProblem */
+        RowProblem: {
+            /** Field */
+            field: string;
+            /** Message */
+            message: string;
+        };
         /** UpdateDeviceRequest */
         UpdateDeviceRequest: {
             /**
@@ -1081,6 +1157,12 @@ export interface components {
              * @default null
              */
             name?: string | null;
+            /**
+             * Serial
+             * @description null removes it.
+             * @default null
+             */
+            serial?: string | null;
             /**
              * Description
              * @default null
@@ -2683,6 +2765,120 @@ export interface operations {
             };
             /** @description Body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Throttled */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing table or queue is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    import_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResult"];
+                };
+            };
+            /** @description Bad JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No or bad token, API key or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Wrong role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the content type the route takes */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
