@@ -235,6 +235,9 @@ def main() -> None:
     if job.get("mode") == "silent":
         print(RESULT_MARK + json.dumps(silent_check()))
         return
+    if job.get("mode") == "alert":
+        print(RESULT_MARK + json.dumps(alert_delivery(job)))
+        return
     counting, app = install_counting()
     from chalicelib import aws
 
@@ -398,16 +401,55 @@ def silent_check() -> dict[str, Any]:
     return {"calls": calls, "seconds": elapsed, "raised": raised}
 
 
+def alert_delivery(job: dict[str, Any]) -> dict[str, Any]:
+    """One `alert.raised` message for `job["device_id"]` handled by the app's notifications
+    consumer as Lambda gives it: its calls (finding the admins' and owners' sockets, posting to
+    them, forgetting the gone ones) and its time."""
+    counting, app = install_counting()
+    from chalicelib.messages import Alert, AlertRaised
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    alert = Alert(id=f"{job['device_id']}:{now}", kind="over_consumption", device_id=job["device_id"],
+                  device_name="Bench meter", hour_start=now[:14] + "00:00Z", total_kwh=3.0, max_hourly_kwh=2.0,
+                  created_at=now)
+    record = {"messageId": "alert-1", "receiptHandle": "alert-1", "body": AlertRaised(alert=alert).body(),
+              "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+              "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:notifications", "awsRegion": "us-east-1"}
+    function = Function("deliver_notifications", app.deliver_notifications, "notify")
+    counting.default_phase = "notify"
+    said: list[dict[str, Any]] = []
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append({"message": record.getMessage(), **{k: v for k, v in record.__dict__.items()
+                                                           if k in ("pushed", "owners", "connection_id", "error")}})
+
+    logging.getLogger("ems").addHandler(Said())
+    result = function.invoke({"Records": [record]})
+    return {"calls": dict(counting.calls["notify"]), "seconds": function.durations_ms[0] / 1000, "result": result,
+            "log": said}
+
+
 def run_silent(runtime: BenchRuntime) -> dict[str, Any]:
     """AWS calls, time and alerts of one silent check (see `silent_check`), beside `runtime`."""
-    done = subprocess.run([sys.executable, "-m", "bench.probe"], input=json.dumps({"mode": "silent"}),
+    return _run_probe(runtime, {"mode": "silent"}, "silent-check")
+
+
+def run_alert(runtime: BenchRuntime, device_id: str) -> dict[str, Any]:
+    """AWS calls and time of one alert's delivery (see `alert_delivery`), beside `runtime`."""
+    return _run_probe(runtime, {"mode": "alert", "device_id": device_id}, "alert")
+
+
+def _run_probe(runtime: BenchRuntime, job: dict[str, Any], what: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "bench.probe"], input=json.dumps(job),
                           cwd=PROJECT_DIR, env=runtime.app_env(), capture_output=True, text=True, timeout=600,
                           check=False)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_MARK):
             result: dict[str, Any] = json.loads(line[len(RESULT_MARK):])
             return result
-    raise BenchError(f"the silent-check probe failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
+    raise BenchError(f"the {what} probe failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:
