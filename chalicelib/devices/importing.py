@@ -19,11 +19,11 @@ from pydantic import Field, StringConstraints
 
 from chalicelib import errors
 from chalicelib.devices.models import Limit, Name, Serial, Strict, Text, Timezone
+from chalicelib.platform.csvcells import formula_like, is_number
 
 COLUMNS = ("serial", "name", "address", "max_hourly_kwh", "timezone", "owners")
 MAX_ROWS = 1_000
 MAX_OWNERS = 50
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Username = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
@@ -45,11 +45,6 @@ class Row:
     serial: str | None
     values: ImportRow | None = None
     reasons: list[errors.FieldError] = field(default_factory=list)
-
-
-def formula_like(cell: str) -> bool:
-    """Whether a spreadsheet would read this cell as a formula."""
-    return cell.startswith(FORMULA_START)
 
 
 def read(body: bytes) -> list[Row]:
@@ -95,7 +90,8 @@ def _row(number: int, header: list[str], cells: list[str]) -> Row:
     if len(cells) != len(header):
         return Row(number, serial, reasons=[errors.FieldError("row", f"{len(cells)} fields, expected {len(header)}")])
     formulas = [errors.FieldError(name, f"looks like a formula (starts with {cell[:1]!r})")
-                for name, cell in cells_of.items() if formula_like(cell) and not _number(name, cell)]
+                for name, cell in cells_of.items()
+                if formula_like(cell) and not (name == "max_hourly_kwh" and is_number(cell))]  # -1: its own rule
     if formulas:
         return Row(number, serial, reasons=formulas)
     data: dict[str, object] = {name: cell.strip() for name, cell in cells_of.items()}
@@ -105,17 +101,6 @@ def _row(number: int, header: list[str], cells: list[str]) -> Row:
         return Row(number, serial, values=errors.validate(ImportRow, data))
     except errors.ValidationError as exc:
         return Row(number, serial, reasons=exc.details)
-
-
-def _number(name: str, cell: str) -> bool:
-    """A signed number in the limit's column is a number (its own rule answers a negative one)."""
-    if name != "max_hourly_kwh":
-        return False
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _without_repeated_serials(rows: list[Row]) -> list[Row]:

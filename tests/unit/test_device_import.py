@@ -155,3 +155,13 @@ def test_more_rows_than_a_request_takes_is_too_large(devices: DeviceService, sto
         devices.import_csv(csv(*rows))
     assert store.devices == {}
     assert len(devices.import_csv(csv(*rows[:-1])).created) == importing.MAX_ROWS
+
+
+def test_cells_written_to_csv_cannot_run_as_formulas() -> None:
+    import io
+
+    from chalicelib.platform import csvcells
+
+    out = io.StringIO()
+    csvcells.writer(out).writerow(["=1+2", "+A1", "-cmd", "@SUM(A1)", "\tx", "-1.5", 2, None, "plain", "a=b"])
+    assert out.getvalue() == "'=1+2,'+A1,'-cmd,'@SUM(A1),'\tx,-1.5,2,,plain,a=b\n"
