@@ -12,6 +12,7 @@ from typing import Protocol
 
 from chalicelib import errors
 from chalicelib.platform import outbox
+from chalicelib.tariffs import Tariff
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Device:
     owner_ids: frozenset[str] = field(default_factory=frozenset)
     version: int = 1
     serial: str | None = None  # the meter's serial number, unique among devices
+    tariffs: tuple[Tariff, ...] = ()  # time-of-use tariffs by effective date (see chalicelib.tariffs)
 
     def owned_by(self, user_id: str) -> bool:
         return user_id in self.owner_ids

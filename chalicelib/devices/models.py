@@ -8,6 +8,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from chalicelib.tariffs import Tariff as TimeOfUseTariff
+from chalicelib.tariffs import Tariffs
+
 DeviceId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -29,6 +32,8 @@ def _known_zone(name: str) -> str:
 Timezone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_known_zone)]
 Limit = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
 Tariff = Annotated[float, Field(ge=0, le=1_000, allow_inf_nan=False)]
+TARIFFS_HELP = ("Time-of-use tariffs by effective date (sorted by `from`); the flat `tariff_per_kwh` applies before "
+                "the first and at every date when the list is empty.")
 
 
 class Strict(BaseModel):
@@ -45,6 +50,7 @@ class CreateDeviceRequest(Strict):
     timezone: Timezone | None = None
     tariff_per_kwh: Tariff | None = None
     currency: Currency | None = None
+    tariffs: Tariffs = Field(default_factory=list, description=TARIFFS_HELP)
     owner_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=50
     )
@@ -59,6 +65,8 @@ class UpdateDeviceRequest(Strict):
     timezone: Timezone | None = None
     tariff_per_kwh: Tariff | None = None
     currency: Currency | None = None
+    tariffs: Tariffs | None = Field(default=None,
+                                    description="The whole list, replacing the one kept; [] or null empties it.")
 
 
 class ListDevicesQuery(Strict):
@@ -77,6 +85,7 @@ class DeviceOut(BaseModel):
     timezone: str
     tariff_per_kwh: float | None
     currency: str | None
+    tariffs: list[TimeOfUseTariff] = Field(default_factory=list)
     owner_ids: list[str]
     created_at: str
 

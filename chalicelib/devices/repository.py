@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
+from pydantic import TypeAdapter
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
@@ -22,6 +23,7 @@ from chalicelib.devices.domain import ApiKey, Change, Device
 from chalicelib.platform import outbox, persistence
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
 from chalicelib.platform.transactions import LabelledWrites, labelled
+from chalicelib.tariffs import Tariff
 
 
 class ByName(GlobalSecondaryIndex["DeviceItem"]):
@@ -61,6 +63,7 @@ class DeviceItem(Model):
     listing = UnicodeAttribute(null=True)  # LISTED unless deleted
     name_key = UnicodeAttribute(null=True)  # the list's order: the name without case, then the id
     serial = UnicodeAttribute(null=True)
+    tariffs = UnicodeAttribute(null=True)  # JSON, as the API shows them; absent on devices kept before: none
     by_name = ByName()
 
 
@@ -112,6 +115,7 @@ class ApiKeyItem(Model):
     by_device = ByDevice()
 
 
+_TARIFFS = TypeAdapter(list[Tariff])
 _TRANSACTION_ITEMS = 100  # the most writes DynamoDB takes in one transaction
 
 
@@ -122,6 +126,7 @@ def _item(device: Device, *, deleted: bool = False) -> DeviceItem:
         currency=device.currency, created_at=device.created_at, version=device.version, deleted=deleted,
         owner_ids=set(device.owner_ids) or None, listing=None if deleted else LISTED,
         name_key=None if deleted else by_name(device.name, device.id), serial=device.serial,
+        tariffs=_TARIFFS.dump_json(list(device.tariffs), by_alias=True).decode() if device.tariffs else None,
     )
 
 
@@ -132,6 +137,7 @@ def _device(item: DeviceItem) -> Device:
         tariff_per_kwh=None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
         currency=item.currency, created_at=item.created_at, owner_ids=frozenset(item.owner_ids or ()),
         version=int(item.version), serial=item.serial,
+        tariffs=tuple(_TARIFFS.validate_json(item.tariffs)) if item.tariffs else (),
     )
 
 

@@ -108,6 +108,7 @@ class DeviceService:
             timezone=request.timezone or get_settings().default_timezone,
             tariff_per_kwh=request.tariff_per_kwh,
             currency=request.currency,
+            tariffs=tuple(request.tariffs),
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             owner_ids=frozenset(owner_ids),
             version=self._devices.next_version(device_id),
@@ -127,6 +128,8 @@ class DeviceService:
             if value is None and name in ("name", "max_hourly_kwh", "timezone"):
                 raise errors.ValidationError("This field cannot be emptied.",
                                              [errors.FieldError(name, "may not be null")])
+        if "tariffs" in changes:  # the models, not their dumps; null empties the list
+            changes["tariffs"] = tuple(request.tariffs or ())
         new = replace(old, **changes, version=old.version + 1)
         entries = [_entry("device.updated", new)]
         self._devices.replace(old, new, entries)
@@ -315,11 +318,12 @@ def out(device: Device) -> DeviceOut:
     return DeviceOut(
         id=device.id, serial=device.serial, name=device.name, description=device.description, address=device.address,
         max_hourly_kwh=device.max_hourly_kwh, timezone=device.timezone, tariff_per_kwh=device.tariff_per_kwh,
-        currency=device.currency, owner_ids=sorted(device.owner_ids), created_at=device.created_at,
+        currency=device.currency, tariffs=list(device.tariffs), owner_ids=sorted(device.owner_ids),
+        created_at=device.created_at,
     )
 
 
 def _entry(kind: str, device: Device, **extra: str) -> outbox.Entry:
     """The event of a change, with the device's whole state after it and its version."""
-    state = out(device).model_dump(mode="json")
+    state = out(device).model_dump(mode="json", by_alias=True)
     return outbox.entry(TOPIC, kind, device.id, device.version, {"device": state, **extra})

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from chalicelib.messages import Alert
 from chalicelib.monitoring.readings import Reading, hour_key
+from chalicelib.tariffs import Tariff
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Meter:
     owner_ids: frozenset[str]
     never_reported: bool = False  # no reading counted yet
     silenced: bool = False  # its silence was raised, and no reading came since
+    tariffs: tuple[Tariff, ...] = ()  # time-of-use tariffs by effective date (see chalicelib.tariffs)
 
 
 @dataclass

@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.monitoring import calendar
 from chalicelib.monitoring.domain import HourTotals
-from chalicelib.monitoring.readings import hour_key
+from chalicelib.monitoring.readings import hour_key, parse_hour_key
 from chalicelib.platform.pagination import bad_cursor
+from chalicelib.tariffs import Bill, Schedule
 
 FleetState = Literal["over_limit", "silent", "never_reported", "reporting"]
 STATES: tuple[FleetState, ...] = ("over_limit", "silent", "never_reported", "reporting")
@@ -57,6 +58,8 @@ class FleetRow(BaseModel):
     last_reading_at: str | None
     hour_kwh: float | None
     today_kwh: float | None
+    today_cost: float | None = Field(description="Today's hours at their own prices; null when some had none.")
+    currency: str | None
     max_hourly_kwh: float
     open_alerts: int
 
@@ -93,6 +96,10 @@ class FleetIndex(Protocol):
 
     def count(self, state: str, hour: str) -> int: ...
 
+    def prices(self, device_ids: Sequence[str]) -> dict[str, Schedule]:
+        """The prices of these meters (unknown ones left out)."""
+        ...
+
 
 class Fleet:
     """`open_alerts` is the alerts context's count of the feed's unacknowledged alerts by device."""
@@ -127,9 +134,10 @@ class Fleet:
                 next_cursor = f"{phases[following]}." if following < len(phases) else None
                 break
         open_alerts = self._open_alerts()
+        prices = self._index.prices([m.device_id for _, m in found])
         with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
-            rows = list(pool.map(lambda pair: self._row(pair[0], pair[1], now, open_alerts.get(pair[1].device_id, 0)),
-                                 found))
+            rows = list(pool.map(lambda pair: self._row(pair[0], pair[1], now, open_alerts.get(pair[1].device_id, 0),
+                                                        prices.get(pair[1].device_id)), found))
         return FleetPage(summary=self._summary(hour, open_alerts), items=rows, next_cursor=next_cursor)
 
     def _summary(self, hour: str, open_alerts: dict[str, int]) -> FleetSummary:
@@ -140,21 +148,30 @@ class Fleet:
         return FleetSummary(devices=devices, reporting=max(devices - over - silent - never, 0), over_limit=over,
                             silent=silent, never_reported=never, open_alerts=sum(open_alerts.values()))
 
-    def _row(self, state: FleetState, member: Member, now: dt.datetime, open_alerts: int) -> FleetRow:
-        """A row with its meter's day: the hours of its local today (one query), and its latest hour
-        when it has none today (one more)."""
+    def _row(self, state: FleetState, member: Member, now: dt.datetime, open_alerts: int,
+             prices: Schedule | None) -> FleetRow:
+        """A row with its meter's day: the hours of its local today (one query), each at its own
+        price, and its latest hour when it has none today (one more)."""
         last_reading_at, hour_kwh, today_kwh = None, None, None
+        bill = Bill()
         if state != "never_reported":
-            day_start, _ = calendar.day_bounds(calendar.local_day(now, member.timezone), member.timezone)
+            local_today = calendar.local_day(now, member.timezone)
+            day_start, _ = calendar.day_bounds(local_today, member.timezone)
             today = list(self._hours.newest_first(member.device_id, hour_key(day_start), hour_key(now), 25))
             today_kwh = float(sum((h.total_kwh for h in today), Decimal(0)))
+            if prices is not None:
+                bill.priced_day(*prices.priced_on(local_today))
+                for h in today:
+                    bill.add(h.total_kwh, prices.price_at(parse_hour_key(h.hour_start)))
             latest = today[0] if today else self._hours.latest(member.device_id)
             if latest is not None:
                 last = latest.last_reading()
                 last_reading_at = last.isoformat().replace("+00:00", "Z") if last else None
                 hour_kwh = float(latest.total_kwh) if latest.hour_start == hour_key(now) else None
         return FleetRow(device_id=member.device_id, name=member.name, state=state, last_reading_at=last_reading_at,
-                        hour_kwh=hour_kwh, today_kwh=today_kwh, max_hourly_kwh=member.max_hourly_kwh,
+                        hour_kwh=hour_kwh, today_kwh=today_kwh,
+                        today_cost=None if bill.total is None else round(float(bill.total), 6),
+                        currency=bill.currency, max_hourly_kwh=member.max_hourly_kwh,
                         open_alerts=open_alerts)
 
 

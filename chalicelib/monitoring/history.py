@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Literal, Protocol
 
@@ -14,6 +15,7 @@ from chalicelib import errors
 from chalicelib.monitoring import calendar
 from chalicelib.monitoring.domain import HourTotal, HourTotals
 from chalicelib.monitoring.readings import EARLIEST, LATEST, hour_key, parse_hour_key
+from chalicelib.tariffs import Bill, Price, Schedule, Tariff
 
 MAX_HOURLY_RANGE_DAYS = 62
 MAX_DAILY_RANGE_DAYS = 731
@@ -52,6 +54,8 @@ class Metered(Protocol):
     def tariff_per_kwh(self) -> float | None: ...
     @property
     def currency(self) -> str | None: ...
+    @property
+    def tariffs(self) -> Sequence[Tariff]: ...
 
 class ConsumptionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -96,6 +100,8 @@ class HourOut(BaseModel):
     start: str
     kwh: float | None
     readings: int
+    price_per_kwh: float | None = Field(description="The rate in force at the hour's local start; null: none.")
+    cost: float | None = Field(description="kwh at price_per_kwh; null without a reading or a price.")
 
 
 class DayConsumption(BaseModel):
@@ -114,6 +120,13 @@ class DayConsumption(BaseModel):
 class PointOut(BaseModel):
     start: str
     kwh: float | None
+    cost: float | None = Field(description="Null without a reading, or when some of its kWh had no price.")
+    currency: str | None
+
+
+class CurrencyCost(BaseModel):
+    currency: str | None
+    cost: float
 
 
 class Period(BaseModel):
@@ -122,6 +135,8 @@ class Period(BaseModel):
     to: dt.date
     points: list[PointOut]
     total_kwh: float
+    cost: float | None
+    currency: str | None
 
 
 class RangeConsumption(BaseModel):
@@ -134,8 +149,10 @@ class RangeConsumption(BaseModel):
     to: dt.date
     points: list[PointOut]
     total_kwh: float
-    cost: float | None
+    cost: float | None = Field(description="Null when some counted kWh had no price, or the range spans currencies.")
     currency: str | None
+    costs: list[CurrencyCost] = Field(description="The cost in each currency in force over the range.")
+    uncosted_kwh: float = Field(description="Counted kWh of hours without a price (before any tariff).")
     max_hourly_kwh: float
     previous: Period
 
@@ -159,8 +176,17 @@ def _round(value: Decimal | float) -> float:
     return round(float(value), 6)
 
 
-def _cost(total: Decimal, device: Metered) -> float | None:
-    return None if device.tariff_per_kwh is None else _round(total * Decimal(str(device.tariff_per_kwh)))
+def _money(value: Decimal | None) -> float | None:
+    return None if value is None else _round(value)
+
+
+def schedule_of(device: Metered) -> Schedule:
+    """The device's prices: its tariffs, and its flat rate before the first or when it has none."""
+    return Schedule(device.tariffs, device.tariff_per_kwh, device.currency, device.timezone)
+
+
+def _per_kwh(price: Price | None) -> float | None:
+    return None if price is None else _round(price.per_kwh)
 
 
 class History:
@@ -182,49 +208,69 @@ class History:
         """The device's local day, hour by hour; an hour without readings is null, not zero."""
         start, end = calendar.day_bounds(day_, device.timezone)
         stored = self._stored(device.id, start, end)
+        prices = schedule_of(device)
+        bill = Bill()
+        bill.priced_day(*prices.priced_on(day_))
         hours: list[HourOut] = []
         total = Decimal(0)
         peak: tuple[Decimal, str] | None = None
         for moment in calendar.utc_hours(start, end):
             item = stored.get(hour_key(moment))
             label = calendar.local_iso(moment, device.timezone)
+            price = prices.price_at(moment)
             if item is None:
-                hours.append(HourOut(start=label, kwh=None, readings=0))
+                hours.append(HourOut(start=label, kwh=None, readings=0, price_per_kwh=_per_kwh(price), cost=None))
                 continue
-            hours.append(HourOut(start=label, kwh=_round(item.total_kwh), readings=item.reading_count))
+            cost = bill.add(item.total_kwh, price)
+            hours.append(HourOut(start=label, kwh=_round(item.total_kwh), readings=item.reading_count,
+                                 price_per_kwh=_per_kwh(price), cost=_money(cost)))
             total += item.total_kwh
             if peak is None or item.total_kwh > peak[0]:
                 peak = (item.total_kwh, label)
         return DayConsumption(
             device_id=device.id, date=day_, timezone=device.timezone, hours=hours, total_kwh=_round(total),
             peak_hour=peak[1] if peak else None, max_hourly_kwh=device.max_hourly_kwh,
-            cost=_cost(total, device), currency=device.currency,
+            cost=_money(bill.total), currency=bill.currency,
         )
 
 
     def _points(self, device: Metered, first: dt.date, last: dt.date,
-                granularity: str) -> tuple[list[PointOut], Decimal]:
+                granularity: str) -> tuple[list[PointOut], Decimal, Bill]:
+        """The points of a range, its total and its bill: each counted hour costed at its own price."""
         start, _ = calendar.day_bounds(first, device.timezone)
         _, end = calendar.day_bounds(last, device.timezone)
         stored = self._stored(device.id, start, end)
         total = sum((h.total_kwh for h in stored.values()), Decimal(0))
+        prices = schedule_of(device)
+        bill = Bill()
+        regimes = {d: prices.priced_on(d) for d in calendar.days(first, last)}
+        for priced, currency in regimes.values():
+            bill.priced_day(priced, currency)
         if granularity == "hour":
-            points = [
-                PointOut(start=calendar.local_iso(m, device.timezone),
-                         kwh=_round(stored[hour_key(m)].total_kwh) if hour_key(m) in stored else None)
-                for m in calendar.utc_hours(start, end)
-            ]
-            return points, total
+            points = []
+            for m in calendar.utc_hours(start, end):
+                item, price = stored.get(hour_key(m)), prices.price_at(m)
+                cost = None if item is None else bill.add(item.total_kwh, price)
+                points.append(PointOut(start=calendar.local_iso(m, device.timezone),
+                                       kwh=None if item is None else _round(item.total_kwh), cost=_money(cost),
+                                       currency=None if price is None else price.currency))
+            return points, total, bill
         per_day: dict[dt.date, Decimal] = {}
+        cost_per_day: dict[dt.date, Decimal | None] = {}
         for item in stored.values():
-            local = calendar.local_day(parse_hour_key(item.hour_start), device.timezone)
+            moment = parse_hour_key(item.hour_start)
+            local = calendar.local_day(moment, device.timezone)
             per_day[local] = per_day.get(local, Decimal(0)) + item.total_kwh
+            cost = bill.add(item.total_kwh, prices.price_at(moment))
+            so_far = cost_per_day.get(local, Decimal(0))
+            cost_per_day[local] = None if cost is None or so_far is None else so_far + cost
         points = [
             PointOut(start=calendar.local_iso(calendar.day_bounds(d, device.timezone)[0], device.timezone),
-                     kwh=_round(per_day[d]) if d in per_day else None)
+                     kwh=_round(per_day[d]) if d in per_day else None, cost=_money(cost_per_day.get(d)),
+                     currency=regimes[d][1])
             for d in calendar.days(first, last)
         ]
-        return points, total
+        return points, total, bill
 
 
     def range_view(self, device: Metered, first: dt.date, last: dt.date, granularity: str) -> RangeConsumption:
@@ -234,16 +280,20 @@ class History:
         if length > bound:
             raise errors.ValidationError(f"A {granularity} range is at most {bound} days.",
                                          [errors.FieldError("to", f"at most {bound} days after from")])
-        points, total = self._points(device, first, last, granularity)
+        points, total, bill = self._points(device, first, last, granularity)
         prev_last = first - dt.timedelta(days=1)
         prev_first = prev_last - dt.timedelta(days=length - 1)
-        prev_points, prev_total = self._points(device, prev_first, prev_last, granularity)
+        prev_points, prev_total, prev_bill = self._points(device, prev_first, prev_last, granularity)
         previous = Period.model_validate({"from": prev_first, "to": prev_last, "points": prev_points,
-                                          "total_kwh": _round(prev_total)})
+                                          "total_kwh": _round(prev_total), "cost": _money(prev_bill.total),
+                                          "currency": prev_bill.currency})
         return RangeConsumption.model_validate({
             "device_id": device.id, "timezone": device.timezone, "granularity": granularity, "from": first,
-            "to": last, "points": points, "total_kwh": _round(total), "cost": _cost(total, device),
-            "currency": device.currency, "max_hourly_kwh": device.max_hourly_kwh, "previous": previous,
+            "to": last, "points": points, "total_kwh": _round(total), "cost": _money(bill.total),
+            "currency": bill.currency,
+            "costs": [CurrencyCost(currency=c, cost=_round(v)) for c, v in bill.by_currency.items()],
+            "uncosted_kwh": _round(bill.uncosted_kwh),
+            "max_hourly_kwh": device.max_hourly_kwh, "previous": previous,
         })
 
 
@@ -275,17 +325,23 @@ class History:
 
 
     def csv_export(self, device: Metered, first: dt.date, last: dt.date) -> str:
-        """Hour rows of a local date range: local start, UTC start, kWh (empty when missing), readings."""
+        """Hour rows of a local date range: local start, UTC start, kWh (empty when missing), readings,
+        the price in force at the hour's local start, its cost and currency (empty when none)."""
         start, _ = calendar.day_bounds(first, device.timezone)
         _, end = calendar.day_bounds(last, device.timezone)
         stored = self._stored(device.id, start, end)
+        prices = schedule_of(device)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["hour_start_local", "hour_start_utc", "kwh", "readings"])
+        writer.writerow(["hour_start_local", "hour_start_utc", "kwh", "readings", "price_per_kwh", "cost", "currency"])
         for moment in calendar.utc_hours(start, end):
             item = stored.get(hour_key(moment))
+            price = prices.price_at(moment)
+            cost = None if item is None or price is None else _round(item.total_kwh * price.per_kwh)
             writer.writerow([
                 calendar.local_iso(moment, device.timezone), hour_key(moment),
                 "" if item is None else f"{_round(item.total_kwh)}", 0 if item is None else item.reading_count,
+                "" if price is None else f"{_round(price.per_kwh)}", "" if cost is None else f"{cost}",
+                "" if price is None else price.currency or "",
             ])
         return out.getvalue()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
@@ -29,6 +29,7 @@ from chalicelib.platform.conditions import applied
 from chalicelib.platform.consumer import Source
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
 from chalicelib.platform.persistence import bring_up, transaction
+from chalicelib.tariffs import Schedule, Tariff, Tariffs
 
 _STATUS = ["name", "max_hourly_kwh", "timezone", "never", "silenced", "over_hour"]
 
@@ -86,6 +87,7 @@ class MeterItem(Model):
     timezone = UnicodeAttribute(default="UTC")
     tariff_per_kwh = NumberAttribute(null=True)
     currency = UnicodeAttribute(null=True)
+    tariffs = UnicodeAttribute(null=True)  # JSON as the device events carry them; absent: none
     owner_ids = UnicodeSetAttribute(default=set)
     entity_version = NumberAttribute(null=True)
     deleted = BooleanAttribute(default=False)
@@ -127,7 +129,15 @@ class _DeviceState(BaseModel):
     timezone: Annotated[str, AfterValidator(_known_zone)]
     tariff_per_kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     currency: str | None = None
+    tariffs: Tariffs = Field(default_factory=list)  # events from before tariffs carry none
     owner_ids: list[str]
+
+
+_TARIFFS = TypeAdapter(list[Tariff])
+
+
+def _tariffs_of(item: MeterItem) -> tuple[Tariff, ...]:
+    return tuple(_TARIFFS.validate_json(item.tariffs)) if item.tariffs else ()
 
 
 DEVICE_EVENTS = frozenset({"device.created", "device.updated", "device.deleted", "device.owner_added",
@@ -166,7 +176,7 @@ def meter_of(item: MeterItem) -> Meter | None:
     return Meter(item.device_id, item.name, float(item.max_hourly_kwh), item.timezone,
                  None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
                  item.currency, frozenset(item.owner_ids or ()), never_reported=item.never is not None,
-                 silenced=item.silenced is not None)
+                 silenced=item.silenced is not None, tariffs=_tariffs_of(item))
 
 
 class DynamoMeterStatus:
@@ -225,6 +235,8 @@ def _write(state: _DeviceState, event: SyncEvent, live: bool) -> bool | None:
                item.tariff_per_kwh.set(state.tariff_per_kwh) if state.tariff_per_kwh is not None
                else item.tariff_per_kwh.remove(),
                item.currency.set(state.currency) if state.currency is not None else item.currency.remove(),
+               item.tariffs.set(_TARIFFS.dump_json(state.tariffs, by_alias=True).decode()) if state.tariffs
+               else item.tariffs.remove(),
                item.owner_ids.set(set(state.owner_ids)) if state.owner_ids else item.owner_ids.remove()]
     if live:
         actions += [item.listing.set(LISTED), item.name_key.set(by_name(state.name, state.id))]
@@ -342,6 +354,16 @@ class DynamoFleetIndex:
     def count(self, state: str, hour: str) -> int:
         """How many meters are in a state (reading what the state's index holds, keys only)."""
         return _INDEX_OF[state].count(self._partition(state, hour), filter_condition=self._others(state, hour))
+
+    def prices(self, device_ids: Sequence[str]) -> dict[str, Schedule]:
+        """Each listed meter's prices (the indexes do not hold tariffs), a hundred to a request."""
+        if not device_ids:
+            return {}
+        wanted = ["device_id", "timezone", "tariff_per_kwh", "currency", "tariffs", "deleted"]
+        return {item.device_id: Schedule(_tariffs_of(item), None if item.tariff_per_kwh is None
+                                         else float(item.tariff_per_kwh), item.currency, item.timezone)
+                for item in MeterItem.batch_get(list(dict.fromkeys(device_ids)), attributes_to_get=wanted)
+                if not item.deleted}
 
 
 def backfill_fleet(hours: HourTotals | None = None) -> int:

@@ -692,6 +692,11 @@ export interface components {
              * @default null
              */
             currency?: string | null;
+            /**
+             * Tariffs
+             * @description Time-of-use tariffs by effective date (sorted by `from`); the flat `tariff_per_kwh` applies before the first and at every date when the list is empty.
+             */
+            tariffs?: components["schemas"]["Tariff-Input"][];
             /** Owner Ids */
             owner_ids?: string[];
         };
@@ -730,6 +735,13 @@ export interface components {
              * Format: date
              */
             to: string;
+        };
+        /** CurrencyCost */
+        CurrencyCost: {
+            /** Currency */
+            currency: string | null;
+            /** Cost */
+            cost: number;
         };
         /** DayConsumption */
         DayConsumption: {
@@ -784,6 +796,8 @@ export interface components {
             tariff_per_kwh: number | null;
             /** Currency */
             currency: string | null;
+            /** Tariffs */
+            tariffs: components["schemas"]["Tariff-Output"][];
             /** Owner Ids */
             owner_ids: string[];
             /** Created At */
@@ -845,6 +859,13 @@ export interface components {
             hour_kwh: number | null;
             /** Today Kwh */
             today_kwh: number | null;
+            /**
+             * Today Cost
+             * @description Today's hours at their own prices; null when some had none.
+             */
+            today_cost: number | null;
+            /** Currency */
+            currency: string | null;
             /** Max Hourly Kwh */
             max_hourly_kwh: number;
             /** Open Alerts */
@@ -873,6 +894,16 @@ export interface components {
             kwh: number | null;
             /** Readings */
             readings: number;
+            /**
+             * Price Per Kwh
+             * @description The rate in force at the hour's local start; null: none.
+             */
+            price_per_kwh: number | null;
+            /**
+             * Cost
+             * @description kwh at price_per_kwh; null without a reading or a price.
+             */
+            cost: number | null;
         };
         /** ImportResult */
         ImportResult: {
@@ -1018,6 +1049,10 @@ export interface components {
             points: components["schemas"]["PointOut"][];
             /** Total Kwh */
             total_kwh: number;
+            /** Cost */
+            cost: number | null;
+            /** Currency */
+            currency: string | null;
         };
         /** PointOut */
         PointOut: {
@@ -1025,6 +1060,13 @@ export interface components {
             start: string;
             /** Kwh */
             kwh: number | null;
+            /**
+             * Cost
+             * @description Null without a reading, or when some of its kWh had no price.
+             */
+            cost: number | null;
+            /** Currency */
+            currency: string | null;
         };
         /** RangeConsumption */
         RangeConsumption: {
@@ -1057,13 +1099,39 @@ export interface components {
             points: components["schemas"]["PointOut"][];
             /** Total Kwh */
             total_kwh: number;
-            /** Cost */
+            /**
+             * Cost
+             * @description Null when some counted kWh had no price, or the range spans currencies.
+             */
             cost: number | null;
             /** Currency */
             currency: string | null;
+            /**
+             * Costs
+             * @description The cost in each currency in force over the range.
+             */
+            costs: components["schemas"]["CurrencyCost"][];
+            /**
+             * Uncosted Kwh
+             * @description Counted kWh of hours without a price (before any tariff).
+             */
+            uncosted_kwh: number;
             /** Max Hourly Kwh */
             max_hourly_kwh: number;
             previous: components["schemas"]["Period"];
+        };
+        /**
+         * Rate
+         * @description A price that applies from `start` (HH:MM, local) until the next rate's start.
+         */
+        Rate: {
+            /**
+             * Start
+             * @description Local time of day, HH:MM.
+             */
+            start: string;
+            /** Price Per Kwh */
+            price_per_kwh: number;
         };
         /** RawReading */
         RawReading: {
@@ -1150,6 +1218,56 @@ export interface components {
             /** Message */
             message: string;
         };
+        /**
+         * Tariff
+         * @description Prices from a local date (`from`) until the next tariff's.
+         */
+        "Tariff-Input": {
+            /**
+             * From
+             * Format: date
+             * @description The local date from whose midnight it applies.
+             */
+            from: string;
+            /** Currency */
+            currency: string;
+            /**
+             * Rates
+             * @description The day's rates by start; the first starts at 00:00.
+             */
+            rates: components["schemas"]["Rate"][];
+            /**
+             * Weekend Rates
+             * @description Saturdays' and Sundays' rates, when they differ.
+             * @default null
+             */
+            weekend_rates?: components["schemas"]["Rate"][] | null;
+        };
+        /**
+         * Tariff
+         * @description Prices from a local date (`from`) until the next tariff's.
+         */
+        "Tariff-Output": {
+            /**
+             * From
+             * Format: date
+             * @description The local date from whose midnight it applies.
+             */
+            from: string;
+            /** Currency */
+            currency: string;
+            /**
+             * Rates
+             * @description The day's rates by start; the first starts at 00:00.
+             */
+            rates: components["schemas"]["Rate"][];
+            /**
+             * Weekend Rates
+             * @description Saturdays' and Sundays' rates, when they differ.
+             * @default null
+             */
+            weekend_rates: components["schemas"]["Rate"][] | null;
+        };
         /** UpdateDeviceRequest */
         UpdateDeviceRequest: {
             /**
@@ -1193,6 +1311,12 @@ export interface components {
              * @default null
              */
             currency?: string | null;
+            /**
+             * Tariffs
+             * @description The whole list, replacing the one kept; [] or null empties it.
+             * @default null
+             */
+            tariffs?: components["schemas"]["Tariff-Input"][] | null;
         };
         /** UpdateMeRequest */
         UpdateMeRequest: {
