@@ -26,6 +26,8 @@ export type Query = Record<string, string | number | boolean | null | undefined>
 export interface RequestOptions {
   query?: Query;
   body?: unknown;
+  /** Send `body` (a string) as it is, with this Content-Type, instead of as JSON. */
+  contentType?: string;
   /** Send the bearer token (default true); a 401 without a token is not a session expiry. */
   auth?: boolean;
   /** "json" (default) or "text" or "blob" for downloads. */
@@ -164,8 +166,8 @@ export class ApiClient {
     if (token) headers.Authorization = `Bearer ${token}`;
     let body: string | undefined;
     if (options.body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      body = JSON.stringify(options.body);
+      headers["Content-Type"] = options.contentType ?? "application/json";
+      body = options.contentType ? String(options.body) : JSON.stringify(options.body);
     }
     const fetchFn = this.fetchFn ?? fetch;
     let response: Response;

@@ -2,7 +2,7 @@
 import type { ApiClient } from "./client";
 import type {
   Alert, AlertPage, ApiKeyCreated, ApiKeyPage, ChatMessage, Conversation, DayConsumption, Device, DeviceChanges,
-  FleetPage, FleetQuery, Granularity, ListUsersQuery, LoginResponse, NewDevice, NewUser, ProfileChanges,
+  FleetPage, FleetQuery, Granularity, ImportResult, ListUsersQuery, LoginResponse, NewDevice, NewUser, ProfileChanges,
   RangeConsumption, ReadingList, ReadingsQuery, Registration, User, UserChanges, UserEnvelope, UserPage,
 } from "./types";
 
@@ -39,6 +39,8 @@ export function endpoints(client: ApiClient) {
     createDevice: (input: NewDevice) => client.post<Device>("/devices", input),
     updateDevice: (id: string, input: DeviceChanges) => client.put<Device>(`/devices/${enc(id)}`, input),
     deleteDevice: (id: string) => client.delete(`/devices/${enc(id)}`),
+    // A CSV file of meters (at most IMPORT_MAX_ROWS rows a request: see ../pages/admin/deviceImport).
+    importDevices: (csv: string) => client.post<ImportResult>("/devices/import", csv, { contentType: "text/csv" }),
     addOwner: (id: string, userId: string) => client.put<Device>(`/devices/${enc(id)}/owners/${enc(userId)}`),
     removeOwner: (id: string, userId: string) => client.delete<Device>(`/devices/${enc(id)}/owners/${enc(userId)}`),
     listApiKeys: (id: string) => client.get<ApiKeyPage>(`/devices/${enc(id)}/api-keys`),

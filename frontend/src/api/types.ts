@@ -22,6 +22,9 @@ export type NewDevice = Schemas["CreateDeviceRequest"];
 export type DeviceChanges = Schemas["UpdateDeviceRequest"];
 export type ApiKeyPage = Schemas["ApiKeyPage"];
 export type ApiKeyCreated = Schemas["ApiKeyCreated"];
+export type ImportResult = Schemas["ImportResult"];
+export type ImportedRow = Schemas["ImportedRow"];
+export type RejectedRow = Schemas["RejectedRow"];
 
 export type DayConsumption = Schemas["DayConsumption"];
 export type RangeConsumption = Schemas["RangeConsumption"];

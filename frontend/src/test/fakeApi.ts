@@ -8,9 +8,11 @@ export function fakeFetch(routes: Record<string, Handler>) {
   const fn = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
     const url = new URL(String(input));
     const method = (init.method ?? "GET").toUpperCase();
-    const body = init.body ? JSON.parse(String(init.body)) : undefined;
+    const headers = (init.headers ?? {}) as Record<string, string>;
+    const json = (headers["Content-Type"] ?? "application/json").startsWith("application/json");
+    const body = init.body ? (json ? JSON.parse(String(init.body)) : String(init.body)) : undefined;
     const path = url.pathname.replace(/^\/api/, "");
-    calls.push({ method, path, body, headers: (init.headers ?? {}) as Record<string, string> });
+    calls.push({ method, path, body, headers });
     const handler = routes[`${method} ${path}`];
     const result = handler ? handler({ method, url, body }) : { status: 404, body: { error: { code: "not_found", message: "No such route." } } };
     const status = result?.status ?? 200;

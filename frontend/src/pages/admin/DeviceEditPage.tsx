@@ -9,6 +9,7 @@ import { useSession } from "../../state/auth";
 
 interface DeviceForm {
   id: string;
+  serial: string;
   name: string;
   description: string;
   address: string;
@@ -37,6 +38,7 @@ function zones(): string[] {
 function toForm(device: Device | null): DeviceForm {
   return {
     id: device?.id ?? "",
+    serial: device?.serial ?? "",
     name: device?.name ?? "",
     description: device?.description ?? "",
     address: device?.address ?? "",
@@ -57,6 +59,7 @@ type DeviceFields = Required<Omit<NewDevice, "id" | "owner_ids">>;
 
 function fields(form: DeviceForm): DeviceFields {
   return {
+    serial: form.serial.trim() || null,
     name: form.name.trim(),
     description: form.description.trim(),
     address: form.address.trim(),
@@ -273,6 +276,10 @@ export default function DeviceEditPage() {
             <div className="field">
               <label htmlFor="dev-name">Name</label>
               <input id="dev-name" value={form.name} onChange={set("name")} required autoFocus />
+            </div>
+            <div className="field">
+              <label htmlFor="dev-serial">Serial number</label>
+              <input id="dev-serial" value={form.serial} onChange={set("serial")} placeholder="none" />
             </div>
             <div className="field">
               <label htmlFor="dev-limit">Limit per hour (kWh)</label>

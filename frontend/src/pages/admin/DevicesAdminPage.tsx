@@ -5,6 +5,7 @@ import { useLoad } from "../../components/hooks";
 import { formatKwh, formatMoney } from "../../format";
 import { useSession } from "../../state/auth";
 import { useState } from "react";
+import { DeviceImportPanel } from "./DeviceImportPanel";
 
 export default function DevicesAdminPage() {
   const { api } = useSession();
@@ -12,6 +13,7 @@ export default function DevicesAdminPage() {
   const users = useLoad(api.allUsers);
   const [error, setError] = useState<unknown>(null);
   const [message, setMessage] = useState<string | null>(null);
+  const [importing, setImporting] = useState(false);
   const names = new Map((users.data ?? []).map((u) => [u.id, u.name || u.username]));
 
   return (
@@ -19,9 +21,13 @@ export default function DevicesAdminPage() {
       <header className="page-head">
         <h1>Devices</h1>
         <div className="head-aside">
+          <button type="button" className="secondary" aria-expanded={importing} onClick={() => setImporting((v) => !v)}>
+            Import CSV
+          </button>
           <Link className="button" to="/admin/devices/new">New device</Link>
         </div>
       </header>
+      {importing && <DeviceImportPanel onDone={devices.reload} />}
       {message && <div className="success" role="status">{message}</div>}
       <ErrorBox error={devices.error} />
       <ErrorBox error={error} />
@@ -45,7 +51,7 @@ export default function DevicesAdminPage() {
                 <tr key={d.id}>
                   <td data-label="Name">
                     <Link to={`/admin/devices/${encodeURIComponent(d.id)}`}>{d.name}</Link>
-                    <div className="muted small-text">{d.id}</div>
+                    <div className="muted small-text">{d.serial ? `${d.serial} · ${d.id}` : d.id}</div>
                   </td>
                   <td data-label="Owners">{d.owner_ids.length ? d.owner_ids.map((id) => names.get(id) ?? id).join(", ") : <span className="muted">none</span>}</td>
                   <td data-label="Limit">{formatKwh(d.max_hourly_kwh)}</td>
