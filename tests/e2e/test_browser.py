@@ -91,8 +91,8 @@ def test_an_admin_creates_a_device_for_a_client_who_sees_its_day_chart(backend: 
         page.get_by_role("button", name="Download CSV").click()
     csv_path = download.value.path()
     lines = csv_path.read_text().splitlines()
-    assert lines[0] == "hour_start_local,hour_start_utc,kwh,readings"
-    assert any(line.endswith(",0.75,2") for line in lines[1:]), lines[-30:]
+    assert lines[0] == "hour_start_local,hour_start_utc,kwh,readings,price_per_kwh,cost,currency"
+    assert any(",0.75,2," in line for line in lines[1:]), lines[-30:]
 
     # Another day through the date input: nothing was sent then, so every hour is missing.
     page.get_by_role("textbox", name="Day").fill((now.date() - dt.timedelta(days=3)).isoformat())

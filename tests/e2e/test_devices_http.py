@@ -22,7 +22,7 @@ from tests.harness import RuntimeProcess
 
 TIMEOUT_S = 30
 DEVICE_FIELDS = {"id", "name", "description", "address", "max_hourly_kwh", "timezone", "tariff_per_kwh",
-                 "currency", "owner_ids", "created_at"}
+                 "currency", "tariffs", "serial", "owner_ids", "created_at"}
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_a_device_is_created_with_every_field_and_read_back_the_same(ems: Runtim
     assert {k: v for k, v in device.items() if k != "created_at"} == {
         "id": device_id, "name": "Boiler room", "description": "Basement", "address": "1 Main St",
         "max_hourly_kwh": 7.5, "timezone": "Europe/Bucharest", "tariff_per_kwh": 0.85, "currency": "RON",
-        "owner_ids": [owner.id],
+        "tariffs": [], "serial": None, "owner_ids": [owner.id],
     }
     assert get_device(ems, owner, device_id).json() == device
 

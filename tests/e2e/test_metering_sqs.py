@@ -266,7 +266,8 @@ def test_history_is_only_for_owners_and_admins_and_missing_hours_are_null(
     day = api(ems, "GET", f"/devices/{device_id}/consumption?date=2026-10-25", owner).json()
     assert len(day["hours"]) == 25  # clocks go back that night
     filled = [h for h in day["hours"] if h["kwh"] is not None]
-    assert filled == [{"start": "2026-10-25T09:00:00+02:00", "kwh": 1.25, "readings": 1}]
+    assert filled == [{"start": "2026-10-25T09:00:00+02:00", "kwh": 1.25, "readings": 1, "price_per_kwh": 0.5,
+                       "cost": 0.625}]
     assert day["peak_hour"] == "2026-10-25T09:00:00+02:00"
     stranger = new_client(ems, "stranger")
     for path in (f"/devices/{device_id}/consumption?date=2026-10-25", f"/devices/{device_id}/readings",
@@ -276,8 +277,8 @@ def test_history_is_only_for_owners_and_admins_and_missing_hours_are_null(
         assert api(ems, "GET", path, admin).status_code == 200
     csv_text = api(ems, "GET", f"/devices/{device_id}/consumption.csv?from=2026-10-25&to=2026-10-25", owner).text
     lines = csv_text.strip().splitlines()
-    assert lines[0] == "hour_start_local,hour_start_utc,kwh,readings" and len(lines) == 26
-    assert "2026-10-25T09:00:00+02:00,2026-10-25T07:00:00Z,1.25,1" in lines
+    assert lines[0] == "hour_start_local,hour_start_utc,kwh,readings,price_per_kwh,cost,currency" and len(lines) == 26
+    assert "2026-10-25T09:00:00+02:00,2026-10-25T07:00:00Z,1.25,1,0.5,0.625,EUR" in lines
     ranged = api(ems, "GET", f"/devices/{device_id}/consumption?from=2026-10-24&to=2026-10-26&granularity=day",
                  owner).json()
     assert [p["kwh"] for p in ranged["points"]] == [None, 1.25, None]
