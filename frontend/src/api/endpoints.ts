@@ -2,6 +2,7 @@
 import type { ApiClient } from "./client";
 import type {
   Alert, AlertPage, ApiKeyCreated, ApiKeyPage, ChatMessage, Conversation, DayConsumption, Device, DeviceChanges,
+  DevicePage, ListDevicesQuery,
   FleetPage, FleetQuery, Granularity, ImportResult, ListUsersQuery, LoginResponse, NewDevice, NewUser, ProfileChanges,
   RangeConsumption, ReadingList, ReadingsQuery, Registration, User, UserChanges, UserEnvelope, UserPage,
 } from "./types";
@@ -35,6 +36,8 @@ export function endpoints(client: ApiClient) {
     deleteUser: (id: string) => client.delete(`/users/${enc(id)}`),
 
     listDevices: () => client.all<Device>("/devices", { limit: 500 }),
+    // One page of every device by name (admins), `q` a name prefix.
+    devicesPage: (query: ListDevicesQuery = {}) => client.get<DevicePage>("/devices", query),
     getDevice: (id: string) => client.get<Device>(`/devices/${enc(id)}`),
     createDevice: (input: NewDevice) => client.post<Device>("/devices", input),
     updateDevice: (id: string, input: DeviceChanges) => client.put<Device>(`/devices/${enc(id)}`, input),

@@ -55,3 +55,57 @@ export function useDebounced<T>(value: T, ms: number): T {
   }, [value, ms]);
   return current;
 }
+
+export interface Page<T> {
+  items: T[];
+  next_cursor?: string | null;
+}
+
+export interface Paged<T> {
+  items: T[];
+  error: unknown;
+  loading: boolean;
+  /** The list goes on: loadMore() appends its next page. */
+  hasMore: boolean;
+  loadMore: () => Promise<void>;
+  loadingMore: boolean;
+  moreError: unknown;
+  reload: () => void;
+  /** Changes the items shown (a row created, changed or deleted here). */
+  setItems: (update: (items: T[]) => T[]) => void;
+}
+
+/**
+ * A list read page by page: `load(cursor)` answers one page (null: the first). The first page is
+ * loaded again whenever `load` changes (a new search); a page answered for an earlier list is dropped.
+ */
+export function usePaged<T>(load: (cursor: string | null) => Promise<Page<T>>): Paged<T> {
+  const first = useLoad(useCallback(() => load(null), [load]));
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [moreError, setMoreError] = useState<unknown>(null);
+  const cursor = first.data?.next_cursor ?? null;
+  const setData = first.setData;
+
+  const loadMore = useCallback(async () => {
+    setLoadingMore(true);
+    setMoreError(null);
+    try {
+      const page = await load(cursor);
+      setData((old) => (old && (old.next_cursor ?? null) === cursor
+        ? { items: [...old.items, ...page.items], next_cursor: page.next_cursor ?? null } : old));
+    } catch (e) {
+      setMoreError(e);
+    } finally {
+      setLoadingMore(false);
+    }
+  }, [load, cursor, setData]);
+
+  const setItems = useCallback(
+    (update: (items: T[]) => T[]) => setData((page) => (page ? { ...page, items: update(page.items) } : page)),
+    [setData],
+  );
+  return {
+    items: first.data?.items ?? [], error: first.error, loading: first.loading, hasMore: cursor !== null,
+    loadMore, loadingMore, moreError, reload: first.reload, setItems,
+  };
+}

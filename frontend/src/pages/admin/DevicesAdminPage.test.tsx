@@ -62,6 +62,34 @@ describe("DevicesAdminPage import", () => {
     expect(screen.getByText("SN-1 · d1")).toBeInTheDocument();
   });
 
+  it("lists a page at a time by name, loads more on demand and searches by name prefix", async () => {
+    const queries: URLSearchParams[] = [];
+    const api = fakeFetch({
+      "GET /auth/me": () => ({ body: ADMIN }),
+      "GET /alerts": () => ({ body: { items: [], next_cursor: null } }),
+      "GET /devices": ({ url }) => {
+        queries.push(url.searchParams);
+        if (url.searchParams.get("q")) return { body: { items: [device("d9", "Zeta", null)], next_cursor: null } };
+        return url.searchParams.get("cursor")
+          ? { body: { items: [device("d2", "Beta", null)], next_cursor: null } }
+          : { body: { items: [device("d1", "Alpha", "SN-1")], next_cursor: "c1" } };
+      },
+    });
+    vi.stubGlobal("fetch", api.fn);
+    renderInApp(<DevicesAdminPage />);
+    const user = userEvent.setup();
+    expect(await screen.findByRole("link", { name: "Alpha" })).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Load more" }));
+    expect(await screen.findByRole("link", { name: "Beta" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Load more" })).not.toBeInTheDocument();
+    expect(queries.map((q) => [q.get("limit"), q.get("cursor")])).toEqual([["50", null], ["50", "c1"]]);
+
+    await user.type(screen.getByLabelText("Search"), "ze");
+    expect(await screen.findByRole("link", { name: "Zeta" })).toBeInTheDocument();
+    expect(screen.queryByRole("link", { name: "Alpha" })).not.toBeInTheDocument();
+    expect(queries.at(-1)?.get("q")).toBe("ze");
+  });
+
   it("shows the API's error when it refuses the file", async () => {
     const api = fakeFetch({
       "GET /auth/me": () => ({ body: ADMIN }),

@@ -1,20 +1,22 @@
+import { useCallback, useState } from "react";
 import { Link } from "react-router-dom";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { ErrorBox, Spinner } from "../../components/ErrorBox";
-import { useLoad } from "../../components/hooks";
+import { useDebounced, usePaged } from "../../components/hooks";
 import { formatKwh, formatMoney } from "../../format";
 import { useSession } from "../../state/auth";
-import { useState } from "react";
 import { DeviceImportPanel } from "./DeviceImportPanel";
 
+/** Every device by name, a page at a time (a name search narrows it); import, create, delete. */
 export default function DevicesAdminPage() {
   const { api } = useSession();
-  const devices = useLoad(api.listDevices);
-  const users = useLoad(api.allUsers);
+  const [query, setQuery] = useState("");
+  const q = useDebounced(query.trim(), 300);
+  const devices = usePaged(useCallback((cursor: string | null) => api.devicesPage({ q: q || undefined, cursor, limit: 50 }), [api, q]));
   const [error, setError] = useState<unknown>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [importing, setImporting] = useState(false);
-  const names = new Map((users.data ?? []).map((u) => [u.id, u.name || u.username]));
+  const list = devices.items;
 
   return (
     <div className="page">
@@ -29,11 +31,17 @@ export default function DevicesAdminPage() {
       </header>
       {importing && <DeviceImportPanel onDone={devices.reload} />}
       {message && <div className="success" role="status">{message}</div>}
-      <ErrorBox error={devices.error} />
+      <div className="toolbar">
+        <label htmlFor="device-search">Search</label>
+        <input id="device-search" type="search" value={query} onChange={(e) => setQuery(e.target.value)}
+          placeholder="Name starts with…" />
+      </div>
+      <ErrorBox error={devices.error ?? devices.moreError} />
       <ErrorBox error={error} />
-      {devices.loading && !devices.data && <Spinner label="Loading devices…" />}
-      {devices.data && devices.data.length === 0 && <div className="card empty"><p>No devices yet.</p></div>}
-      {devices.data && devices.data.length > 0 && (
+      {!devices.loading && list.length === 0 && (
+        <div className="card empty"><p>{q ? `No devices match “${q}”.` : "No devices yet."}</p></div>
+      )}
+      {list.length > 0 && (
         <div className="table-wrap card">
           <table className="devices-table">
             <thead>
@@ -47,13 +55,13 @@ export default function DevicesAdminPage() {
               </tr>
             </thead>
             <tbody>
-              {devices.data.map((d) => (
+              {list.map((d) => (
                 <tr key={d.id}>
                   <td data-label="Name">
                     <Link to={`/admin/devices/${encodeURIComponent(d.id)}`}>{d.name}</Link>
                     <div className="muted small-text">{d.serial ? `${d.serial} · ${d.id}` : d.id}</div>
                   </td>
-                  <td data-label="Owners">{d.owner_ids.length ? d.owner_ids.map((id) => names.get(id) ?? id).join(", ") : <span className="muted">none</span>}</td>
+                  <td data-label="Owners">{d.owner_ids.length ? d.owner_ids.length : <span className="muted">none</span>}</td>
                   <td data-label="Limit">{formatKwh(d.max_hourly_kwh)}</td>
                   <td data-label="Time zone">{d.timezone}</td>
                   <td data-label="Tariff">{d.tariff_per_kwh === null ? <span className="muted">—</span> : `${formatMoney(d.tariff_per_kwh, d.currency)}/kWh`}</td>
@@ -66,7 +74,7 @@ export default function DevicesAdminPage() {
                         setError(null);
                         try {
                           await api.deleteDevice(d.id);
-                          devices.setData((list) => (list ? list.filter((x) => x.id !== d.id) : list));
+                          devices.setItems((items) => items.filter((x) => x.id !== d.id));
                           setMessage(`Device ${d.name} deleted.`);
                         } catch (e) {
                           setError(e);
@@ -79,6 +87,10 @@ export default function DevicesAdminPage() {
             </tbody>
           </table>
         </div>
+      )}
+      {(devices.loading || devices.loadingMore) && <Spinner label="Loading devices…" />}
+      {devices.hasMore && !devices.loading && !devices.loadingMore && (
+        <button type="button" className="secondary" onClick={() => void devices.loadMore()}>Load more</button>
       )}
     </div>
   );

@@ -2,7 +2,7 @@ import { useCallback, useState, type FormEvent } from "react";
 import type { Role, User, UserChanges } from "../../api/types";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { ErrorBox, Spinner } from "../../components/ErrorBox";
-import { useDebounced, useLoad } from "../../components/hooks";
+import { useDebounced, usePaged } from "../../components/hooks";
 import { formatDateTime } from "../../format";
 import { useSession } from "../../state/auth";
 
@@ -52,13 +52,9 @@ export default function UsersPage() {
   const [query, setQuery] = useState("");
   const q = useDebounced(query.trim(), 300);
   // The first page for the search; "Load more" appends the next pages to it.
-  const firstPage = useLoad(useCallback(() => api.listUsers({ q: q || undefined, limit: 50 }), [api, q]));
-  const users = firstPage.data?.items ?? [];
-  const cursor = firstPage.data?.next_cursor ?? null;
-  const setUsers = (update: (list: User[]) => User[]) =>
-    firstPage.setData((page) => (page ? { ...page, items: update(page.items) } : page));
-  const [loadingMore, setLoadingMore] = useState(false);
-  const [moreError, setMoreError] = useState<unknown>(null);
+  const list = usePaged(useCallback((cursor: string | null) => api.listUsers({ q: q || undefined, cursor, limit: 50 }), [api, q]));
+  const users = list.items;
+  const setUsers = list.setItems;
   const [creating, setCreating] = useState(false);
   const [createForm, setCreateForm] = useState<UserForm>(EMPTY);
   const [createError, setCreateError] = useState<unknown>(null);
@@ -67,20 +63,6 @@ export default function UsersPage() {
   const [editError, setEditError] = useState<unknown>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [rowError, setRowError] = useState<unknown>(null);
-
-  const loadMore = async () => {
-    setLoadingMore(true);
-    setMoreError(null);
-    try {
-      const page = await api.listUsers({ q: q || undefined, cursor, limit: 50 });
-      // A page for an earlier search (the search changed meanwhile) is dropped.
-      firstPage.setData((old) => (old && old.next_cursor === cursor ? { items: [...old.items, ...page.items], next_cursor: page.next_cursor } : old));
-    } catch (e) {
-      setMoreError(e);
-    } finally {
-      setLoadingMore(false);
-    }
-  };
 
   const create = async (event: FormEvent) => {
     event.preventDefault();
@@ -161,7 +143,7 @@ export default function UsersPage() {
         <label htmlFor="user-search">Search</label>
         <input id="user-search" type="search" placeholder="Username starts with…" value={query} onChange={(e) => setQuery(e.target.value)} />
       </div>
-      <ErrorBox error={firstPage.error ?? moreError} />
+      <ErrorBox error={list.error ?? list.moreError} />
       <ErrorBox error={rowError} />
       <div className="table-wrap card">
         <table className="users-table">
@@ -206,10 +188,10 @@ export default function UsersPage() {
             )}
           </tbody>
         </table>
-        {(firstPage.loading || loadingMore) && <Spinner label="Loading users…" />}
-        {!firstPage.loading && users.length === 0 && <p className="muted empty">No users{q ? ` match “${q}”` : ""}.</p>}
+        {(list.loading || list.loadingMore) && <Spinner label="Loading users…" />}
+        {!list.loading && users.length === 0 && <p className="muted empty">No users{q ? ` match “${q}”` : ""}.</p>}
       </div>
-      {cursor && !firstPage.loading && !loadingMore && <button type="button" className="secondary" onClick={() => void loadMore()}>Load more</button>}
+      {list.hasMore && !list.loading && !list.loadingMore && <button type="button" className="secondary" onClick={() => void list.loadMore()}>Load more</button>}
     </div>
   );
 }
