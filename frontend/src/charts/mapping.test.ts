@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { DayConsumption, RangeConsumption } from "../api/types";
-import { applyReading, changeFromPrevious, dayChartModel, hourLabels, rangeChartModel, summarizeDay } from "./mapping";
+import { applyReading, changeFromPrevious, dayChartModel, hourLabels, rangeChartModel, rangeCost, summarizeDay } from "./mapping";
 
 function day(values: (number | null)[], limit = 2, extra: Partial<DayConsumption> = {}): DayConsumption {
   const hours = values.map((kwh, i) => ({
     start: `2026-03-10T${String(i).padStart(2, "0")}:00:00+02:00`,
     kwh,
     readings: kwh === null ? 0 : 6,
+    price_per_kwh: 0.5,
+    cost: kwh === null ? null : kwh * 0.5,
   }));
   const known = values.filter((v): v is number => v !== null);
   const total = known.reduce((a, b) => a + b, 0);
@@ -64,6 +66,24 @@ describe("applyReading", () => {
     expect(updated.cost).toBeCloseTo(1.75);
   });
 
+  it("costs the hour at its own rate and the day at its hours' rates (time of use)", () => {
+    const base = day([1, null, 2]);
+    base.hours[1] = { ...base.hours[1], price_per_kwh: 0.35 };
+    base.hours[2] = { ...base.hours[2], price_per_kwh: 0.1, cost: 0.2 };
+    const updated = applyReading({ ...base, cost: 0.7 }, "2026-03-09T23:00:00Z", 2)!;
+    expect(updated.hours[1].cost).toBeCloseTo(0.7);
+    expect(updated.cost).toBeCloseTo(0.5 + 0.7 + 0.2);
+  });
+
+  it("leaves a day with no tariff without a cost", () => {
+    const base = day([1, null], 2, { cost: null, currency: null });
+    const unpriced = { ...base, hours: base.hours.map((h) => ({ ...h, price_per_kwh: null, cost: null })) };
+    const updated = applyReading(unpriced, "2026-03-09T23:00:00Z", 2)!;
+    expect(updated.total_kwh).toBe(3);
+    expect(updated.cost).toBeNull();
+    expect(updated.hours[1].cost).toBeNull();
+  });
+
   it("ignores a frame for another day", () => {
     expect(applyReading(day([1]), "2026-03-11T10:00:00Z", 2)).toBeNull();
   });
@@ -73,17 +93,17 @@ describe("rangeChartModel", () => {
   const range: RangeConsumption = {
     device_id: "m1", from: "2026-03-08", to: "2026-03-10", granularity: "day", timezone: "UTC", unit: "kWh",
     points: [
-      { start: "2026-03-08T00:00:00+00:00", kwh: 10 },
-      { start: "2026-03-09T00:00:00+00:00", kwh: null },
-      { start: "2026-03-10T00:00:00+00:00", kwh: 5 },
+      { start: "2026-03-08T00:00:00+00:00", kwh: 10, cost: null, currency: null },
+      { start: "2026-03-09T00:00:00+00:00", kwh: null, cost: null, currency: null },
+      { start: "2026-03-10T00:00:00+00:00", kwh: 5, cost: null, currency: null },
     ],
-    total_kwh: 15, cost: null, currency: null, max_hourly_kwh: 2,
+    total_kwh: 15, cost: null, currency: null, costs: [], uncosted_kwh: 15, max_hourly_kwh: 2,
     previous: {
-      from: "2026-03-05", to: "2026-03-07", total_kwh: 20,
+      from: "2026-03-05", to: "2026-03-07", total_kwh: 20, cost: null, currency: null,
       points: [
-        { start: "2026-03-05T00:00:00+00:00", kwh: null },
-        { start: "2026-03-06T00:00:00+00:00", kwh: 12 },
-        { start: "2026-03-07T00:00:00+00:00", kwh: 8 },
+        { start: "2026-03-05T00:00:00+00:00", kwh: null, cost: null, currency: null },
+        { start: "2026-03-06T00:00:00+00:00", kwh: 12, cost: null, currency: null },
+        { start: "2026-03-07T00:00:00+00:00", kwh: 8, cost: null, currency: null },
       ],
     },
   };
@@ -95,6 +115,14 @@ describe("rangeChartModel", () => {
     expect(model.missing).toEqual([1]);
     expect(model.labels).toHaveLength(3);
     expect(model.previousLabels[1]).toMatch(/6/);
+  });
+
+  it("says a range's cost: one total, each currency's, or what had no tariff", () => {
+    expect(rangeCost({ cost: 1.5, currency: "EUR", costs: [{ currency: "EUR", cost: 1.5 }], uncosted_kwh: 0 })).toMatch(/1\.50/);
+    const mixed = rangeCost({ cost: null, currency: null, costs: [{ currency: "RON", cost: 6 }, { currency: "EUR", cost: 1 }], uncosted_kwh: 0 });
+    expect(mixed).toMatch(/RON.*\+.*€|6\.00.*\+.*1\.00/);
+    expect(rangeCost({ cost: null, currency: null, costs: [{ currency: "EUR", cost: 1.32 }], uncosted_kwh: 1 })).toMatch(/1\.32.*1 kWh with no tariff|1\.32.*1\.000 kWh with no tariff/);
+    expect(rangeCost(range)).toBe("no tariff for these dates");
   });
 
   it("computes the change against the previous period", () => {

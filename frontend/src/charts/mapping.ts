@@ -1,6 +1,6 @@
 /** Turns the API's consumption answers into chart series; a missing hour stays null, never zero. */
 import type { DayConsumption, RangeConsumption } from "../api/types";
-import { datePart, formatDate, offsetOf, wallClock } from "../format";
+import { datePart, formatDate, formatKwh, formatMoney, offsetOf, wallClock } from "../format";
 
 export interface DayChartModel {
   labels: string[];
@@ -57,27 +57,27 @@ export function summarizeDay(day: DayConsumption): DaySummary {
   };
 }
 
+const round6 = (value: number) => Math.round(value * 1e6) / 1e6;
+
 /**
  * Applies a live `reading` frame (the hour's new total) to a day; returns null when the hour is
- * not on that day. Totals are recomputed; cost follows the tariff implied by the day's own figures.
+ * not on that day. Totals are recomputed; the hour is costed at its own rate (`price_per_kwh`, the
+ * rate in force at its local start), and the day's cost is its hours' while every counted hour has one.
  */
 export function applyReading(day: DayConsumption, hourStart: string, kwh: number): DayConsumption | null {
   const at = Date.parse(hourStart);
   if (Number.isNaN(at)) return null;
   const index = day.hours.findIndex((h) => Date.parse(h.start) === at);
   if (index < 0) return null;
-  const hours = day.hours.map((h, i) => (i === index ? { ...h, kwh, readings: Math.max(1, h.readings) } : h));
-  const total = Math.round(hours.reduce((sum, h) => sum + (h.kwh ?? 0), 0) * 1e6) / 1e6;
+  const hours = day.hours.map((h, i) =>
+    i === index ? { ...h, kwh, readings: Math.max(1, h.readings), cost: h.price_per_kwh === null ? null : round6(kwh * h.price_per_kwh) } : h,
+  );
+  const total = round6(hours.reduce((sum, h) => sum + (h.kwh ?? 0), 0));
   let peak: { start: string; kwh: number } | null = null;
   for (const h of hours) if (h.kwh !== null && (peak === null || h.kwh > peak.kwh)) peak = { start: h.start, kwh: h.kwh };
-  const tariff = day.cost !== null && day.total_kwh > 0 ? day.cost / day.total_kwh : null;
-  return {
-    ...day,
-    hours,
-    total_kwh: total,
-    peak_hour: peak?.start ?? null,
-    cost: day.cost === null ? null : tariff === null ? day.cost : Math.round(total * tariff * 1e6) / 1e6,
-  };
+  const priced = hours.some((h) => h.price_per_kwh !== null) && hours.every((h) => h.kwh === null || h.price_per_kwh !== null);
+  const cost = priced ? round6(hours.reduce((sum, h) => sum + (h.kwh ?? 0) * (h.price_per_kwh ?? 0), 0)) : null;
+  return { ...day, hours, total_kwh: total, peak_hour: peak?.start ?? null, cost };
 }
 
 export interface RangeChartModel {
@@ -104,6 +104,18 @@ export function rangeChartModel(range: RangeConsumption): RangeChartModel {
     previousLabels: range.points.map((_, i) => (previousPoints[i] ? pointLabel(previousPoints[i].start, granularity) : "")),
     missing: current.flatMap((v, i) => (v === null ? [i] : [])),
   };
+}
+
+/**
+ * A range's cost as words: one total; or, when the range spans currencies or holds kWh from dates with
+ * no tariff, what is known (each currency's cost, and the kWh left without a price).
+ */
+export function rangeCost(range: Pick<RangeConsumption, "cost" | "currency" | "costs" | "uncosted_kwh">): string {
+  if (range.cost !== null) return formatMoney(range.cost, range.currency);
+  const parts = range.costs.map((c) => formatMoney(c.cost, c.currency));
+  if (!parts.length) return "no tariff for these dates";
+  const known = parts.join(" + ");
+  return range.uncosted_kwh > 0 ? `${known}, and ${formatKwh(range.uncosted_kwh, 3)} with no tariff` : known;
 }
 
 /** Percentage change from the previous period, or null when it cannot be said. */

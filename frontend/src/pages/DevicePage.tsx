@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 import { Link, useParams } from "react-router-dom";
 import type { DayConsumption, Granularity } from "../api/types";
 import { DayChart } from "../charts/DayChart";
-import { applyReading, changeFromPrevious, summarizeDay } from "../charts/mapping";
+import { applyReading, changeFromPrevious, rangeCost, summarizeDay } from "../charts/mapping";
 import { RangeChart } from "../charts/RangeChart";
 import { ErrorBox, Spinner } from "../components/ErrorBox";
 import { useLoad } from "../components/hooks";
@@ -32,10 +32,15 @@ function SummaryCards({ day }: { day: DayConsumption }) {
       <div className="stat">
         <span className="stat-label">Cost</span>
         <span className="stat-value">{formatMoney(s.cost, s.currency)}</span>
-        <span className="stat-sub">{s.cost === null ? "no tariff set" : "at the device's tariff"}</span>
+        <span className="stat-sub">{s.cost === null ? "no tariff for this day" : "each hour at its own rate"}</span>
       </div>
     </div>
   );
+}
+
+/** A rate as given (prices often have more than a currency's two decimals). */
+function formatRate(value: number, currency: string | null): string {
+  return `${value.toLocaleString(undefined, { maximumFractionDigits: 6 })}${currency ? ` ${currency}` : ""}`;
 }
 
 interface RangeQuery {
@@ -51,7 +56,7 @@ function HourTable({ day }: { day: DayConsumption }) {
       <div className="table-wrap">
         <table>
           <thead>
-            <tr><th scope="col">Hour</th><th scope="col">kWh</th><th scope="col">Readings</th></tr>
+            <tr><th scope="col">Hour</th><th scope="col">kWh</th><th scope="col">Readings</th><th scope="col">Price per kWh</th><th scope="col">Cost</th></tr>
           </thead>
           <tbody>
             {day.hours.map((h) => (
@@ -59,6 +64,8 @@ function HourTable({ day }: { day: DayConsumption }) {
                 <td>{wallClock(h.start)}</td>
                 <td>{h.kwh === null ? <span className="muted">no reading</span> : h.kwh.toFixed(3)}</td>
                 <td>{h.readings}</td>
+                <td>{h.price_per_kwh === null ? <span className="muted">no tariff</span> : formatRate(h.price_per_kwh, day.currency)}</td>
+                <td>{formatMoney(h.cost, day.currency)}</td>
               </tr>
             ))}
           </tbody>
@@ -165,7 +172,7 @@ export default function DevicePage() {
           <h1>{d.name}</h1>
           <p className="muted">
             {d.address || d.description || `Meter ${d.id}`} · limit {formatKwh(d.max_hourly_kwh)} per hour · {d.timezone}
-            {d.tariff_per_kwh !== null && ` · ${formatMoney(d.tariff_per_kwh, d.currency)} per kWh`}
+            {d.tariffs?.length ? ` · time-of-use tariff (${d.tariffs.length} from ${d.tariffs[0].from})` : d.tariff_per_kwh !== null && ` · ${formatMoney(d.tariff_per_kwh, d.currency)} per kWh`}
           </p>
         </div>
         <div className="head-aside">
@@ -229,7 +236,7 @@ export default function DevicePage() {
               <div className="stat">
                 <span className="stat-label">This period</span>
                 <span className="stat-value">{formatKwh(range.data.total_kwh)}</span>
-                <span className="stat-sub">{formatMoney(range.data.cost, range.data.currency)}</span>
+                <span className="stat-sub" data-testid="range-cost">{rangeCost(range.data)}</span>
               </div>
               <div className="stat">
                 <span className="stat-label">Previous period</span>

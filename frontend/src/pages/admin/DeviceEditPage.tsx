@@ -6,6 +6,7 @@ import { ErrorBox, Spinner } from "../../components/ErrorBox";
 import { useLoad } from "../../components/hooks";
 import { formatDateTime } from "../../format";
 import { useSession } from "../../state/auth";
+import { TariffEditor, fromDrafts, sameTariffs, toDrafts, type TariffDraft } from "./TariffEditor";
 
 interface DeviceForm {
   id: string;
@@ -17,6 +18,7 @@ interface DeviceForm {
   timezone: string;
   tariff_per_kwh: string;
   currency: string;
+  tariffs: TariffDraft[];
 }
 
 function browserZone(): string {
@@ -46,6 +48,7 @@ function toForm(device: Device | null): DeviceForm {
     timezone: device?.timezone ?? browserZone(),
     tariff_per_kwh: device?.tariff_per_kwh == null ? "" : String(device.tariff_per_kwh),
     currency: device?.currency ?? "",
+    tariffs: toDrafts(device?.tariffs),
   };
 }
 
@@ -67,6 +70,7 @@ function fields(form: DeviceForm): DeviceFields {
     timezone: form.timezone.trim(),
     tariff_per_kwh: form.tariff_per_kwh.trim() === "" ? null : number(form.tariff_per_kwh),
     currency: form.currency.trim() ? form.currency.trim().toUpperCase() : null,
+    tariffs: fromDrafts(form.tariffs, form.currency.trim() || null),
   };
 }
 
@@ -80,7 +84,8 @@ export function newDevice(form: DeviceForm, ownerIds: string[]): NewDevice {
 export function deviceChanges(form: DeviceForm, original: Device): DeviceChanges {
   const body = fields(form);
   const keys = Object.keys(body) as (keyof DeviceFields)[];
-  return Object.fromEntries(keys.filter((key) => body[key] !== original[key]).map((key) => [key, body[key]]));
+  const changed = (key: keyof DeviceFields) => (key === "tariffs" ? !sameTariffs(body.tariffs, original.tariffs ?? []) : body[key] !== original[key]);
+  return Object.fromEntries(keys.filter(changed).map((key) => [key, body[key]]));
 }
 
 function OwnerPicker({ users, selected, onToggle, busy }: { users: User[]; selected: string[]; onToggle: (user: User, on: boolean) => void; busy?: string | null }) {
@@ -307,6 +312,7 @@ export default function DeviceEditPage() {
               <textarea id="dev-description" rows={2} value={form.description} onChange={set("description")} />
             </div>
           </div>
+          <TariffEditor value={form.tariffs} onChange={(tariffs) => setEdited({ ...form, tariffs })} currency={form.currency} />
           {isNew && users.data && <OwnerPicker users={users.data} selected={owners} onToggle={toggleOwner} />}
           <div className="actions">
             <button type="submit" disabled={saving}>{saving ? "Saving…" : isNew ? "Create device" : "Save"}</button>

@@ -14,6 +14,7 @@ function row(id: string, name: string, state: FleetRow["state"] = "reporting"): 
   return {
     device_id: id, name, state, last_reading_at: state === "never_reported" ? null : "2026-11-23T10:05:00Z",
     hour_kwh: state === "never_reported" ? null : 0.4, today_kwh: state === "never_reported" ? null : 5.25,
+    today_cost: state === "never_reported" ? null : 1.31, currency: state === "never_reported" ? null : "EUR",
     max_hourly_kwh: 2, open_alerts: state === "over_limit" ? 2 : 0,
   };
 }
@@ -61,6 +62,8 @@ describe("FleetPage", () => {
     expect(within(rows[0]).getByText("Over limit")).toBeInTheDocument();
     expect(within(rows[0]).getByRole("link", { name: "2" })).toHaveAttribute("href", "/alerts");
     expect(within(rows[0]).getByText("5.25 kWh")).toBeInTheDocument();
+    expect(within(rows[0]).getByTestId("today-cost")).toHaveTextContent(/1\.31/);
+    expect(within(rows[2]).queryByTestId("today-cost")).toBeNull();
     expect(within(rows[2]).getByText("never")).toBeInTheDocument();
     expect(within(rows[2]).getByText("no readings")).toBeInTheDocument();
 

@@ -4,7 +4,7 @@ import type { FleetRow, FleetState, FleetSummary } from "../../api/types";
 import { ErrorBox, Spinner } from "../../components/ErrorBox";
 import { useDebounced } from "../../components/hooks";
 import { LimitBar } from "../../components/LimitBar";
-import { formatDateTime, formatKwh, timeAgo } from "../../format";
+import { formatDateTime, formatKwh, formatMoney, timeAgo } from "../../format";
 import { useAlerts } from "../../state/alerts";
 import { useSession } from "../../state/auth";
 import { useFrames, useRealtime } from "../../state/realtime";
@@ -248,7 +248,10 @@ export default function FleetPage() {
                   <td data-label="Last reading">
                     {row.last_reading_at ? <span title={formatDateTime(row.last_reading_at)}>{timeAgo(row.last_reading_at)}</span> : <span className="muted">never</span>}
                   </td>
-                  <td data-label="Today">{row.today_kwh === null ? <span className="muted">no readings</span> : formatKwh(row.today_kwh, 3)}</td>
+                  <td data-label="Today">
+                    {row.today_kwh === null ? <span className="muted">no readings</span> : formatKwh(row.today_kwh, 3)}
+                    {row.today_cost !== null && <span className="muted small-text" data-testid="today-cost"> · {formatMoney(row.today_cost, row.currency)}</span>}
+                  </td>
                   <td data-label="This hour" className="bar-cell"><LimitBar label="" value={row.hour_kwh} limit={row.max_hourly_kwh} /></td>
                   <td data-label="State"><span className={PILLS[row.state].className}>{PILLS[row.state].label}</span></td>
                   <td data-label="Open alerts">{row.open_alerts ? <Link to="/alerts" className="pill danger">{row.open_alerts}</Link> : <span className="muted">0</span>}</td>
