@@ -29,10 +29,11 @@ class Conversation:
     admin_id: str | None
     created_at: str
     updated_at: str
+    client_name: str | None = None  # the client's username when it began (None: kept before names were)
 
     def frame(self) -> dict[str, object]:
-        return {"id": self.id, "client_id": self.client_id, "status": self.status, "admin_id": self.admin_id,
-                "created_at": self.created_at, "updated_at": self.updated_at}
+        return {"id": self.id, "client_id": self.client_id, "client_name": self.client_name, "status": self.status,
+                "admin_id": self.admin_id, "created_at": self.created_at, "updated_at": self.updated_at}
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,10 @@ class ChatRepository(Protocol):
         """The client's conversation that is not closed, None when there is none."""
         ...
 
-    def open_or_create_conversation(self, client_id: str) -> tuple[Conversation, bool]:
-        """The client's open conversation, made (status `bot`) if there is none; True when this call
-        made it. A client's conversations are numbered (`c-<client>-<n>`); two calls racing make one."""
+    def open_or_create_conversation(self, client_id: str, client_name: str | None = None
+                                    ) -> tuple[Conversation, bool]:
+        """The client's open conversation, made (status `bot`, with the client's name) if there is
+        none; True when this call made it. A client's conversations are numbered (`c-<client>-<n>`); two calls racing make one."""
         ...
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -50,6 +51,7 @@ class ConversationItem(Model):
     admin_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    client_name = UnicodeAttribute(null=True)
     rate_window = UnicodeAttribute(null=True)  # the current window of the client's messages
     rate_count = NumberAttribute(null=True)  # messages counted in it
     by_client = ByClient()
@@ -74,7 +76,8 @@ def _now() -> str:
 
 
 def _conversation(item: ConversationItem) -> Conversation:
-    return Conversation(item.id, item.client_id, item.status, item.admin_id, item.created_at, item.updated_at)
+    return Conversation(item.id, item.client_id, item.status, item.admin_id, item.created_at, item.updated_at,
+                        item.client_name)
 
 
 def _message(item: MessageItem) -> Message:
@@ -96,7 +99,8 @@ class DynamoChat:
                 return _conversation(item)
         return None
 
-    def open_or_create_conversation(self, client_id: str) -> tuple[Conversation, bool]:
+    def open_or_create_conversation(self, client_id: str, client_name: str | None = None
+                                    ) -> tuple[Conversation, bool]:
         """The next conversation is made with a conditional put of its number's id: two first
         messages racing from two sockets end in one conversation."""
         known = [_conversation(i) for i in ConversationItem.by_client.query(client_id, scan_index_forward=False)]
@@ -107,7 +111,7 @@ class DynamoChat:
         for _ in range(_MAX_CREATE_ATTEMPTS):
             now = _now()
             item = ConversationItem(f"c-{client_id}-{number}", client_id=client_id, status="bot", admin_id=None,
-                                    created_at=now, updated_at=now)
+                                    created_at=now, updated_at=now, client_name=client_name)
             if applied(partial(item.save, condition=ConversationItem.id.does_not_exist())):
                 return _conversation(item), True
             # Made a moment ago by a racing message, or an older one the index did not show yet.
@@ -131,7 +135,7 @@ class DynamoChat:
                 actions=[ConversationItem.status.set(status), assigned, ConversationItem.updated_at.set(now)],
                 condition=ConversationItem.id.exists() & (ConversationItem.status == conversation.status))):
             raise StatusChangedError(conversation.id)
-        return Conversation(conversation.id, conversation.client_id, status, admin_id, conversation.created_at, now)
+        return replace(conversation, status=status, admin_id=admin_id, updated_at=now)
 
     def count_client_message(self, conversation: Conversation, window: str, limit: int) -> bool:
         item = ConversationItem(conversation.id)

@@ -494,7 +494,8 @@ class InMemoryChat:
     def open_conversation(self, client_id: str) -> Conversation | None:
         return next((c for c in self._of(client_id) if c.status != "closed"), None)
 
-    def open_or_create_conversation(self, client_id: str) -> tuple[Conversation, bool]:
+    def open_or_create_conversation(self, client_id: str, client_name: str | None = None
+                                    ) -> tuple[Conversation, bool]:
         known = self.open_conversation(client_id)
         if known is not None:
             return known, False
@@ -503,7 +504,7 @@ class InMemoryChat:
             number += 1
         now = self._now()
         made = self.conversations[f"c-{client_id}-{number}"] = Conversation(
-            f"c-{client_id}-{number}", client_id, "bot", None, now, now)
+            f"c-{client_id}-{number}", client_id, "bot", None, now, now, client_name)
         return made, True
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:

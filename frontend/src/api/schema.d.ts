@@ -628,6 +628,12 @@ export interface components {
             /** Client Id */
             client_id: string;
             /**
+             * Client Name
+             * @description The client's username when the conversation began.
+             * @default null
+             */
+            client_name: string | null;
+            /**
              * Status
              * @enum {string}
              */

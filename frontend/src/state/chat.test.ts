@@ -9,7 +9,7 @@ function message(id: string, sender: string, at: string, read_by: string[] = [])
 
 describe("chat state", () => {
   it("lists escalated conversations first, then taken over, bot and closed", () => {
-    const c = (id: string, status: Conversation["status"], updated: string): Conversation => ({ id, client_id: "u", status, admin_id: null, created_at: "0", updated_at: updated });
+    const c = (id: string, status: Conversation["status"], updated: string): Conversation => ({ id, client_id: "u", client_name: null, status, admin_id: null, created_at: "0", updated_at: updated });
     const sorted = sortConversations([c("a", "closed", "3"), c("b", "bot", "2"), c("c", "escalated", "1"), c("d", "taken_over", "4"), c("e", "escalated", "5")]);
     expect(sorted.map((x) => x.id)).toEqual(["e", "c", "d", "b", "a"]);
   });

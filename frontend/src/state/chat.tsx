@@ -141,7 +141,7 @@ export function ChatProvider({ children }: { children: ReactNode }) {
         setConversations((list) =>
           list.some((c) => c.id === message.conversation_id)
             ? list
-            : sortConversations([...list, { id: message.conversation_id, client_id: message.sender_kind === "client" ? message.sender_id : isAdmin ? "" : user.id, status: "bot", admin_id: null, created_at: message.created_at, updated_at: message.created_at }]),
+            : sortConversations([...list, { id: message.conversation_id, client_id: message.sender_kind === "client" ? message.sender_id : isAdmin ? "" : user.id, client_name: null, status: "bot", admin_id: null, created_at: message.created_at, updated_at: message.created_at }]),
         );
         // A message ends its sender's typing.
         setTypingState((all) => (all[message.conversation_id]?.senderId === message.sender_id ? { ...all, [message.conversation_id]: undefined } : all));

@@ -2,7 +2,6 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import type { ChatMessage, Conversation } from "../../api/types";
 import { ChatThread } from "../../components/ChatThread";
 import { Spinner } from "../../components/ErrorBox";
-import { useLoad } from "../../components/hooks";
 import { formatDateTime } from "../../format";
 import { useSession } from "../../state/auth";
 import { useChat } from "../../state/chat";
@@ -19,10 +18,11 @@ function lastMessage(list: ChatMessage[] | undefined): ChatMessage | undefined {
 }
 
 export default function ChatConsolePage() {
-  const { api, user } = useSession();
+  const { user } = useSession();
   const chat = useChat();
-  const users = useLoad(api.allUsers);
-  const names = useMemo(() => Object.fromEntries((users.data ?? []).map((u) => [u.id, u.name || u.username])), [users.data]);
+  // Each conversation names its client (who it was when it began): no list of every user is read.
+  const names = useMemo(() => Object.fromEntries(chat.conversations
+    .filter((c) => c.client_name).map((c) => [c.client_id, c.client_name as string])), [chat.conversations]);
   const [selected, setSelected] = useState<string | null>(null);
   const [showClosed, setShowClosed] = useState(false);
   const list = chat.conversations.filter((c) => showClosed || c.status !== "closed");
@@ -78,7 +78,7 @@ export default function ChatConsolePage() {
                   <h2>{names[conversation.client_id] ?? conversation.client_id}</h2>
                   <span className="muted small-text" data-testid="conversation-status">
                     {STATUS_LABEL[conversation.status] ?? conversation.status}
-                    {conversation.admin_id && ` · by ${conversation.admin_id === user.id ? "you" : names[conversation.admin_id] ?? conversation.admin_id}`}
+                    {conversation.admin_id && ` · by ${conversation.admin_id === user.id ? "you" : "another admin"}`}
                     {` · started ${formatDateTime(conversation.created_at)}`}
                   </span>
                 </div>
