@@ -14,6 +14,7 @@ from chalicelib.identity.repository import DynamoUsers
 from chalicelib.identity.service import IdentityService
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
+from chalicelib.tariffs import Tariff
 
 DEMO_USERS = (
     CreateUserRequest(username="admin", password="admin123", role="admin", name="Ada Admin",
@@ -31,7 +32,12 @@ DEMO_DEVICES = (
                          description="Shared by Alice and Bob", max_hourly_kwh=1.6, timezone="Europe/Bucharest",
                          tariff_per_kwh=0.25, currency="EUR"), ("alice", "bob")),
     (CreateDeviceRequest(id="demo-meter-2", name="Alice's house", address="3 Orchard Lane",
-                         max_hourly_kwh=2.2, timezone="Europe/Bucharest", tariff_per_kwh=0.25, currency="EUR"),
+                         max_hourly_kwh=2.2, timezone="Europe/Bucharest", tariff_per_kwh=0.25, currency="EUR",
+                         tariffs=[Tariff.model_validate({  # time of use: dearer evenings, cheaper weekends
+                             "from": "2026-01-01", "currency": "EUR",
+                             "rates": [{"start": "00:00", "price_per_kwh": 0.12}, {"start": "17:00", "price_per_kwh": 0.35},
+                                       {"start": "21:00", "price_per_kwh": 0.12}],
+                             "weekend_rates": [{"start": "00:00", "price_per_kwh": 0.10}]})]),
      ("alice",)),
     (CreateDeviceRequest(id="demo-meter-3", name="Bob's workshop", address="7 Mill Road",
                          max_hourly_kwh=1.2, timezone="Europe/Bucharest", tariff_per_kwh=0.22, currency="EUR"),
