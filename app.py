@@ -352,7 +352,8 @@ def realtime_sync_consumer(event):
 
 @app.on_sqs_message(queue=names.resource_name("monitoring-sync"), batch_size=10)
 def monitoring_sync(event):
-    return consumer.consume(replica.SOURCE, event, lambda event: replica.apply(event, hours, raised_alerts))
+    return consumer.consume_batch(replica.SOURCE, event, consumer.together(
+        replica.SOURCE.queue, lambda events: replica.apply_batch(events, hours, raised_alerts)))
 
 
 @app.on_sqs_message(queue=names.resource_name("devices-sync"), batch_size=10)

@@ -213,20 +213,36 @@ def _now_iso() -> str:
 _MAX_ATTEMPTS = 5
 
 
-def _write(state: _DeviceState, event: SyncEvent, live: bool) -> bool | None:
-    """Write the event over the meter as read a moment ago: True when written, False when the
-    event is older than the meter, None when the meter changed in between (read again).
+@dataclass(frozen=True)
+class _Write:
+    """One event's write over the meter as it was read: its update, the condition that the meter
+    is still as read, and how the fleet's count moves (a device coming or going)."""
 
-    A device's coming or going also moves the fleet's count, in the same transaction."""
+    device_id: str
+    actions: list[Action]
+    unchanged: Any
+    count: int
+
+
+def _state(event: SyncEvent) -> _DeviceState:
+    """The device an event carries; InvalidMessage when it carries none (it can never be applied)."""
     try:
-        current: MeterItem | None = MeterItem.get(state.id, consistent_read=True)
-    except DoesNotExist:
-        current = None
+        state = _DeviceState.model_validate(event.data.get("device"))
+    except ValidationError as exc:
+        raise InvalidMessage(f"device event without a valid device: {exc}") from exc
+    if state.id != event.entity_id:
+        raise InvalidMessage("entity_id does not match the device in the event")
+    return state
+
+
+def _plan(state: _DeviceState, event: SyncEvent, current: MeterItem | None) -> _Write | None:
+    """The write of the event over the meter as read (`current`); None when the event is older."""
+    live = event.type != "device.deleted"
     known = None if current is None else int(current.entity_version or 0)
     redelivered_deletion = (not live and current is not None and current.deleted
                             and known == event.entity_version)
     if known is not None and known >= event.entity_version and not redelivered_deletion:
-        return False
+        return None
     was_live = current is not None and not current.deleted
     item = MeterItem
     actions: list[Action] = [item.name.set(state.name), item.max_hourly_kwh.set(state.max_hourly_kwh),
@@ -246,46 +262,94 @@ def _write(state: _DeviceState, event: SyncEvent, live: bool) -> bool | None:
         actions += [item.listing.remove(), item.name_key.remove(), item.never.remove(), item.silenced.remove(),
                     item.over_hour.remove()]
     unchanged = item.device_id.does_not_exist() if known is None else item.entity_version == known
+    return _Write(state.id, actions, unchanged, 0 if was_live == live else (1 if live else -1))
 
-    def write() -> None:
+
+def _commit(writes: Sequence[_Write]) -> bool:
+    """These writes in one transaction, with the fleet's count moved by their sum; False when a
+    meter changed since it was read (nothing is written then)."""
+    moved = sum(write.count for write in writes)
+    if not writes:
+        return True
+
+    def commit() -> None:
         with transaction() as tx:
-            tx.update(MeterItem(state.id), actions=actions, condition=unchanged)
-            if was_live != live:
-                tx.update(MeterItem(FLEET), actions=[item.devices.add(1 if live else -1)])
+            for write in writes:
+                tx.update(MeterItem(write.device_id), actions=write.actions, condition=write.unchanged)
+            if moved:
+                tx.update(MeterItem(FLEET), actions=[MeterItem.devices.add(moved)])
 
-    return True if applied(write) else None
+    return applied(commit)
+
+
+def _read(device_id: str) -> MeterItem | None:
+    try:
+        return MeterItem.get(device_id, consistent_read=True)
+    except DoesNotExist:
+        return None
 
 
 def apply(event: SyncEvent, hours: HourTotals | None = None, alerts: RaisedAlerts | None = None) -> bool:
     """Apply one device event; False when it was older than the replica. A deletion also removes
     the device's hours and alerts (`hours` and `alerts`: DynamoDB unless given)."""
-    try:
-        state = _DeviceState.model_validate(event.data.get("device"))
-    except ValidationError as exc:
-        raise InvalidMessage(f"device event without a valid device: {exc}") from exc
-    if state.id != event.entity_id:
-        raise InvalidMessage("entity_id does not match the device in the event")
-    live = event.type != "device.deleted"
+    state = _state(event)
     for _attempt in range(_MAX_ATTEMPTS):
-        outcome = _write(state, event, live)
-        if outcome is not None:
+        write = _plan(state, event, _read(state.id))
+        if write is None or _commit([write]):
             break
     else:
         raise RuntimeError(f"the meter {state.id} kept changing under concurrent events; retrying later")
-    if not outcome:
+    if write is None:
         logger.info("older device event ignored", extra={"device_id": state.id, "entity_version": event.entity_version})
         return False
-    if not live:
-        # The device is gone from every view: its history and alerts go with it (idempotent, so a
-        # retry after a failure half-way finishes the job).
-        from chalicelib.monitoring.alerts import DynamoRaisedAlerts
-        from chalicelib.monitoring.totals import DynamoHourTotals
-
-        removed = (hours or DynamoHourTotals()).delete_device(state.id)
-        # The owners' and admins' copies belong to the alerts context, told on its queue.
-        (alerts or DynamoRaisedAlerts()).delete_device(state.id, event.occurred_at or _now_iso())
-        logger.info("deleted device's history removed", extra={"device_id": state.id, "hours": removed})
+    if event.type == "device.deleted":
+        _forget(state.id, event, hours, alerts)
     return True
+
+
+def _forget(device_id: str, event: SyncEvent, hours: HourTotals | None, alerts: RaisedAlerts | None) -> None:
+    """The device is gone from every view: its history and alerts go with it (idempotent, so a
+    retry after a failure half-way finishes the job)."""
+    from chalicelib.monitoring.alerts import DynamoRaisedAlerts
+    from chalicelib.monitoring.totals import DynamoHourTotals
+
+    removed = (hours or DynamoHourTotals()).delete_device(device_id)
+    # The owners' and admins' copies belong to the alerts context, told on its queue.
+    (alerts or DynamoRaisedAlerts()).delete_device(device_id, event.occurred_at or _now_iso())
+    logger.info("deleted device's history removed", extra={"device_id": device_id, "hours": removed})
+
+
+def apply_batch(events: Sequence[SyncEvent], hours: HourTotals | None = None,
+                alerts: RaisedAlerts | None = None) -> list[Exception | None]:
+    """Apply a batch of device events: the meters read in one request and, when each device comes
+    once and creations or changes only (a burst of imported devices), written in one transaction
+    with the fleet's count moved once. Anything else, or a meter that changed meanwhile, is applied
+    event by event. For each event: None, or what failed it (InvalidMessage: never applicable)."""
+    states: dict[int, _DeviceState] = {}
+    outcome: list[Exception | None] = [None] * len(events)
+    for n, event in enumerate(events):
+        try:
+            states[n] = _state(event)
+        except InvalidMessage as exc:
+            outcome[n] = exc
+    ids = [state.id for state in states.values()]
+    packed = (len(states) > 1 and len(set(ids)) == len(ids)
+              and all(events[n].type != "device.deleted" for n in states))
+    if packed:
+        current = {item.device_id: item for item in MeterItem.batch_get(ids, consistent_read=True)}
+        writes = {n: _plan(state, events[n], current.get(state.id)) for n, state in states.items()}
+        if _commit([write for write in writes.values() if write is not None]):
+            for n, write in writes.items():
+                if write is None:
+                    logger.info("older device event ignored", extra={"device_id": states[n].id,
+                                                                     "entity_version": events[n].entity_version})
+            return outcome
+    for n in states:
+        try:
+            apply(events[n], hours, alerts)
+        except Exception as exc:  # noqa: BLE001 - this event is retried (or dead-lettered), the others go on
+            outcome[n] = exc
+    return outcome
 
 
 @dataclass(frozen=True)

@@ -170,18 +170,40 @@ def each(queue: str, handle: Callable[[M], None]) -> Callable[[list[Delivery[M]]
             logger.append_keys(message_id=delivery.message_id)
             try:
                 handle(delivery.message)
-            except InvalidMessage as exc:
-                outcome.dead.append(DeadLetter(delivery.body, str(exc), delivery.message_id))
-            except Exception as exc:  # noqa: BLE001 - this record is retried, the others go on
-                logger.warning("record failed; it will be retried",
-                               extra={"queue": queue, "error": f"{type(exc).__name__}: {exc}",
-                                      "receive_count": delivery.receive_count})
-                outcome.failed.add(delivery.message_id)
+            except Exception as exc:  # noqa: BLE001 - this record is retried (or dead-lettered), the others go on
+                _settle(queue, outcome, delivery, exc)
             finally:
                 logger.remove_keys(["message_id"])
         return outcome
 
     return handle_batch
+
+
+def together(queue: str, handle: Callable[[list[M]], Sequence[Exception | None]]
+             ) -> Callable[[list[Delivery[M]]], Outcome]:
+    """A batch handler that hands the whole batch over at once; `handle` answers, for each message,
+    None or what failed it, and a failure fails its record alone."""
+
+    def handle_batch(deliveries: list[Delivery[M]]) -> Outcome:
+        outcome = Outcome()
+        for delivery, failure in zip(deliveries, handle([d.message for d in deliveries]), strict=True):
+            if failure is not None:
+                _settle(queue, outcome, delivery, failure)
+        return outcome
+
+    return handle_batch
+
+
+def _settle(queue: str, outcome: Outcome, delivery: Delivery[Any], failure: Exception) -> None:
+    """A message that can never be handled is dead-lettered with its reason; any other failure
+    brings its record back."""
+    if isinstance(failure, InvalidMessage):
+        outcome.dead.append(DeadLetter(delivery.body, str(failure), delivery.message_id))
+        return
+    logger.warning("record failed; it will be retried",
+                   extra={"queue": queue, "error": f"{type(failure).__name__}: {failure}",
+                          "receive_count": delivery.receive_count, "message_id": delivery.message_id})
+    outcome.failed.add(delivery.message_id)
 
 
 def run(source: Source[M], records: list[dict[str, Any]], handle_batch: Callable[[list[Delivery[M]]], Outcome]) -> dict[str, Any]:

@@ -286,3 +286,70 @@ def test_a_deletion_that_failed_half_way_finishes_clearing_the_history_when_rede
     # And the inboxes are told to remove the device's alerts raised before the deletion
     told = [m for m in notifications() if m.get("device_id") == device_id]
     assert told == [{"type": "device.deleted", "schema_version": 1, "device_id": device_id, "deleted_at": json.loads(deletion)["occurred_at"]}]
+
+
+def fleet_count() -> int:
+    try:
+        return int(MeterItem.get(replica.FLEET, consistent_read=True).devices or 0)
+    except MeterItem.DoesNotExist:
+        return 0
+
+
+def test_a_batch_of_new_devices_is_written_at_once_with_the_fleet_count_moved_once(meters: str) -> None:
+    ids = [new_id() for _ in range(10)]
+    before = fleet_count()
+    events = [replica.parse(envelope("device.created", 1, device(i))) for i in ids]
+
+    assert replica.apply_batch(events) == [None] * 10
+    assert [replica.get(i) for i in ids] == [Meter(device_id=i, name="Kitchen meter", max_hourly_kwh=2.5,
+                                                   timezone="Europe/Bucharest", tariff_per_kwh=0.8, currency="RON",
+                                                   owner_ids=frozenset({"alice"}), never_reported=True) for i in ids]
+    assert fleet_count() == before + 10
+    # Delivered again (a batch that came back): nothing changes, the count neither.
+    assert replica.apply_batch(events) == [None] * 10
+    assert fleet_count() == before + 10
+
+
+def test_a_batch_with_a_bad_event_a_repeated_device_or_a_deletion_is_applied_event_by_event(meters: str) -> None:
+    one, two = new_id(), new_id()
+    before = fleet_count()
+    batch = [
+        replica.parse(envelope("device.created", 1, device(one))),
+        replica.parse(envelope("device.created", 1, device(two))),
+        replica.parse(envelope("device.updated", 2, device(one, max_hourly_kwh=9.0))),  # `one` again
+        replica.parse(envelope("device.created", 1, {"id": "broken"})),
+    ]
+    outcome = replica.apply_batch(batch)
+
+    assert outcome[:3] == [None, None, None] and isinstance(outcome[3], InvalidMessage)
+    assert (replica.get(one) or final_meter(one)).max_hourly_kwh == 9.0 and replica.get(two) is not None
+    assert fleet_count() == before + 2
+    deleted = [replica.parse(envelope("device.deleted", 3, device(one))),
+               replica.parse(envelope("device.created", 1, device(new_id())))]
+    assert replica.apply_batch(deleted) == [None, None]
+    assert replica.get(one) is None and fleet_count() == before + 2
+
+
+def test_a_batch_whose_meter_changed_after_it_was_read_falls_back_to_one_event_at_a_time(
+        meters: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = [new_id() for _ in range(3)]
+    apply(envelope("device.created", 1, device(ids[0])))
+    newer = envelope("device.updated", 5, device(ids[0], name="Changed meanwhile"))
+    real_plan = replica._plan
+
+    def plan_then_change(state: Any, event: Any, current: Any) -> Any:
+        planned = real_plan(state, event, current)
+        if state.id == ids[0] and event.entity_version == 2:
+            apply(newer)  # another consumer writes between the batch's read and its transaction
+        return planned
+
+    monkeypatch.setattr(replica, "_plan", plan_then_change)
+    before = fleet_count()
+    batch = [replica.parse(envelope("device.updated", 2, device(ids[0], name="Batch"))),
+             replica.parse(envelope("device.created", 1, device(ids[1]))),
+             replica.parse(envelope("device.created", 1, device(ids[2])))]
+    assert replica.apply_batch(batch) == [None, None, None]
+
+    assert (replica.get(ids[0]) or final_meter(ids[0])).name == "Changed meanwhile"  # the older event lost
+    assert replica.get(ids[1]) is not None and replica.get(ids[2]) is not None
+    assert fleet_count() == before + 2  # each new device counted once, not twice
