@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from chalicelib import errors
 from chalicelib.monitoring import calendar
 from chalicelib.monitoring.domain import HourTotal, HourTotals
 from chalicelib.monitoring.readings import EARLIEST, LATEST, hour_key, parse_hour_key
+from chalicelib.platform import csvcells
 from chalicelib.tariffs import Bill, Price, Schedule, Tariff
 
 MAX_HOURLY_RANGE_DAYS = 62
@@ -332,7 +332,7 @@ class History:
         stored = self._stored(device.id, start, end)
         prices = schedule_of(device)
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csvcells.writer(out)
         writer.writerow(["hour_start_local", "hour_start_utc", "kwh", "readings", "price_per_kwh", "cost", "currency"])
         for moment in calendar.utc_hours(start, end):
             item = stored.get(hour_key(moment))
