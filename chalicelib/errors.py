@@ -21,6 +21,7 @@ class Principal:
     user_id: str
     username: str
     role: str
+    name: str = ""  # the display name, when the user gave one
 
     @property
     def is_admin(self) -> bool:

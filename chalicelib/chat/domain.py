@@ -29,7 +29,7 @@ class Conversation:
     admin_id: str | None
     created_at: str
     updated_at: str
-    client_name: str | None = None  # the client's username when it began (None: kept before names were)
+    client_name: str | None = None  # the client's name (else username) when it began; None: kept before names were
 
     def frame(self) -> dict[str, object]:
         return {"id": self.id, "client_id": self.client_id, "client_name": self.client_name, "status": self.status,

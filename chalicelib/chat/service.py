@@ -39,7 +39,8 @@ SenderKind = Literal["client", "admin", "rule", "ai", "system"]
 class ConversationOut(BaseModel):
     id: str
     client_id: str
-    client_name: str | None = Field(default=None, description="The client's username when the conversation began.")
+    client_name: str | None = Field(default=None, description="The client's name (else username) when the "
+                                                                "conversation began.")
     status: ConversationStatus
     admin_id: str | None
     created_at: str
@@ -98,7 +99,7 @@ class ChatService:
 
         At most `chat_max_messages_per_minute` a minute: each unanswered one costs a Gemini call.
         """
-        conversation, created = self._chat.open_or_create_conversation(client.user_id, client.username)
+        conversation, created = self._chat.open_or_create_conversation(client.user_id, client.name or client.username)
         if created:
             self._status_frame(conversation)
         limit = get_settings().chat_max_messages_per_minute
@@ -122,7 +123,7 @@ class ChatService:
             self._post(conversation, "system", "system", FALLBACK_ANSWER)
 
     def escalate(self, client: Principal) -> None:
-        conversation, _ = self._chat.open_or_create_conversation(client.user_id, client.username)
+        conversation, _ = self._chat.open_or_create_conversation(client.user_id, client.name or client.username)
         if conversation.status == "bot":
             self._escalate(conversation)
 

@@ -66,7 +66,7 @@ class IdentityService:
         if claims.issued_at < float(item.tokens_valid_after):
             raise errors.UnauthorizedError("The session has ended; sign in again.")
         # The stored role wins, so a change of role takes effect at once.
-        return Principal(user_id=item.id, username=item.username, role=item.role)
+        return Principal(user_id=item.id, username=item.username, role=item.role, name=item.name)
 
     def current(self, user_id: str, session_start: float) -> Principal | None:
         """The user as they are now, for a session (an open socket) begun at `session_start`;
@@ -74,7 +74,7 @@ class IdentityService:
         item = self._users.get(user_id)
         if item is None or session_start < float(item.tokens_valid_after):
             return None
-        return Principal(user_id=item.id, username=item.username, role=item.role)
+        return Principal(user_id=item.id, username=item.username, role=item.role, name=item.name)
 
     # --- self-service -----------------------------------------------------------------
 

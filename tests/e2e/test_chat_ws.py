@@ -101,8 +101,8 @@ def test_asking_for_a_human_escalates_to_the_admins(ems: RuntimeProcess, admin: 
         conversation_id = ask(asker, "I want a human")
         frame = console.expect(conversation_status("escalated", conversation_id), "the escalation")[0]
         assert frame["conversation"] | {"created_at": "-", "updated_at": "-"} == {
-            "id": conversation_id, "client_id": client.id, "status": "escalated", "admin_id": None,
-            "created_at": "-", "updated_at": "-"}
+            "id": conversation_id, "client_id": client.id, "client_name": client.username, "status": "escalated",
+            "admin_id": None, "created_at": "-", "updated_at": "-"}  # registered without a name: the username
         asker.expect(conversation_status("escalated", conversation_id), "the escalation")
         note = asker.expect(chat_message("system", conversation_id), "the note")[0]["message"]
         assert "administrator" in note["text"]

@@ -360,7 +360,7 @@ def test_a_client_lists_its_own_conversations_newest_first_page_by_page(chat: Ch
 def test_admins_list_every_conversation_those_waiting_for_a_human_first_page_by_page(
     chat: ChatService, pusher: RecordingPusher
 ) -> None:
-    chat.send(Principal("c1", "client one", "client"), CHART, NOON)  # bot
+    chat.send(Principal("c1", "c1", "client", name="Client One"), CHART, NOON)  # bot
     escalated(chat, pusher, Principal("c2", "c2", "client"))
     escalated(chat, pusher, Principal("c3", "c3", "client"))
     chat.take_over(ADMIN, "c-c3-0")
@@ -373,7 +373,7 @@ def test_admins_list_every_conversation_those_waiting_for_a_human_first_page_by_
     assert [c.id for c in chat.conversations(ADMIN, 100).items] == expected
     # Each carries its client's username, so the console names them without reading every user.
     names = {c.client_id: c.client_name for c in chat.conversations(ADMIN, 100).items}
-    assert names["c1"] == "client one" and names["c4"] == "c4"
+    assert names["c1"] == "Client One" and names["c4"] == "c4"  # the name, else the username
     ids: list[str] = []
     cursor: str | None = None
     for _ in range(len(expected)):

@@ -629,7 +629,7 @@ export interface components {
             client_id: string;
             /**
              * Client Name
-             * @description The client's username when the conversation began.
+             * @description The client's name (else username) when the conversation began.
              * @default null
              */
             client_name: string | null;
