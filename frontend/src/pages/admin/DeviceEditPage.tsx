@@ -3,7 +3,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import type { ApiKeyCreated, Device, DeviceChanges, NewDevice, User } from "../../api/types";
 import { ConfirmButton } from "../../components/ConfirmButton";
 import { ErrorBox, Spinner } from "../../components/ErrorBox";
-import { useLoad } from "../../components/hooks";
+import { useDebounced, useLoad } from "../../components/hooks";
 import { formatDateTime } from "../../format";
 import { useSession } from "../../state/auth";
 import { TariffEditor, fromDrafts, sameTariffs, toDrafts, type TariffDraft } from "./TariffEditor";
@@ -88,15 +88,34 @@ export function deviceChanges(form: DeviceForm, original: Device): DeviceChanges
   return Object.fromEntries(keys.filter(changed).map((key) => [key, body[key]]));
 }
 
-function OwnerPicker({ users, selected, onToggle, busy }: { users: User[]; selected: string[]; onToggle: (user: User, on: boolean) => void; busy?: string | null }) {
+/** A user as shown when only the id is known (a deleted one, or one that cannot be read). */
+function unknownUser(id: string): User {
+  return { id, username: id, name: "", email: null, role: "client" } as User;
+}
+
+/**
+ * The owners, then the users whose username starts with what is typed (a page of 20: the user list is
+ * never read whole); each with a checkbox that adds or removes it.
+ */
+function OwnerPicker({ selected, onToggle, busy }: { selected: string[]; onToggle: (user: User, on: boolean) => void; busy?: string | null }) {
+  const { api } = useSession();
   const [filter, setFilter] = useState("");
-  const f = filter.trim().toLowerCase();
-  const shown = users.filter((u) => !f || `${u.username} ${u.name} ${u.email ?? ""}`.toLowerCase().includes(f) || selected.includes(u.id));
+  const q = useDebounced(filter.trim(), 250);
+  const found = useLoad(useCallback(() => api.listUsers({ q: q || undefined, limit: 20 }), [api, q]));
+  const ownerKey = selected.join(",");
+  const owners = useLoad(useCallback(
+    () => Promise.all(ownerKey.split(",").filter(Boolean).map((id) => api.getUser(id).catch(() => unknownUser(id)))),
+    [api, ownerKey],
+  ));
+  const matches = found.data?.items ?? [];
+  const listed = new Set(matches.map((u) => u.id));
+  const shown = [...(owners.data ?? []).filter((u) => selected.includes(u.id) && !listed.has(u.id)), ...matches];
   return (
     <fieldset className="owner-picker">
       <legend>Owners</legend>
       <label htmlFor="owner-filter" className="sr-only">Find users</label>
       <input id="owner-filter" type="search" placeholder="Find users" value={filter} onChange={(e) => setFilter(e.target.value)} onKeyDown={(e) => e.key === "Enter" && e.preventDefault()} />
+      <ErrorBox error={found.error} />
       <ul>
         {shown.map((u) => (
           <li key={u.id}>
@@ -106,7 +125,9 @@ function OwnerPicker({ users, selected, onToggle, busy }: { users: User[]; selec
             </label>
           </li>
         ))}
-        {shown.length === 0 && <li className="muted">No users found.</li>}
+        {found.loading && !found.data && <li className="muted">Finding users…</li>}
+        {found.data && shown.length === 0 && <li className="muted">No users found.</li>}
+        {found.data?.next_cursor && <li className="muted">More users: type the start of a username.</li>}
       </ul>
     </fieldset>
   );
@@ -199,7 +220,6 @@ export default function DeviceEditPage() {
   const { api } = useSession();
   const navigate = useNavigate();
   const device = useLoad(useCallback(() => (deviceId ? api.getDevice(deviceId) : Promise.resolve(null)), [api, deviceId]));
-  const users = useLoad(api.allUsers);
   // The form shows the device as loaded (or saved) until the person changes a field.
   const [edited, setEdited] = useState<DeviceForm | null>(null);
   const form = edited ?? toForm(device.data);
@@ -313,7 +333,7 @@ export default function DeviceEditPage() {
             </div>
           </div>
           <TariffEditor value={form.tariffs} onChange={(tariffs) => setEdited({ ...form, tariffs })} currency={form.currency} />
-          {isNew && users.data && <OwnerPicker users={users.data} selected={owners} onToggle={toggleOwner} />}
+          {isNew && <OwnerPicker selected={owners} onToggle={toggleOwner} />}
           <div className="actions">
             <button type="submit" disabled={saving}>{saving ? "Saving…" : isNew ? "Create device" : "Save"}</button>
           </div>
@@ -323,8 +343,7 @@ export default function DeviceEditPage() {
             <section className="card" aria-labelledby="owners-title">
               <h2 id="owners-title">Owners</h2>
               <ErrorBox error={ownerError} />
-              {users.loading && !users.data && <Spinner label="Loading users…" />}
-              {users.data && <OwnerPicker users={users.data} selected={owners} onToggle={toggleOwner} busy={ownerBusy} />}
+              <OwnerPicker selected={owners} onToggle={toggleOwner} busy={ownerBusy} />
             </section>
             <ApiKeys deviceId={deviceId} />
           </div>
