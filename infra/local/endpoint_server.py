@@ -6,6 +6,12 @@ the environment:
 
 - `EMS_ENDPOINT_HOST` / `EMS_ENDPOINT_PORT`: where to listen (loopback only by default);
 - `EMS_ENDPOINT_ACCESS_KEY`: the stage's random access key id; a request must be signed with it;
+- `EMS_ENDPOINT_LAMBDA_PYTHON`: the interpreter Python functions run on (default: the emulator's own);
+- `EMS_ENDPOINT_IAM=1` (the deploy rehearsal): IAM enforced (ministack's `AUTH=true`): the access key
+  is the account's root; functions act as their execution roles, whose session keys' signatures the
+  emulator verifies and whose policies it evaluates; requests that name no key reach the emulator,
+  which serves them only where AWS does (public API Gateway routes), and keys the emulator would take
+  as root unchecked (`test`, an account number) are refused;
 - `EMS_ENDPOINT_STATE_DIR`: where ministack keeps its state (loaded at start, saved on a clean
   stop and every `EMS_ENDPOINT_SAVE_INTERVAL_S` seconds after a change, so `kill -9` loses at
   most that interval).
@@ -39,6 +45,10 @@ STATE_DIR = os.environ.get("EMS_ENDPOINT_STATE_DIR", "")
 SAVE_INTERVAL_S = float(os.environ.get("EMS_ENDPOINT_SAVE_INTERVAL_S", "30"))
 BULK_LOAD = os.environ.get("EMS_ENDPOINT_BULK_LOAD") == "1"
 BULK_LOAD_PATH = "/_ems/bulk-load"
+# With `EMS_ENDPOINT_LAMBDA_PYTHON` (the deploy rehearsal), Python functions run on that interpreter
+# rather than the emulator's own, whose packages would hide a dependency the deployment zip lacks.
+LAMBDA_PYTHON = os.environ.get("EMS_ENDPOINT_LAMBDA_PYTHON", "")
+IAM = os.environ.get("EMS_ENDPOINT_IAM") == "1"
 # Liveness probes that reveal nothing and change nothing (LocalStack's own path among them).
 OPEN_PATHS = ("/_localstack/health", "/_ministack/health")
 
@@ -48,6 +58,10 @@ os.umask(0o077)
 os.environ["GATEWAY_PORT"] = str(PORT)
 os.environ["BIND_HOST"] = HOST
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+if IAM:
+    # ministack takes this key as the account's root (and any `test` or 12-digit key: the guard refuses those).
+    os.environ["AUTH"] = "true"
+    os.environ["AWS_ACCESS_KEY_ID"] = ACCESS_KEY
 if STATE_DIR:
     os.environ["PERSIST_STATE"] = "1"
     os.environ["STATE_DIR"] = STATE_DIR
@@ -385,6 +399,10 @@ def _narrowed_index_query(dynamodb: Any, query: Any, data: dict[str, Any]) -> An
         members[partition_value] = entries
 
 
+_NAMED_KEY = re.compile(rb"Credential=([^/%,\s&]+)")
+_UNCHECKED_ROOT_KEY = re.compile(rb"test|[0-9]{12}")
+
+
 class Guard:
     """ASGI middleware: only the stage's own SDK clients get through."""
 
@@ -435,6 +453,10 @@ class Guard:
         credential = headers.get(b"authorization", b"") + b" " + scope.get("query_string", b"")
         if b"Credential=" + self.access_key + b"/" in credential or b"Credential=" + self.access_key + b"%2F" in credential:
             return ""
+        if IAM:
+            named = _NAMED_KEY.search(credential)
+            if named is None or not _UNCHECKED_ROOT_KEY.fullmatch(named.group(1)):
+                return ""  # no key (the emulator decides), or a key whose signature the emulator verifies
         return "requests must be signed with the stage's access key (see the data folder's credentials file)"
 
     @staticmethod
@@ -498,7 +520,48 @@ async def save_periodically(guard: Guard, stop: asyncio.Event) -> None:
             log.warning("periodic state save took %.1f s", took_s)
 
 
+# Batch operations AWS authorizes as their one-message action (the SNS and SQS API permission references:
+# `sns:Publish` "grants permission to both publish and publish batch"); ministack asks for an action of
+# the batch's own name, which no AWS policy grants.
+AUTHORIZED_AS = {
+    "sns:PublishBatch": "sns:Publish",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
+
+def batch_actions_as_aws() -> None:
+    """IAM checks a batch operation as AWS does: with its one-message action (`AUTHORIZED_AS`)."""
+    from ministack.core import iam_actions
+
+    extract = iam_actions.extract_iam_action
+
+    def extracted(*args: Any, **kwargs: Any) -> str | None:
+        action = extract(*args, **kwargs)
+        return AUTHORIZED_AS.get(action, action) if action else action
+
+    iam_actions.extract_iam_action = extracted
+
+
+def lambda_interpreter(python: str) -> None:
+    """Run Python functions' workers on `python` (a bare interpreter: only what a deployment zip holds)."""
+    from ministack.core import lambda_runtime
+
+    detect = lambda_runtime._detect_runtime_binary
+
+    def detected(runtime: str) -> tuple[str, str]:
+        binary, script = detect(runtime)
+        return (python, script) if runtime.startswith("python") else (binary, script)
+
+    lambda_runtime._detect_runtime_binary = detected
+
+
 async def main() -> None:
+    if LAMBDA_PYTHON:
+        lambda_interpreter(LAMBDA_PYTHON)
+    if IAM:
+        batch_actions_as_aws()
     narrow_queries()
     fast_receives()
     guard = Guard(ministack.app, ACCESS_KEY)
