@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         "configure", help="after `chalice deploy`: the settings Chalice cannot make"
     )
     common(configure, endpoint=True)
+    configure.add_argument(
+        "--stack", default=None, metavar="NAME",
+        help="the CloudFormation stack deployed from `make package` (default: what `chalice deploy` recorded)",
+    )
 
     from infra.dlq import add_parser as add_dlq_parser
 
@@ -125,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "configure":
             from infra.deploy import configure
 
-            configure(stage=args.stage, region=args.region, endpoint_url=args.endpoint)
+            configure(stage=args.stage, region=args.region, endpoint_url=args.endpoint, stack_name=args.stack)
             return 0
         if args.command == "dlq":
             from infra.dlq import run as run_dlq

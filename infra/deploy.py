@@ -5,7 +5,9 @@ Run after every `chalice deploy --stage STAGE` (which resets each function's env
   [ReportBatchItemFailures]`, so the consumers' `batchItemFailures` are honoured;
 - every SQS consumer gets `EMS_WEBSOCKET_API_ID` and `EMS_WEBSOCKET_STAGE` (merged into its
   environment), so it can push frames to WebSocket clients, when the app has a WebSocket API.
-What Chalice deployed is read from `.chalice/deployed/{stage}.json`.
+What Chalice deployed is read from `.chalice/deployed/{stage}.json`; with `--stack NAME`, from the
+resources of the CloudFormation stack deployed from `make package` (whose template already holds
+both settings: the step then checks them and changes nothing).
 """
 
 from __future__ import annotations
@@ -52,6 +54,22 @@ class Deployed:
         return cls(sources, websocket_ids[0] if websocket_ids else None)
 
 
+def read_stack(cloudformation: Any, lambda_client: Any, stack_name: str) -> Deployed:
+    """What a CloudFormation stack deployed: its SQS event source mappings and WebSocket API."""
+    sources: list[tuple[str, str]] = []
+    websocket_ids: list[str] = []
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        for resource in page["StackResourceSummaries"]:
+            kind, physical = resource["ResourceType"], resource.get("PhysicalResourceId") or ""
+            if kind == "AWS::Lambda::EventSourceMapping" and physical:
+                mapping = lambda_client.get_event_source_mapping(UUID=physical)
+                if ":sqs:" in str(mapping.get("EventSourceArn")):
+                    sources.append((physical, str(mapping["FunctionArn"])))
+            elif kind == "AWS::ApiGatewayV2::Api" and physical:
+                websocket_ids.append(physical)
+    return Deployed(tuple(sorted(sources)), websocket_ids[0] if websocket_ids else None)
+
+
 def deployed_record_path(stage: str, project_dir: Path = PROJECT_ROOT) -> Path:
     return project_dir / ".chalice" / "deployed" / f"{stage}.json"
 
@@ -76,11 +94,20 @@ def configure(
     region: str,
     endpoint_url: str | None = None,
     project_dir: Path = PROJECT_ROOT,
+    stack_name: str | None = None,
     log: Callable[[str], None] = print,
 ) -> Deployed:
-    """Apply the settings above to the app Chalice deployed for `stage`."""
-    deployed = read_deployed(stage, project_dir)
-    lambda_client = aws_session(region, endpoint_url, stage).client("lambda", endpoint_url=endpoint_url)
+    """Apply the settings above to the app Chalice deployed for `stage` (or to the stack `stack_name`)."""
+    session = aws_session(region, endpoint_url, stage)
+    lambda_client = session.client("lambda", endpoint_url=endpoint_url)
+    if stack_name is None:
+        deployed = read_deployed(stage, project_dir)
+    else:
+        with _step(stage):
+            cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
+            deployed = read_stack(cloudformation, lambda_client, stack_name)
+        if not deployed.sqs_event_sources:
+            raise ConfigureError(f"Stack {stack_name} has no SQS event sources: is it the app's stack?")
     with _step(stage):
         for uuid, _ in deployed.sqs_event_sources:
             report_batch_item_failures(lambda_client, uuid, log=log)
