@@ -7,7 +7,7 @@ STAGE ?= dev
 LINT_PATHS := app.py chalicelib infra simulator tests bench frontend/scripts
 
 .PHONY: setup run test lint package bench clean frontend-deps frontend-build frontend-test frontend-lint \
-	frontend-types frontend-types-check chromium e2e test-unit test-integration
+	frontend-types frontend-types-check chromium e2e test-unit test-integration rehearse
 
 # The browser application: installed from its lock file, built into frontend/dist (served by `make run`).
 NPM ?= npm
@@ -30,7 +30,15 @@ $(ENDPOINT_STAMP): infra/local/endpoint-requirements.txt
 	$(ENDPOINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/local/endpoint-requirements.txt
 	touch $(ENDPOINT_STAMP)
 
-setup: $(STAMP) $(ENDPOINT_STAMP)
+# The deploy rehearsal runs the packaged functions on a bare interpreter (the standard library only: what
+# they import comes from the deployment zip), so a dependency the zip lacks fails there as on AWS.
+LAMBDA_VENV := $(VENV)/lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
+$(LAMBDA_STAMP):
+	$(PYTHON) -m venv --without-pip $(LAMBDA_VENV)
+	touch $(LAMBDA_STAMP)
+
+setup: $(STAMP) $(ENDPOINT_STAMP) $(LAMBDA_STAMP)
 
 $(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
 	cd frontend && $(NPM) ci --no-audit --no-fund
@@ -106,6 +114,12 @@ lint: setup $(FRONTEND_STAMP)
 test: setup lint frontend-test frontend-build chromium
 	$(PYTEST) -n auto tests/unit
 	$(PYTEST) tests/integration tests/e2e
+	$(MAKE) --no-print-directory rehearse
+
+# The deploy rehearsal: `make package`'s template deployed through CloudFormation to a local endpoint that
+# enforces IAM, the deploy steps, smoke tests through the deployed URLs, the stack deleted (about a minute).
+rehearse: setup
+	$(PYTEST) -s tests/rehearsal
 
 package: setup
 	$(PY) -m infra package --stage $(STAGE)
