@@ -32,6 +32,8 @@ class Device:
     version: int = 1
     serial: str | None = None  # the meter's serial number, unique among devices
     tariffs: tuple[Tariff, ...] = ()  # time-of-use tariffs by effective date (see chalicelib.tariffs)
+    reading_kind: str = "interval"  # "register": readings are the meter's cumulative register
+    register_max_kwh: float | None = None  # a register's value before it rolls over (register devices only)
 
     def owned_by(self, user_id: str) -> bool:
         return user_id in self.owner_ids

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -32,6 +32,12 @@ def _known_zone(name: str) -> str:
 Timezone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_known_zone)]
 Limit = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
 Tariff = Annotated[float, Field(ge=0, le=1_000, allow_inf_nan=False)]
+ReadingKind = Literal["interval", "register"]
+RegisterMax = Annotated[float, Field(gt=0, le=1_000_000_000, allow_inf_nan=False)]
+READING_KIND_HELP = ("What a reading's `measurement_value` is: `interval`, the energy of the interval it ends (kWh); "
+                     "`register`, the meter's cumulative register (kWh), whose differences are counted.")
+REGISTER_MAX_HELP = ("A register device's largest value (kWh) before it rolls over to zero; only for `register` "
+                     "devices.")
 TARIFFS_HELP = ("Time-of-use tariffs by effective date (sorted by `from`); the flat `tariff_per_kwh` applies before "
                 "the first and at every date when the list is empty.")
 
@@ -51,6 +57,8 @@ class CreateDeviceRequest(Strict):
     tariff_per_kwh: Tariff | None = None
     currency: Currency | None = None
     tariffs: Tariffs = Field(default_factory=list, description=TARIFFS_HELP)
+    reading_kind: ReadingKind = Field(default="interval", description=READING_KIND_HELP)
+    register_max_kwh: RegisterMax | None = Field(default=None, description=REGISTER_MAX_HELP)
     owner_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=50
     )
@@ -67,6 +75,8 @@ class UpdateDeviceRequest(Strict):
     currency: Currency | None = None
     tariffs: Tariffs | None = Field(default=None,
                                     description="The whole list, replacing the one kept; [] or null empties it.")
+    reading_kind: ReadingKind | None = Field(default=None, description=READING_KIND_HELP)
+    register_max_kwh: RegisterMax | None = Field(default=None, description=REGISTER_MAX_HELP + " null removes it.")
 
 
 class ListDevicesQuery(Strict):
@@ -86,6 +96,8 @@ class DeviceOut(BaseModel):
     tariff_per_kwh: float | None
     currency: str | None
     tariffs: list[TimeOfUseTariff] = Field(default_factory=list)
+    reading_kind: ReadingKind = "interval"
+    register_max_kwh: float | None = None
     owner_ids: list[str]
     created_at: str
 

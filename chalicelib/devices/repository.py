@@ -64,6 +64,8 @@ class DeviceItem(Model):
     name_key = UnicodeAttribute(null=True)  # the list's order: the name without case, then the id
     serial = UnicodeAttribute(null=True)
     tariffs = UnicodeAttribute(null=True)  # JSON, as the API shows them; absent on devices kept before: none
+    reading_kind = UnicodeAttribute(null=True)  # "register", or absent: "interval" (as every device kept before)
+    register_max_kwh = NumberAttribute(null=True)
     by_name = ByName()
 
 
@@ -127,6 +129,8 @@ def _item(device: Device, *, deleted: bool = False) -> DeviceItem:
         owner_ids=set(device.owner_ids) or None, listing=None if deleted else LISTED,
         name_key=None if deleted else by_name(device.name, device.id), serial=device.serial,
         tariffs=_TARIFFS.dump_json(list(device.tariffs), by_alias=True).decode() if device.tariffs else None,
+        reading_kind=None if device.reading_kind == "interval" else device.reading_kind,
+        register_max_kwh=device.register_max_kwh,
     )
 
 
@@ -138,6 +142,8 @@ def _device(item: DeviceItem) -> Device:
         currency=item.currency, created_at=item.created_at, owner_ids=frozenset(item.owner_ids or ()),
         version=int(item.version), serial=item.serial,
         tariffs=tuple(_TARIFFS.validate_json(item.tariffs)) if item.tariffs else (),
+        reading_kind=item.reading_kind or "interval",
+        register_max_kwh=None if item.register_max_kwh is None else float(item.register_max_kwh),
     )
 
 

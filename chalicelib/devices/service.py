@@ -109,10 +109,13 @@ class DeviceService:
             tariff_per_kwh=request.tariff_per_kwh,
             currency=request.currency,
             tariffs=tuple(request.tariffs),
+            reading_kind=request.reading_kind,
+            register_max_kwh=request.register_max_kwh,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             owner_ids=frozenset(owner_ids),
             version=self._devices.next_version(device_id),
         )
+        _require_register_fields(device)
         entries = [_entry("device.created", device)]
         self._devices.create(device, entries)
         self._outbox.deliver(entries)
@@ -125,12 +128,13 @@ class DeviceService:
         if not changes:
             return out(old)
         for name, value in changes.items():
-            if value is None and name in ("name", "max_hourly_kwh", "timezone"):
+            if value is None and name in ("name", "max_hourly_kwh", "timezone", "reading_kind"):
                 raise errors.ValidationError("This field cannot be emptied.",
                                              [errors.FieldError(name, "may not be null")])
         if "tariffs" in changes:  # the models, not their dumps; null empties the list
             changes["tariffs"] = tuple(request.tariffs or ())
         new = replace(old, **changes, version=old.version + 1)
+        _require_register_fields(new)
         entries = [_entry("device.updated", new)]
         self._devices.replace(old, new, entries)
         self._outbox.deliver(entries)
@@ -319,8 +323,16 @@ def out(device: Device) -> DeviceOut:
         id=device.id, serial=device.serial, name=device.name, description=device.description, address=device.address,
         max_hourly_kwh=device.max_hourly_kwh, timezone=device.timezone, tariff_per_kwh=device.tariff_per_kwh,
         currency=device.currency, tariffs=list(device.tariffs), owner_ids=sorted(device.owner_ids),
-        created_at=device.created_at,
+        created_at=device.created_at, reading_kind="register" if device.reading_kind == "register" else "interval",
+        register_max_kwh=device.register_max_kwh,
     )
+
+
+def _require_register_fields(device: Device) -> None:
+    """A register's maximum means something only for a register device."""
+    if device.register_max_kwh is not None and device.reading_kind != "register":
+        raise errors.ValidationError("register_max_kwh applies to register devices only.", [
+            errors.FieldError("register_max_kwh", "set reading_kind to \"register\" or leave this out")])
 
 
 def _entry(kind: str, device: Device, **extra: str) -> outbox.Entry:

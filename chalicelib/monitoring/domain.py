@@ -33,6 +33,8 @@ class Meter:
     never_reported: bool = False  # no reading counted yet
     silenced: bool = False  # its silence was raised, and no reading came since
     tariffs: tuple[Tariff, ...] = ()  # time-of-use tariffs by effective date (see chalicelib.tariffs)
+    reading_kind: str = "interval"  # "register": its readings are the meter's cumulative register (kWh)
+    register_max_kwh: float | None = None  # where a register device's register rolls over
 
 
 @dataclass

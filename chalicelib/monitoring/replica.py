@@ -12,7 +12,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
@@ -88,6 +88,8 @@ class MeterItem(Model):
     tariff_per_kwh = NumberAttribute(null=True)
     currency = UnicodeAttribute(null=True)
     tariffs = UnicodeAttribute(null=True)  # JSON as the device events carry them; absent: none
+    reading_kind = UnicodeAttribute(null=True)  # "register", or absent: "interval" (as items kept before)
+    register_max_kwh = NumberAttribute(null=True)
     owner_ids = UnicodeSetAttribute(default=set)
     entity_version = NumberAttribute(null=True)
     deleted = BooleanAttribute(default=False)
@@ -130,6 +132,8 @@ class _DeviceState(BaseModel):
     tariff_per_kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     currency: str | None = None
     tariffs: Tariffs = Field(default_factory=list)  # events from before tariffs carry none
+    reading_kind: Literal["interval", "register"] = "interval"  # events from before it carry none
+    register_max_kwh: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     owner_ids: list[str]
 
 
@@ -176,7 +180,9 @@ def meter_of(item: MeterItem) -> Meter | None:
     return Meter(item.device_id, item.name, float(item.max_hourly_kwh), item.timezone,
                  None if item.tariff_per_kwh is None else float(item.tariff_per_kwh),
                  item.currency, frozenset(item.owner_ids or ()), never_reported=item.never is not None,
-                 silenced=item.silenced is not None, tariffs=_tariffs_of(item))
+                 silenced=item.silenced is not None, tariffs=_tariffs_of(item),
+                 reading_kind=item.reading_kind or "interval",
+                 register_max_kwh=None if item.register_max_kwh is None else float(item.register_max_kwh))
 
 
 class DynamoMeterStatus:
@@ -253,6 +259,10 @@ def _plan(state: _DeviceState, event: SyncEvent, current: MeterItem | None) -> _
                item.currency.set(state.currency) if state.currency is not None else item.currency.remove(),
                item.tariffs.set(_TARIFFS.dump_json(state.tariffs, by_alias=True).decode()) if state.tariffs
                else item.tariffs.remove(),
+               item.reading_kind.set(state.reading_kind) if state.reading_kind != "interval"
+               else item.reading_kind.remove(),
+               item.register_max_kwh.set(state.register_max_kwh) if state.register_max_kwh is not None
+               else item.register_max_kwh.remove(),
                item.owner_ids.set(set(state.owner_ids)) if state.owner_ids else item.owner_ids.remove()]
     if live:
         actions += [item.listing.set(LISTED), item.name_key.set(by_name(state.name, state.id))]

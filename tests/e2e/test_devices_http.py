@@ -22,7 +22,7 @@ from tests.harness import RuntimeProcess
 
 TIMEOUT_S = 30
 DEVICE_FIELDS = {"id", "name", "description", "address", "max_hourly_kwh", "timezone", "tariff_per_kwh",
-                 "currency", "tariffs", "serial", "owner_ids", "created_at"}
+                 "currency", "tariffs", "serial", "owner_ids", "created_at", "reading_kind", "register_max_kwh"}
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_a_device_is_created_with_every_field_and_read_back_the_same(ems: Runtim
     assert {k: v for k, v in device.items() if k != "created_at"} == {
         "id": device_id, "name": "Boiler room", "description": "Basement", "address": "1 Main St",
         "max_hourly_kwh": 7.5, "timezone": "Europe/Bucharest", "tariff_per_kwh": 0.85, "currency": "RON",
-        "tariffs": [], "serial": None, "owner_ids": [owner.id],
+        "tariffs": [], "serial": None, "owner_ids": [owner.id], "reading_kind": "interval", "register_max_kwh": None,
     }
     assert get_device(ems, owner, device_id).json() == device
 
@@ -463,6 +463,12 @@ BAD_CREATES: dict[str, tuple[dict[str, Any], str]] = {
     "unknown owner": ({"owner_ids": ["no-such-user"]}, "owner_ids"),
     "owner_ids not a list": ({"owner_ids": "someone"}, "owner_ids"),
     "extra field": ({"colour": "red"}, "colour"),
+    "unknown reading_kind": ({"reading_kind": "cumulative"}, "reading_kind"),
+    "reading_kind a number": ({"reading_kind": 1}, "reading_kind"),
+    "register_max_kwh 0": ({"reading_kind": "register", "register_max_kwh": 0}, "register_max_kwh"),
+    "register_max_kwh negative": ({"reading_kind": "register", "register_max_kwh": -5}, "register_max_kwh"),
+    "register_max_kwh a text": ({"reading_kind": "register", "register_max_kwh": "lots"}, "register_max_kwh"),
+    "register_max_kwh on an interval device": ({"register_max_kwh": 99999}, "register_max_kwh"),
 }
 
 
@@ -514,7 +520,30 @@ BAD_UPDATES: dict[str, tuple[dict[str, Any], str]] = {
     "id": ({"id": "another-id"}, "id"),
     "owner_ids": ({"owner_ids": []}, "owner_ids"),
     "extra field": ({"colour": "red"}, "colour"),
+    "reading_kind null": ({"reading_kind": None}, "reading_kind"),
+    "unknown reading_kind": ({"reading_kind": "delta"}, "reading_kind"),
+    "register_max_kwh 0": ({"register_max_kwh": 0}, "register_max_kwh"),
+    "register_max_kwh on an interval device": ({"register_max_kwh": 99999}, "register_max_kwh"),
 }
+
+
+def test_a_device_is_interval_unless_made_a_register_one_and_keeps_its_register_maximum(
+    ems: RuntimeProcess, admin: Account
+) -> None:
+    # Given a device created without a reading kind, and one created as a register with a maximum
+    plain = create_device(ems, admin)
+    body = {"id": new_device_id(), "name": "Register", "max_hourly_kwh": 2.0, "reading_kind": "register",
+            "register_max_kwh": 99999.9}
+    created = call(ems, "POST", "/devices", token=admin.token, json_body=body)
+    assert created.status_code == 201, created.text
+    # Then the first reads as interval, the second as a register with its maximum
+    assert (plain["reading_kind"], plain["register_max_kwh"]) == ("interval", None)
+    stored = get_device(ems, admin, body["id"]).json()
+    assert (stored["reading_kind"], stored["register_max_kwh"]) == ("register", 99999.9)
+    # When the maximum is removed, then the device stays a register one without it
+    updated = call(ems, "PUT", f"/devices/{body['id']}", token=admin.token, json_body={"register_max_kwh": None})
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["reading_kind"], updated.json()["register_max_kwh"]) == ("register", None)
 
 
 @pytest.mark.parametrize("case", list(BAD_UPDATES))

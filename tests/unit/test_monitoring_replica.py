@@ -353,3 +353,25 @@ def test_a_batch_whose_meter_changed_after_it_was_read_falls_back_to_one_event_a
     assert (replica.get(ids[0]) or final_meter(ids[0])).name == "Changed meanwhile"  # the older event lost
     assert replica.get(ids[1]) is not None and replica.get(ids[2]) is not None
     assert fleet_count() == before + 2  # each new device counted once, not twice
+
+
+def test_a_register_device_keeps_its_reading_kind_and_maximum_and_an_older_event_reads_as_interval(
+        meters: str) -> None:
+    # Given a device created by an event from before reading kinds, then made a register device
+    device_id = new_id()
+    apply(envelope("device.created", 1, device(device_id)))
+    before = replica.get(device_id)
+    apply(envelope("device.updated", 2, device(device_id, reading_kind="register", register_max_kwh=99999.0)))
+    # Then the replica reads interval first, then register with its maximum
+    assert before is not None and (before.reading_kind, before.register_max_kwh) == ("interval", None)
+    after = replica.get(device_id)
+    assert after is not None and (after.reading_kind, after.register_max_kwh) == ("register", 99999.0)
+    # When it goes back to interval, then the maximum is gone too
+    apply(envelope("device.updated", 3, device(device_id, reading_kind="interval")))
+    back = replica.get(device_id)
+    assert back is not None and (back.reading_kind, back.register_max_kwh) == ("interval", None)
+
+
+def test_an_event_with_an_unknown_reading_kind_can_never_be_applied(meters: str) -> None:
+    with pytest.raises(InvalidMessage):
+        apply(envelope("device.created", 1, device(new_id(), reading_kind="cumulative")))

@@ -703,6 +703,19 @@ export interface components {
              * @description Time-of-use tariffs by effective date (sorted by `from`); the flat `tariff_per_kwh` applies before the first and at every date when the list is empty.
              */
             tariffs?: components["schemas"]["Tariff-Input"][];
+            /**
+             * Reading Kind
+             * @description What a reading's `measurement_value` is: `interval`, the energy of the interval it ends (kWh); `register`, the meter's cumulative register (kWh), whose differences are counted.
+             * @default interval
+             * @enum {string}
+             */
+            reading_kind?: "interval" | "register";
+            /**
+             * Register Max Kwh
+             * @description A register device's largest value (kWh) before it rolls over to zero; only for `register` devices.
+             * @default null
+             */
+            register_max_kwh?: number | null;
             /** Owner Ids */
             owner_ids?: string[];
         };
@@ -804,6 +817,17 @@ export interface components {
             currency: string | null;
             /** Tariffs */
             tariffs: components["schemas"]["Tariff-Output"][];
+            /**
+             * Reading Kind
+             * @default interval
+             * @enum {string}
+             */
+            reading_kind: "interval" | "register";
+            /**
+             * Register Max Kwh
+             * @default null
+             */
+            register_max_kwh: number | null;
             /** Owner Ids */
             owner_ids: string[];
             /** Created At */
@@ -1323,6 +1347,18 @@ export interface components {
              * @default null
              */
             tariffs?: components["schemas"]["Tariff-Input"][] | null;
+            /**
+             * Reading Kind
+             * @description What a reading's `measurement_value` is: `interval`, the energy of the interval it ends (kWh); `register`, the meter's cumulative register (kWh), whose differences are counted.
+             * @default null
+             */
+            reading_kind?: ("interval" | "register") | null;
+            /**
+             * Register Max Kwh
+             * @description A register device's largest value (kWh) before it rolls over to zero; only for `register` devices. null removes it.
+             * @default null
+             */
+            register_max_kwh?: number | null;
         };
         /** UpdateMeRequest */
         UpdateMeRequest: {

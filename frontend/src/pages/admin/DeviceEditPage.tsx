@@ -58,7 +58,8 @@ function number(value: string): number {
   return Number.isFinite(n) ? n : NaN;
 }
 
-type DeviceFields = Required<Omit<NewDevice, "id" | "owner_ids">>;
+// The reading kind and register maximum are set through the API; this form leaves them as they are.
+type DeviceFields = Required<Omit<NewDevice, "id" | "owner_ids" | "reading_kind" | "register_max_kwh">>;
 
 function fields(form: DeviceForm): DeviceFields {
   return {

@@ -13,7 +13,8 @@ const HEADER = "serial,name,address,max_hourly_kwh,timezone,owners";
 function device(id: string, name: string, serial: string | null): Device {
   return {
     id, serial, name, description: "", address: "", max_hourly_kwh: 1, timezone: "UTC", tariff_per_kwh: null,
-    currency: null, tariffs: [], owner_ids: [], created_at: "2026-12-01T00:00:00+00:00",
+    currency: null, tariffs: [], reading_kind: "interval", register_max_kwh: null, owner_ids: [],
+    created_at: "2026-12-01T00:00:00+00:00",
   };
 }
 

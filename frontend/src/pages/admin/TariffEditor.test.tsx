@@ -99,7 +99,8 @@ describe("TariffEditor", () => {
 
 const DEVICE: Device = {
   id: "m1", serial: null, name: "Kitchen", description: "", address: "", max_hourly_kwh: 2, timezone: "Europe/Bucharest",
-  tariff_per_kwh: 0.3, currency: "EUR", tariffs: SHOWN, owner_ids: [], created_at: "2026-01-01T00:00:00+00:00",
+  tariff_per_kwh: 0.3, currency: "EUR", tariffs: SHOWN, reading_kind: "interval", register_max_kwh: null, owner_ids: [],
+  created_at: "2026-01-01T00:00:00+00:00",
 };
 
 describe("DeviceEditPage with tariffs", () => {
