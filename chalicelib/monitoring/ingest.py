@@ -48,6 +48,10 @@ from chalicelib.platform.consumer import DeadLetter, Delivery, Outcome, Source
 from chalicelib.settings import get_settings
 
 QUEUE = "readings"
+# Summing a register's values would count its whole history again in every hour; until this consumer
+# counts their differences (chalicelib.monitoring.registers), a register device's readings are kept
+# in the dead-letter queue, from where a redrive counts them later in any order.
+REGISTER_NOT_COUNTED = "readings of a register device (reading_kind \"register\") are not counted by this consumer"
 _PARALLEL_WRITES = 8
 
 
@@ -174,7 +178,10 @@ class Ingestor:
         known: list[tuple[str, Reading]] = []
         for delivery, entry in parsed:
             assert entry.reading is not None
-            if meters.get(entry.reading.device_id) is not None:
+            meter = meters.get(entry.reading.device_id)
+            if meter is not None and meter.reading_kind == "register":
+                bad.append(_Bad(delivery, entry, REGISTER_NOT_COUNTED))
+            elif meter is not None:
                 known.append((delivery.message_id, entry.reading))
             elif delivery.last_attempt:
                 bad.append(_Bad(delivery, entry, f"unknown device {entry.reading.device_id!r}"))
