@@ -49,6 +49,7 @@ class HourTotal:
     reading_count: int
     values: dict[str, Decimal] = field(default_factory=dict)
     silent_at: str | None = None
+    reset: bool = False  # a register device's hour in which a reading was a reset
 
     def last_reading(self) -> dt.datetime | None:
         """The latest reading counted in the hour (None when read without values)."""
@@ -97,6 +98,30 @@ class WriteStats:
         self.units += float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 1.0))
 
 
+@dataclass(frozen=True)
+class RegisterWindow:
+    """What a register device's readings in `hour` depend on and change: the latest stored hour
+    before it (whose last reading precedes them), the hour itself, and the earliest stored hour
+    after it (whose first reading follows them), all with values; `revision` orders every write
+    of the device's register hours."""
+
+    revision: int
+    previous: HourTotal | None
+    current: HourTotal | None
+    following: HourTotal | None
+
+
+@dataclass(frozen=True)
+class RegisterHour:
+    """A register device's hour as it is to be written whole: its energy and its readings."""
+
+    hour: str
+    total_kwh: Decimal
+    values: dict[str, Decimal]
+    reset: bool
+    silent_at: str | None = None  # its new silence deadline (it is the device's newest hour)
+
+
 class HourTotals(Protocol):
     """Where hourly totals are kept. Adding is all or nothing: readings of one device and hour are
     counted together unless any of their timestamps was counted before, so nothing counts twice."""
@@ -142,6 +167,15 @@ class HourTotals(Protocol):
 
     def delete_device(self, device_id: str) -> int:
         """Remove a device's whole history; how many hours were removed."""
+        ...
+
+    def register_window(self, device_id: str, hour: str) -> RegisterWindow:
+        """The stored hours a register device's readings in `hour` depend on (strongly consistent)."""
+        ...
+
+    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats) -> bool:
+        """Write these hours of a register device at once, if its register hours are still at
+        `revision` (else nothing is written and the answer is False)."""
         ...
 
 

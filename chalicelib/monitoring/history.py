@@ -102,6 +102,8 @@ class HourOut(BaseModel):
     readings: int
     price_per_kwh: float | None = Field(description="The rate in force at the hour's local start; null: none.")
     cost: float | None = Field(description="kwh at price_per_kwh; null without a reading or a price.")
+    reset: bool = Field(default=False, description="A register device's reading in this hour was lower than the one "
+                                                   "before (a reset): the hour counts the new value, not a difference.")
 
 
 class DayConsumption(BaseModel):
@@ -223,7 +225,7 @@ class History:
                 continue
             cost = bill.add(item.total_kwh, price)
             hours.append(HourOut(start=label, kwh=_round(item.total_kwh), readings=item.reading_count,
-                                 price_per_kwh=_per_kwh(price), cost=_money(cost)))
+                                 price_per_kwh=_per_kwh(price), cost=_money(cost), reset=item.reset))
             total += item.total_kwh
             if peak is None or item.total_kwh > peak[0]:
                 peak = (item.total_kwh, label)

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.messages import ReadingsUpdated, ReadingUpdate
-from chalicelib.monitoring import replica
+from chalicelib.monitoring import registers, replica
 from chalicelib.monitoring.domain import (
     Applied,
     HourTotal,
@@ -29,6 +29,7 @@ from chalicelib.monitoring.domain import (
     Meter,
     MeterStatus,
     RaisedAlerts,
+    RegisterHour,
     WriteStats,
     over_consumption,
 )
@@ -38,8 +39,10 @@ from chalicelib.monitoring.readings import (
     Reading,
     crossed,
     group_by_hour,
+    hour_key,
     parse_message,
     previous_hour,
+    timestamp_key,
 )
 from chalicelib.monitoring.silent import deadline_of
 from chalicelib.observability import logger
@@ -48,10 +51,7 @@ from chalicelib.platform.consumer import DeadLetter, Delivery, Outcome, Source
 from chalicelib.settings import get_settings
 
 QUEUE = "readings"
-# Summing a register's values would count its whole history again in every hour; until this consumer
-# counts their differences (chalicelib.monitoring.registers), a register device's readings are kept
-# in the dead-letter queue, from where a redrive counts them later in any order.
-REGISTER_NOT_COUNTED = "readings of a register device (reading_kind \"register\") are not counted by this consumer"
+_REGISTER_ATTEMPTS = 5  # writes of one register hour that lost to another writer before its records are retried
 _PARALLEL_WRITES = 8
 
 
@@ -89,6 +89,13 @@ class GroupReport:
     duplicates: int = 0
     alerts: int = 0
     writes: WriteStats = field(default_factory=WriteStats)
+
+
+def _any(entry: Entry) -> Reading:
+    """A parsed entry's reading: valid as an interval one, or only as a register device's."""
+    reading = entry.reading or entry.register
+    assert reading is not None
+    return reading
 
 
 def _letter(bad: _Bad) -> DeadLetter:
@@ -169,18 +176,20 @@ class Ingestor:
         parsed: list[tuple[Delivery[list[Entry]], Entry]] = []
         for delivery in deliveries:
             for entry in delivery.message:
-                if entry.reading is None:
+                if entry.reading is None and entry.register is None:
                     bad.append(_Bad(delivery, entry, entry.error or "invalid reading"))
                 else:
                     parsed.append((delivery, entry))
         report.readings = len(parsed) + len(bad)
-        meters = self._lookup({entry.reading.device_id for _, entry in parsed if entry.reading}) if parsed else {}
+        meters = self._lookup({_any(entry).device_id for _, entry in parsed}) if parsed else {}
         known: list[tuple[str, Reading]] = []
+        registered: list[tuple[str, Reading]] = []  # register devices' readings
         for delivery, entry in parsed:
-            assert entry.reading is not None
-            meter = meters.get(entry.reading.device_id)
+            meter = meters.get(_any(entry).device_id)
             if meter is not None and meter.reading_kind == "register":
-                bad.append(_Bad(delivery, entry, REGISTER_NOT_COUNTED))
+                registered.append((delivery.message_id, _any(entry)))
+            elif entry.reading is None:  # above an interval reading's maximum, and not a register device's
+                bad.append(_Bad(delivery, entry, entry.error or "invalid reading"))
             elif meter is not None:
                 known.append((delivery.message_id, entry.reading))
             elif delivery.last_attempt:
@@ -229,12 +238,95 @@ class Ingestor:
                     logger.warning("a group of readings failed; its records will be retried", extra={
                         "device_id": device_id, "hour": hour, "error": f"{type(error).__name__}: {error}"})
                     failed.update(message_id for message_id, _ in group)
+        if registered:
+            self._count_registers(meters, registered, report, failed, updates)
         self._send_updates(updates)
         return Outcome(failed=failed, dead=[_letter(b) for b in bad], log={
             "readings": report.readings, "counted": report.counted, "duplicates": report.duplicates,
             "invalid": len(bad), "alerts": report.alerts,
             "write_requests": report.writes.requests, "write_units": report.writes.units,
         })
+
+    def _count_registers(self, meters: dict[str, Meter | None], registered: list[tuple[str, Reading]],
+                         report: BatchReport, failed: set[str], updates: list[ReadingUpdate]) -> None:
+        """Count register devices' readings: each device's hours one after another (each depends on
+        the one before), devices side by side. A failed hour retries its records and the device's
+        later hours of the batch (they would count against a state that may lack it)."""
+        by_device: dict[str, list[tuple[tuple[str, str], list[tuple[str, Reading]]]]] = {}
+        for key, group in group_by_hour(registered).items():
+            by_device.setdefault(key[0], []).append((key, group))
+
+        def count(device_id: str) -> tuple[GroupReport, list[ReadingUpdate], set[str]]:
+            share, added, retry = GroupReport(), list[ReadingUpdate](), set[str]()
+            meter = meters[device_id]
+            assert meter is not None
+            for (_, hour), group in sorted(by_device[device_id]):
+                if retry:
+                    retry.update(message_id for message_id, _ in group)
+                    continue
+                try:
+                    self._add_register_group(meter, hour, [reading for _, reading in group], share, added)
+                except Exception as exc:  # noqa: BLE001 - any failure: this hour's and the later ones' records retry
+                    logger.warning("a group of register readings failed; its records will be retried", extra={
+                        "device_id": device_id, "hour": hour, "error": f"{type(exc).__name__}: {exc}"})
+                    retry.update(message_id for message_id, _ in group)
+            return share, added, retry
+
+        with ThreadPoolExecutor(max_workers=max(1, min(_PARALLEL_WRITES, len(by_device)))) as pool:
+            for share, added, retry in pool.map(count, sorted(by_device)):
+                report.add(share)
+                updates.extend(added)
+                failed.update(retry)
+
+    def _add_register_group(self, meter: Meter, hour: str, group: list[Reading], report: GroupReport,
+                            updates: list[ReadingUpdate]) -> None:
+        """Count a register device's readings of one hour: the hour and the next stored one (whose first
+        reading may now follow one of these) are computed again from their registers and written at once."""
+        arriving = [(r.timestamp, r.kwh) for r in group]
+        max_kwh = None if meter.register_max_kwh is None else Decimal(str(meter.register_max_kwh))
+        for _attempt in range(_REGISTER_ATTEMPTS):
+            window = self._hours.register_window(meter.device_id, hour)
+            stored = {h.hour_start: h for h in (window.current, window.following) if h is not None}
+            known = {dt.datetime.fromisoformat(key): value for h in stored.values() for key, value in h.values.items()}
+            merged, fresh = registers.merge(known, arriving)
+            if not fresh:
+                report.duplicates += len(arriving)
+                if window.current is not None:
+                    self._repair_alert(meter, hour, window.current.total_kwh)
+                return
+            before = None
+            if window.previous is not None and window.previous.values:
+                last = max(window.previous.values, key=dt.datetime.fromisoformat)
+                before = (dt.datetime.fromisoformat(last), window.previous.values[last])
+            energy = registers.hourly(merged, max_kwh, before)
+            newest = window.following is None
+            mine = {moment: value for moment, value in merged.items() if hour_key(moment) == hour}
+            writes = [RegisterHour(hour, energy[hour].total_kwh, {timestamp_key(m): v for m, v in mine.items()},
+                                   energy[hour].reset, deadline_of(max(mine)) if newest else None)]
+            if window.following is not None:
+                then = energy[window.following.hour_start]
+                if (then.total_kwh, then.reset) != (window.following.total_kwh, window.following.reset):
+                    writes.append(RegisterHour(then.hour, then.total_kwh, dict(window.following.values), then.reset))
+            if self._hours.write_register(meter.device_id, window.revision, writes, report.writes):
+                break
+        else:
+            raise RuntimeError("the device's registers kept changing under concurrent writers; retrying later")
+        report.counted += len(fresh)
+        report.duplicates += len(arriving) - len(fresh)
+        if newest and window.current is None and window.previous is not None and window.previous.silent_at:
+            self._hours.set_deadline(meter.device_id, window.previous.hour_start, None)
+        if newest and (meter.never_reported or meter.silenced):
+            self._status.reported(meter.device_id)
+        for write in writes:
+            was = stored[write.hour].total_kwh if write.hour in stored else Decimal(0)
+            if crossed(was, write.total_kwh, meter.max_hourly_kwh):
+                alert = over_consumption(meter, write.hour, write.total_kwh, self._clock())
+                self._status.went_over(meter.device_id, write.hour)
+                self._alerts.announce(alert, self._clock(), fresh=True)
+                report.alerts += 1
+                logger.info("over-consumption alert raised", extra={"alert_id": alert.id})
+            updates.append(ReadingUpdate(device_id=meter.device_id, hour_start=write.hour,
+                                         kwh=round(float(write.total_kwh), 6), owner_ids=sorted(meter.owner_ids)))
 
     def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: HourTotal | None,
                    report: GroupReport, updates: list[ReadingUpdate], with_deadline: bool) -> bool:

@@ -29,6 +29,18 @@ class InvalidReadingError(InvalidMessage):
     """The message is not a valid reading; the text says why (it becomes the DLQ reason)."""
 
 
+MAX_REGISTER_KWH = 1_000_000_000  # a cumulative register may read far above any interval's energy
+
+
+class AboveMaximumError(InvalidReadingError):
+    """A value above an interval reading's maximum; `reading`, when the rest is valid, is what it
+    is as a register device's reading (a cumulative register is not bound by that maximum)."""
+
+    def __init__(self, message: str, reading: Reading | None = None) -> None:
+        super().__init__(message)
+        self.reading = reading
+
+
 @dataclass(frozen=True)
 class Limits:
     """What a reading may be: its value at most `max_kwh`, its time at most `not_after` (now plus
@@ -125,7 +137,7 @@ def parse_value(value: Any, max_reading_kwh: float) -> Decimal:
     if number < 0:
         raise InvalidReadingError("measurement_value is negative")
     if number > Decimal(str(max_reading_kwh)):
-        raise InvalidReadingError(f"measurement_value is above the maximum of {max_reading_kwh} kWh")
+        raise AboveMaximumError(f"measurement_value is above the maximum of {max_reading_kwh} kWh")
     if number.as_tuple().exponent < -12:  # type: ignore[operator]
         number = round(number, 12)
     return number.normalize() if number else Decimal(0)
@@ -155,8 +167,12 @@ def parse_reading(body: str | dict[str, Any], limits: Limits) -> Reading:
     device_id = data["device_id"]
     if not isinstance(device_id, str) or not _DEVICE_ID.match(device_id):
         raise InvalidReadingError("device_id must be 1-64 letters, digits or _.:-")
-    return Reading(device_id, parse_timestamp(data["timestamp"], limits.not_after),
-                   parse_value(data["measurement_value"], limits.max_kwh))
+    moment = parse_timestamp(data["timestamp"], limits.not_after)
+    try:
+        return Reading(device_id, moment, parse_value(data["measurement_value"], limits.max_kwh))
+    except AboveMaximumError as exc:
+        register = Reading(device_id, moment, parse_value(data["measurement_value"], MAX_REGISTER_KWH))
+        raise AboveMaximumError(str(exc), register) from None
 
 
 @dataclass(frozen=True)
@@ -167,6 +183,7 @@ class Entry:
     raw: Any
     reading: Reading | None = None
     error: str | None = None
+    register: Reading | None = None  # with `error`: above an interval's maximum, valid for a register device
 
 
 def parse_message(body: str, limits: Limits) -> list[Entry]:
@@ -188,12 +205,19 @@ def parse_message(body: str, limits: Limits) -> list[Entry]:
         for index, raw in enumerate(readings):
             try:
                 entries.append(Entry(index, raw, reading=parse_reading(raw, limits)))
+            except AboveMaximumError as exc:
+                entries.append(Entry(index, raw, error=str(exc), register=exc.reading))
             except InvalidReadingError as exc:
                 entries.append(Entry(index, raw, error=str(exc)))
         return entries
     if len(body) > MAX_READING_BYTES:
         raise InvalidReadingError("the message is larger than a reading can be")
-    return [Entry(None, data, reading=parse_reading(data, limits))]
+    try:
+        return [Entry(None, data, reading=parse_reading(data, limits))]
+    except AboveMaximumError as exc:
+        if exc.reading is None:
+            raise
+        return [Entry(None, data, error=str(exc), register=exc.reading)]
 
 
 def group_by_hour(readings: list[tuple[str, Reading]]) -> OrderedDict[tuple[str, str], list[tuple[str, Reading]]]:

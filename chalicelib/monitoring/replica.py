@@ -90,6 +90,7 @@ class MeterItem(Model):
     tariffs = UnicodeAttribute(null=True)  # JSON as the device events carry them; absent: none
     reading_kind = UnicodeAttribute(null=True)  # "register", or absent: "interval" (as items kept before)
     register_max_kwh = NumberAttribute(null=True)
+    register_rev = NumberAttribute(null=True)  # bumped by each write of a register device's hours (totals.py)
     owner_ids = UnicodeSetAttribute(default=set)
     entity_version = NumberAttribute(null=True)
     deleted = BooleanAttribute(default=False)

@@ -4,6 +4,11 @@ An item holds the exact total (a DynamoDB decimal), the count, the set of readin
 timestamps already counted (`seen`) and the raw values (`vals`, as `timestamp=value`).
 Adding readings is one UpdateItem whose condition is that none of their timestamps was
 seen: a duplicate, a redelivery, a second consumer or a replay months later counts nothing.
+
+A register device's hours hold its register values in `vals` and the energy computed from them
+(chalicelib.monitoring.registers); they are rewritten whole, in one transaction that also moves the
+device's `register_rev` on its replica item from the revision read before: two writers of one
+device's registers can never both compute from the same state.
 """
 
 from __future__ import annotations
@@ -14,17 +19,18 @@ from functools import reduce
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.constants import ALL_NEW, TOTAL
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib import names
-from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats, deadline_shard
+from chalicelib.monitoring.domain import Applied, HourTotal, RegisterHour, RegisterWindow, WriteStats, deadline_shard
 from chalicelib.monitoring.readings import Reading
+from chalicelib.monitoring.replica import MeterItem
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
-from chalicelib.platform.persistence import DecimalAttribute, delete_all, one_page
+from chalicelib.platform.persistence import DecimalAttribute, delete_all, one_page, transaction
 
 
 class _SilentDue(GlobalSecondaryIndex["HourTotalItem"]):
@@ -50,11 +56,14 @@ class HourTotalItem(Model):
     vals = UnicodeSetAttribute(null=True)  # `timestamp=value` of each reading counted
     silent_shard = UnicodeAttribute(null=True)  # set with silent_at: the deadline index's partition
     silent_at = UnicodeAttribute(null=True)  # the silence deadline while this is its device's newest hour
+    resets = NumberAttribute(null=True)  # a register device's hour: how many of its readings were resets
     silent_due = _SilentDue()
 
 
-_SUMMARY = ["device_id", "hour_start", "total_kwh", "reading_count"]
+_SUMMARY = ["device_id", "hour_start", "total_kwh", "reading_count", "resets"]
 _WITH_VALUES = [*_SUMMARY, "vals", "silent_at"]
+_FIRST_HOUR = "2000-01-01T00:00:00Z"  # readings are from 2000 on
+_LAST_HOUR = "2100-01-01T00:00:00Z"
 
 
 class DynamoHourTotals:
@@ -127,6 +136,47 @@ class DynamoHourTotals:
     def delete_device(self, device_id: str) -> int:
         return delete_all(HourTotalItem, HourTotalItem.query(device_id, attributes_to_get=["device_id", "hour_start"]))
 
+    def register_window(self, device_id: str, hour: str) -> RegisterWindow:
+        # The revision first: if it is still the same at the write, these reads saw the state it names.
+        try:
+            revision = int(MeterItem.get(device_id, consistent_read=True,
+                                         attributes_to_get=["device_id", "register_rev"]).register_rev or 0)
+        except DoesNotExist:
+            revision = 0
+        upto = [_hour_item(i) for i in HourTotalItem.query(
+            device_id, HourTotalItem.hour_start.between(_FIRST_HOUR, hour), scan_index_forward=False, limit=2,
+            consistent_read=True, attributes_to_get=_WITH_VALUES)]
+        current = upto[0] if upto and upto[0].hour_start == hour else None
+        previous = next((h for h in upto if h.hour_start < hour), None)
+        after = [_hour_item(i) for i in HourTotalItem.query(
+            device_id, HourTotalItem.hour_start > hour, limit=1, consistent_read=True, attributes_to_get=_WITH_VALUES)]
+        following = after[0] if after and after[0].hour_start <= _LAST_HOUR else None
+        return RegisterWindow(revision, previous, current, following)
+
+    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats) -> bool:
+        item = HourTotalItem
+        try:
+            with transaction() as write:
+                write.update(MeterItem(device_id), actions=[MeterItem.register_rev.set(revision + 1)],
+                             condition=MeterItem.device_id.exists() & (
+                                 (MeterItem.register_rev == revision) if revision
+                                 else MeterItem.register_rev.does_not_exist()))
+                for hour in hours:
+                    resets = [item.resets.set(1)] if hour.reset else [item.resets.remove()]
+                    write.update(HourTotalItem(device_id, hour.hour), actions=[
+                        item.total_kwh.set(hour.total_kwh), item.reading_count.set(len(hour.values)),
+                        item.seen.set(set(hour.values)),
+                        item.vals.set({f"{key}={value}" for key, value in hour.values.items()}),
+                        *resets, *_deadline(device_id, hour.silent_at)])
+        except TransactWriteError as exc:
+            stats.requests += 1
+            if exc.cause_response_code == "TransactionCanceledException":
+                return False  # another writer moved the revision first (or a conflicting write was under way)
+            raise
+        stats.requests += 1
+        stats.units += 2.0 * (1 + len(hours))  # a transactional write costs two units an item
+        return True
+
 
 def _deadline(device_id: str, silent_at: str | None, clear: bool = False) -> list[Action]:
     """The update actions that set a deadline (and its shard), or remove it when `clear`."""
@@ -141,4 +191,5 @@ def _hour_item(item: HourTotalItem) -> HourTotal:
         key, _, value = entry.partition("=")
         values[key] = Decimal(value)
     return HourTotal(device_id=item.device_id, hour_start=item.hour_start, total_kwh=item.total_kwh or Decimal(0),
-                     reading_count=int(item.reading_count or 0), values=values, silent_at=item.silent_at)
+                     reading_count=int(item.reading_count or 0), values=values, silent_at=item.silent_at,
+                     reset=bool(item.resets))

@@ -267,7 +267,7 @@ def test_history_is_only_for_owners_and_admins_and_missing_hours_are_null(
     assert len(day["hours"]) == 25  # clocks go back that night
     filled = [h for h in day["hours"] if h["kwh"] is not None]
     assert filled == [{"start": "2026-10-25T09:00:00+02:00", "kwh": 1.25, "readings": 1, "price_per_kwh": 0.5,
-                       "cost": 0.625}]
+                       "cost": 0.625, "reset": False}]
     assert day["peak_hour"] == "2026-10-25T09:00:00+02:00"
     stranger = new_client(ems, "stranger")
     for path in (f"/devices/{device_id}/consumption?date=2026-10-25", f"/devices/{device_id}/readings",

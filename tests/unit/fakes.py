@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from chalicelib.chat.repository import decode_status_cursor
 from chalicelib.devices.domain import ApiKey, Change, Device
 from chalicelib.identity.domain import Account, username_key
 from chalicelib.messages import Alert
-from chalicelib.monitoring.domain import Applied, HourTotal, WriteStats, deadline_shard
+from chalicelib.monitoring.domain import Applied, HourTotal, RegisterHour, RegisterWindow, WriteStats, deadline_shard
 from chalicelib.monitoring.readings import Reading
 from chalicelib.platform import outbox
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
@@ -304,6 +304,8 @@ class InMemoryHourTotals:
     def __init__(self) -> None:
         self.hours: dict[tuple[str, str], HourTotal] = {}
         self.fail_next_add: Exception | None = None  # raised once by the next add
+        self.revisions: dict[str, int] = {}  # each register device's revision
+        self.before_register_write: Callable[[], None] | None = None  # run once, inside the next register write
 
     def add(self, device_id: str, hour: str, readings: list[Reading], stats: WriteStats,
             silent_at: str | None = None) -> Applied | None:
@@ -358,6 +360,28 @@ class InMemoryHourTotals:
         for key in mine:
             del self.hours[key]
         return len(mine)
+
+    def register_window(self, device_id: str, hour: str) -> RegisterWindow:
+        mine = sorted(h for d, h in self.hours if d == device_id)
+        earlier = [h for h in mine if h < hour]
+        later = [h for h in mine if h > hour]
+        return RegisterWindow(self.revisions.get(device_id, 0), self.get(device_id, earlier[-1]) if earlier else None,
+                              self.get(device_id, hour), self.get(device_id, later[0]) if later else None)
+
+    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats) -> bool:
+        stats.add({})
+        if self.before_register_write is not None:  # what another writer does between the reads and the write
+            step, self.before_register_write = self.before_register_write, None
+            step()
+        if self.revisions.get(device_id, 0) != revision:
+            return False
+        self.revisions[device_id] = revision + 1
+        for hour in hours:
+            stored = self.hours.get((device_id, hour.hour))
+            silent_at = hour.silent_at or (stored.silent_at if stored else None)
+            self.hours[(device_id, hour.hour)] = HourTotal(device_id, hour.hour, hour.total_kwh, len(hour.values),
+                                                           dict(hour.values), silent_at, hour.reset)
+        return True
 
 
 class RecordingRaisedAlerts:

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.messages import ReadingsUpdated
 from chalicelib.monitoring.domain import Meter
-from chalicelib.monitoring.ingest import REGISTER_NOT_COUNTED, Ingestor
+from chalicelib.monitoring.ingest import Ingestor
 from chalicelib.monitoring.readings import Entry
 from chalicelib.platform.consumer import Delivery, Outcome
 from tests.unit.fakes import InMemoryHourTotals, RecordingMeterStatus, RecordingRaisedAlerts
@@ -178,18 +178,3 @@ def test_a_first_reading_or_one_after_a_silence_tells_the_fleet_once(fx: Fixture
 
     assert sorted(fx.status.changes) == [("reported", "garage", None), ("reported", "kitchen", None)]
 
-
-def test_a_register_devices_readings_are_dead_lettered_with_their_reason_and_never_summed(fx: Fixture) -> None:
-    # Given a register device beside an interval one
-    fx.meters["boiler"] = replace(GARAGE, device_id="boiler", reading_kind="register", register_max_kwh=99999.0)
-    # When registers of it arrive in the batch of an interval reading
-    outcome, ids = fx.deliver({"readings": [reading("boiler", 0, 40.5), reading("boiler", 10, 41.0)]},
-                              reading("garage", 0, 0.2))
-    # Then nothing of the register device is counted, each of its readings goes to the dead-letter queue
-    # with the reason, and the interval reading counts as before
-    assert fx.total("boiler", "2026-11-23T20:00:00Z") is None
-    assert fx.total("garage", "2026-11-23T20:00:00Z") == Decimal("0.2")
-    assert outcome.failed == set()
-    assert [(d.source_message_id, d.extra, d.reason) for d in outcome.dead] == [
-        (ids[0], {"reading_index": "0"}, REGISTER_NOT_COUNTED), (ids[0], {"reading_index": "1"}, REGISTER_NOT_COUNTED)]
-    assert outcome.log["counted"] == 1 and outcome.log["write_requests"] == 1

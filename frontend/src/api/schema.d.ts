@@ -934,6 +934,12 @@ export interface components {
              * @description kwh at price_per_kwh; null without a reading or a price.
              */
             cost: number | null;
+            /**
+             * Reset
+             * @description A register device's reading in this hour was lower than the one before (a reset): the hour counts the new value, not a difference.
+             * @default false
+             */
+            reset: boolean;
         };
         /** ImportResult */
         ImportResult: {

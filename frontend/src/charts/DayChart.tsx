@@ -9,6 +9,7 @@ import { missingShade } from "./setup";
 const BAR = "#2f7d5b";
 const BAR_OVER = "#e8590c";
 const LIMIT = "#c92a2a";
+const RESET = "#5f3dc4";
 
 /** Hourly bars of one day with the device's limit as a line; missing hours are shaded and empty. */
 export function DayChart({ day }: { day: DayConsumption }) {
@@ -21,6 +22,8 @@ export function DayChart({ day }: { day: DayConsumption }) {
         label: "kWh",
         data: model.values,
         backgroundColor: model.over.map((o) => (o ? BAR_OVER : BAR)),
+        borderColor: model.labels.map((_, i) => (model.resets.includes(i) ? RESET : "transparent")),
+        borderWidth: model.labels.map((_, i) => (model.resets.includes(i) ? 3 : 0)),
         borderRadius: 3,
         order: 2,
       },
@@ -51,6 +54,7 @@ export function DayChart({ day }: { day: DayConsumption }) {
       tooltip: {
         callbacks: {
           label: (ctx) => (ctx.dataset.type === "line" ? `Limit: ${formatKwh(model.limit)}` : ctx.raw === null ? "No reading" : `${formatKwh(ctx.raw as number, 3)}`),
+          afterLabel: (ctx) => (ctx.dataset.type !== "line" && model.resets.includes(ctx.dataIndex) ? "Meter reset in this hour" : ""),
         },
       },
       ...({ missingShade: { indexes: model.missing } } as object),
@@ -64,6 +68,9 @@ export function DayChart({ day }: { day: DayConsumption }) {
       <figcaption className="chart-legend-note">
         <span><span className="swatch missing" aria-hidden="true" /> Shaded columns: no reading in that hour ({model.missing.length} of {model.labels.length}).</span>
         <span><span className="swatch over" aria-hidden="true" /> Orange bars: over the limit; the red line is the hourly limit.</span>
+        {model.resets.length > 0 && (
+          <span className="chart-resets">Outlined bars: the meter was reset in that hour ({model.resets.map((i) => model.labels[i]).join(", ")}); the hour counts the register's new value.</span>
+        )}
       </figcaption>
     </figure>
   );

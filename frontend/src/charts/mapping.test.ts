@@ -9,6 +9,7 @@ function day(values: (number | null)[], limit = 2, extra: Partial<DayConsumption
     readings: kwh === null ? 0 : 6,
     price_per_kwh: 0.5,
     cost: kwh === null ? null : kwh * 0.5,
+    reset: false,
   }));
   const known = values.filter((v): v is number => v !== null);
   const total = known.reduce((a, b) => a + b, 0);
@@ -21,6 +22,13 @@ function day(values: (number | null)[], limit = 2, extra: Partial<DayConsumption
 }
 
 describe("dayChartModel", () => {
+  it("lists the hours in which a register meter was reset", () => {
+    const plain = day([1, 2, 0.5, 3]);
+    const withReset = { ...plain, hours: plain.hours.map((h, i) => ({ ...h, reset: i === 2 })) };
+    expect(dayChartModel(plain).resets).toEqual([]);
+    expect(dayChartModel(withReset).resets).toEqual([2]);
+  });
+
   it("keeps a missing hour null, never zero, and lists it as missing", () => {
     const model = dayChartModel(day([1, null, 0, 3]));
     expect(model.values).toEqual([1, null, 0, 3]);

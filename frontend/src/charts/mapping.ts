@@ -10,6 +10,8 @@ export interface DayChartModel {
   missing: number[];
   /** Per hour: above the limit. */
   over: boolean[];
+  /** Indexes of hours in which a register meter was reset (the hour counts the new value, not a difference). */
+  resets: number[];
 }
 
 /** Hour labels in the device's local time; on a day with a repeated hour (DST) the offset tells them apart. */
@@ -28,6 +30,7 @@ export function dayChartModel(day: DayConsumption): DayChartModel {
     limit: day.max_hourly_kwh,
     missing: values.flatMap((v, i) => (v === null ? [i] : [])),
     over: values.map((v) => v !== null && v > day.max_hourly_kwh),
+    resets: day.hours.flatMap((h, i) => (h.reset ? [i] : [])),
   };
 }
 

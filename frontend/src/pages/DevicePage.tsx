@@ -63,7 +63,7 @@ function HourTable({ day }: { day: DayConsumption }) {
               <tr key={h.start} className={h.kwh === null ? "missing" : h.kwh > day.max_hourly_kwh ? "over" : ""}>
                 <td>{wallClock(h.start)}</td>
                 <td>{h.kwh === null ? <span className="muted">no reading</span> : h.kwh.toFixed(3)}</td>
-                <td>{h.readings}</td>
+                <td>{h.readings}{h.reset ? <span className="muted"> (meter reset)</span> : null}</td>
                 <td>{h.price_per_kwh === null ? <span className="muted">no tariff</span> : formatRate(h.price_per_kwh, day.currency)}</td>
                 <td>{formatMoney(h.cost, day.currency)}</td>
               </tr>
