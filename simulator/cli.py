@@ -22,7 +22,7 @@ from botocore.config import Config
 from simulator.clock import Stopper, floor_to_interval, parse_duration
 from simulator.config import DEMO_CONFIG, ConfigError, SimulatorConfig, build_config, read_config_file
 from simulator.csv_source import CsvFormatError, CsvMeter, CsvRow, read_rows, rows_for_device
-from simulator.cumulative import register_differences
+from simulator.cumulative import RegisterMeter, register_differences
 from simulator.messages import format_timestamp, parse_timestamp
 from simulator.patterns import SyntheticMeter
 from simulator.runner import Meter, Plan, Progress, run
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="timestamp,device_id,value rows to replay by time of day (implies --source csv)")
     devices.add_argument("--cumulative", action=argparse.BooleanOptionalAction, default=None,
                          help="the CSV holds meter-register readings: send their differences")
+    devices.add_argument("--registers", action=argparse.BooleanOptionalAction, default=None,
+                         help="send each meter's running register (for devices with reading_kind \"register\"); "
+                              "with --cumulative it starts at the CSV's first register")
     devices.add_argument("--noise", type=_non_negative_float, metavar="FRACTION",
                          help="standard deviation of the multiplicative noise (default 0.25)")
     devices.add_argument("--timezone", metavar="ZONE", help="time zone of the daily pattern (default UTC)")
@@ -133,7 +136,7 @@ def load_config(args: argparse.Namespace) -> SimulatorConfig:
         device_ids=args.devices,
         **{
             name: getattr(args, name)
-            for name in ("base_load_kwh", "source", "csv", "cumulative", "noise", "timezone", "seed",
+            for name in ("base_load_kwh", "source", "csv", "cumulative", "registers", "noise", "timezone", "seed",
                          "interval_minutes", "speed", "max_queue_depth", "readings_per_message", "endpoint_url",
                          "region", "stage", "queue_name", "queue_url")
         },
@@ -153,13 +156,19 @@ def build_meters(config: SimulatorConfig, seed: str) -> list[Meter]:
             if path not in files:
                 files[path] = read_rows(path)
             rows = rows_for_device(files[path], device.id)
+            start_kwh = 0.0
             if config.device_value(device, "cumulative"):
+                start_kwh = min(rows, key=lambda row: row.timestamp).value if rows else 0.0
                 rows = register_differences(rows)
-            meters.append(CsvMeter.from_rows(device.id, rows, timezone))
+            meter: Meter = CsvMeter.from_rows(device.id, rows, timezone)
         else:
             device_seed = seed if device.seed is None else str(device.seed)
-            meters.append(SyntheticMeter(device.id, config.device_value(device, "base_load_kwh"), device_seed,
-                                         config.device_value(device, "noise"), timezone))
+            start_kwh = 0.0
+            meter = SyntheticMeter(device.id, config.device_value(device, "base_load_kwh"), device_seed,
+                                   config.device_value(device, "noise"), timezone)
+        if config.device_value(device, "registers"):
+            meter = RegisterMeter(meter, start_kwh, dt.timedelta(minutes=config.interval_minutes))
+        meters.append(meter)
     return meters
 
 

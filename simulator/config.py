@@ -42,6 +42,7 @@ class DeviceConfig(BaseModel):
     source: Source | None = None
     csv: Path | None = None
     cumulative: bool | None = None
+    registers: bool | None = None
     seed: int | str | None = None
     noise: float | None = Field(default=None, ge=0, le=2, allow_inf_nan=False)
     timezone: str | None = None
@@ -60,6 +61,7 @@ class SimulatorConfig(BaseModel):
     source: Source = "synthetic"
     csv: Path | None = None
     cumulative: bool = False
+    registers: bool = False  # send a running register, for a device with reading_kind "register"
     seed: int | str | None = None
     noise: float = Field(default=DEFAULT_NOISE, ge=0, le=2, allow_inf_nan=False)
     timezone: str = "UTC"
@@ -112,7 +114,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 # Flags that set a device property: they win over the file's top-level value and every device's own.
-DEVICE_FLAGS = ("base_load_kwh", "source", "csv", "cumulative", "noise", "timezone")
+DEVICE_FLAGS = ("base_load_kwh", "source", "csv", "cumulative", "registers", "noise", "timezone")
 RUN_FLAGS = ("interval_minutes", "speed", "max_queue_depth", "readings_per_message", "endpoint_url", "region")
 
 

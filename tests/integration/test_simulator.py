@@ -8,6 +8,7 @@ each test, a run must leave exactly the expected reading messages in it.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import select
@@ -24,11 +25,12 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
+from simulator.cli import build_meters
 from simulator.cli import main as simulator_main
 from simulator.clock import Stopper, floor_to_interval, parse_duration
 from simulator.config import ConfigError, build_config, read_config_file
 from simulator.csv_source import CsvFormatError, CsvMeter, CsvRow, parse_rows, read_rows, rows_for_device
-from simulator.cumulative import register_differences
+from simulator.cumulative import RegisterMeter, register_differences
 from simulator.messages import Reading, format_timestamp, parse_timestamp
 from simulator.patterns import DAILY_PATTERN, SyntheticMeter, hour_multiplier
 from simulator.sender import Retrier, Sender, SenderError
@@ -210,6 +212,34 @@ def test_differences_are_per_device_in_time_order_and_a_repeated_reading_counts_
                  ("2026-01-01T00:10:00Z", "b", 6.0))
     assert register_differences(given) == rows(("2026-01-01T00:00:00Z", "a", 2.0), ("2026-01-01T00:00:00Z", "b", 1.0))
     assert register_differences(rows(("2026-01-01T00:00:00Z", "a", 3.0))) == []
+
+
+def test_a_register_meter_sends_its_running_register_whose_differences_are_the_use() -> None:
+    # Given a synthetic meter, and the same meter sending its register from 48,000 kWh
+    interval = dt.timedelta(minutes=10)
+    inner = SyntheticMeter("r1", 0.2, "seed", 0.25)
+    meter = RegisterMeter(inner, 48_000.0, interval)
+    moments = [JAN_1 + i * interval for i in range(30)]
+    # When a day's intervals are asked in order
+    registers = [meter.kwh_at(m) for m in moments]
+    # Then the first is the starting register, and each difference is the use of the interval before
+    assert registers[0] == 48_000.0
+    differences = [round(b - a, 6) for a, b in itertools.pairwise(registers)]  # type: ignore[operator]
+    assert differences == [round(inner.kwh_at(m), 6) for m in moments[:-1]]  # type: ignore[arg-type]
+    assert meter.kwh_at(moments[3]) == registers[3]  # asked again: the same register
+    with pytest.raises(ValueError):
+        meter.kwh_at(moments[0] - interval)
+
+
+def test_registers_flag_turns_a_cumulative_csv_back_into_its_registers(tmp_path: Path) -> None:
+    # Given a CSV of registers of one day and the --registers device flag with --cumulative
+    path = tmp_path / "registers.csv"
+    path.write_text("timestamp,device_id,value\n2026-01-01T00:00:00Z,reg,1200.0\n2026-01-01T00:10:00Z,reg,1200.5\n"
+                    "2026-01-01T00:20:00Z,reg,1201.25\n")
+    config = build_config({"devices": [{"id": "reg"}]}, source="csv", csv=path, cumulative=True, registers=True)
+    meter = build_meters(config, "seed")[0]
+    # Then the meter sends the file's registers (its last reading has no next one, so no use after it)
+    assert [meter.kwh_at(JAN_1 + dt.timedelta(minutes=m)) for m in (0, 10, 20)] == [1200.0, 1200.5, 1201.25]
 
 
 # --- settings -------------------------------------------------------------------------------
