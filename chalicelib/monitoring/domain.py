@@ -173,9 +173,11 @@ class HourTotals(Protocol):
         """The stored hours a register device's readings in `hour` depend on (strongly consistent)."""
         ...
 
-    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats) -> bool:
+    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats,
+                       handed_over: str | None = None) -> bool:
         """Write these hours of a register device at once, if its register hours are still at
-        `revision` (else nothing is written and the answer is False)."""
+        `revision` (else nothing is written and the answer is False); `handed_over`: a stored hour
+        whose silence deadline is removed in the same write (a newer hour now holds it)."""
         ...
 
 

@@ -307,14 +307,14 @@ class Ingestor:
                 then = energy[window.following.hour_start]
                 if (then.total_kwh, then.reset) != (window.following.total_kwh, window.following.reset):
                     writes.append(RegisterHour(then.hour, then.total_kwh, dict(window.following.values), then.reset))
-            if self._hours.write_register(meter.device_id, window.revision, writes, report.writes):
+            handed_over = (window.previous.hour_start if newest and window.current is None
+                           and window.previous is not None and window.previous.silent_at else None)
+            if self._hours.write_register(meter.device_id, window.revision, writes, report.writes, handed_over):
                 break
         else:
             raise RuntimeError("the device's registers kept changing under concurrent writers; retrying later")
         report.counted += len(fresh)
         report.duplicates += len(arriving) - len(fresh)
-        if newest and window.current is None and window.previous is not None and window.previous.silent_at:
-            self._hours.set_deadline(meter.device_id, window.previous.hour_start, None)
         if newest and (meter.never_reported or meter.silenced):
             self._status.reported(meter.device_id)
         for write in writes:

@@ -153,7 +153,8 @@ class DynamoHourTotals:
         following = after[0] if after and after[0].hour_start <= _LAST_HOUR else None
         return RegisterWindow(revision, previous, current, following)
 
-    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats) -> bool:
+    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats,
+                       handed_over: str | None = None) -> bool:
         item = HourTotalItem
         try:
             with transaction() as write:
@@ -168,13 +169,16 @@ class DynamoHourTotals:
                         item.seen.set(set(hour.values)),
                         item.vals.set({f"{key}={value}" for key, value in hour.values.items()}),
                         *resets, *_deadline(device_id, hour.silent_at)])
+                if handed_over is not None:
+                    write.update(HourTotalItem(device_id, handed_over), actions=_deadline(device_id, None, clear=True),
+                                 condition=HourTotalItem.hour_start.exists())
         except TransactWriteError as exc:
             stats.requests += 1
             if exc.cause_response_code == "TransactionCanceledException":
                 return False  # another writer moved the revision first (or a conflicting write was under way)
             raise
         stats.requests += 1
-        stats.units += 2.0 * (1 + len(hours))  # a transactional write costs two units an item
+        stats.units += 2.0 * (1 + len(hours) + (handed_over is not None))  # a transactional write: two units an item
         return True
 
 

@@ -368,7 +368,8 @@ class InMemoryHourTotals:
         return RegisterWindow(self.revisions.get(device_id, 0), self.get(device_id, earlier[-1]) if earlier else None,
                               self.get(device_id, hour), self.get(device_id, later[0]) if later else None)
 
-    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats) -> bool:
+    def write_register(self, device_id: str, revision: int, hours: list[RegisterHour], stats: WriteStats,
+                       handed_over: str | None = None) -> bool:
         stats.add({})
         if self.before_register_write is not None:  # what another writer does between the reads and the write
             step, self.before_register_write = self.before_register_write, None
@@ -381,6 +382,8 @@ class InMemoryHourTotals:
             silent_at = hour.silent_at or (stored.silent_at if stored else None)
             self.hours[(device_id, hour.hour)] = HourTotal(device_id, hour.hour, hour.total_kwh, len(hour.values),
                                                            dict(hour.values), silent_at, hour.reset)
+        if handed_over is not None and (device_id, handed_over) in self.hours:
+            self.hours[(device_id, handed_over)].silent_at = None
         return True
 
 

@@ -157,3 +157,13 @@ def test_any_delivery_order_with_repeats_ends_in_the_hours_of_the_readings_in_ti
     assert sum(fx.totals().values()) == Decimal("1.5") + Decimal("99893.5") + 6 + Decimal("0.5") + Decimal("6.5")
     assert fx.resets() == {hour: e.reset for hour, e in expected.items()}
 
+
+
+def test_only_the_devices_newest_hour_keeps_a_silence_deadline(fx: Fixture) -> None:
+    # Given registers in two hours, then a late one in an earlier hour
+    fx.deliver(body(register(20, 10, 100)))
+    fx.deliver(body(register(21, 10, 101)))
+    fx.deliver(body(register(19, 50, 99)))
+    # Then the deadline moved from 20:00 to 21:00, and the late hour took none
+    deadlines = {hour: h.silent_at is not None for (d, hour), h in sorted(fx.hours.hours.items()) if d == "boiler"}
+    assert deadlines == {"2026-11-23T19:00:00Z": False, H20: False, H21: True}
