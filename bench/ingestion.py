@@ -10,12 +10,15 @@ device-ordered (backfills and CSV files: a message holds consecutive readings of
 from the first send to the log line of the batch that completed the count; write requests
 and billed units come from the consumer's own "readings batch" lines; the stored hourly
 totals are checked against the number sent. At the first concurrency, the probe (see
-`bench.probe`) counts every AWS call per reading of the same code path on a sample.
+`bench.probe`) counts every AWS call per reading of the same code path on a sample, then on the
+same sample sent as cumulative registers to as many register devices (`reading_kind` "register"),
+so that the two costs per reading are measured side by side in one run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import threading
 import time
@@ -245,7 +248,39 @@ def run_setting(runtime: BenchRuntime, options: Options, shape: str, with_probe:
         probed = probe.run(runtime, batch_messages(sample, options.per_message, "interleaved"), rate_per_s=0.0,
                            pollers=1)
         result["probe"] = {"summary": probe.per_reading(probed), "raw": _without_durations(probed)}
+        result["register_probe"] = register_probe(runtime, options, households, len(devices), intervals)
     return result
+
+
+def as_registers(bodies: list[str], start_kwh: float = 48_000.0) -> list[str]:
+    """Interval readings turned into each device's running register: the register at a reading's
+    time, from `start_kwh`, grows by the interval readings before it (the same use, as registers)."""
+    registers: dict[str, float] = {}
+    out = []
+    for body in bodies:
+        reading = json.loads(body)
+        value = registers.get(reading["device_id"], start_kwh)
+        out.append(json.dumps({**reading, "measurement_value": round(value, 6)}))
+        registers[reading["device_id"]] = value + float(reading["measurement_value"])
+    return out
+
+
+def register_probe(runtime: BenchRuntime, options: Options, households: list[str], count: int,
+                   intervals: int) -> dict[str, Any]:
+    """The probe's sample as registers of register devices that reported before (the steady state:
+    each reading has an earlier one), every reading in a device-hour of its own."""
+    devices = runtime.create_devices(count, [], LIMIT_KWH, prefix="reg",
+                                     owners_by_device=[[household] for household in households[:count]],
+                                     fields={"reading_kind": "register"})
+    baseline = as_registers(interval_readings(devices, PROBE_DAY - dt.timedelta(days=1), 1))
+    sqs, queue_url = runtime.client("sqs"), runtime.queue_url("readings")
+    for body in batch_messages(baseline, options.per_message, "interleaved"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    runtime.wait_drained()
+    sample = as_registers(interval_readings(devices, PROBE_DAY, intervals, every=dt.timedelta(hours=1))
+                          )[: options.probe_readings]
+    probed = probe.run(runtime, batch_messages(sample, options.per_message, "interleaved"), rate_per_s=0.0, pollers=1)
+    return {"summary": probe.per_reading(probed), "raw": _without_durations(probed)}
 
 
 def _without_durations(result: dict[str, Any]) -> dict[str, Any]:
@@ -303,4 +338,14 @@ def run(options: Options, log: Any = print) -> tuple[list[Figure], dict[str, Any
             figures.append(Figure(GROUP, "AWS calls/reading, whole path, real-time case", sum(calls.values()),
                                   target_op="<=", target=1.3,
                                   note="every reading in a device-hour of its own; pollers and both consumers"))
+            registers = result["register_probe"]["summary"]
+            operations = registers["operations_per_reading"]
+            figures.append(Figure(GROUP, "AWS calls/reading, readings consumer, register devices, real-time case",
+                                  registers["consumer_calls_per_reading"], baseline=summary["consumer_calls_per_reading"],
+                                  baseline_name="interval devices, same run",
+                                  note=", ".join(f"{op.split('.')[-1]} {n:.2f}" for op, n in operations.items()
+                                                 if op.startswith("dynamodb."))))
+            figures.append(Figure(GROUP, "AWS calls/reading, whole path, register devices, real-time case",
+                                  sum(registers["calls_per_reading"].values()), baseline=sum(calls.values()),
+                                  baseline_name="interval devices, same run"))
     return figures, details

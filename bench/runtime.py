@@ -295,10 +295,12 @@ class BenchRuntime:
 
     def create_devices(self, count: int, owner_ids: list[str], limit_kwh: float, prefix: str = "m",
                        timezone: str = "UTC", timeout_s: float = 300.0,
-                       owners_by_device: list[list[str]] | None = None) -> list[str]:
+                       owners_by_device: list[list[str]] | None = None,
+                       fields: dict[str, Any] | None = None) -> list[str]:
         """`count` devices made by the admin over REST, once monitoring's replica knows them all.
 
-        Each is owned by `owner_ids`, or, with `owners_by_device`, by the owners at its own index.
+        Each is owned by `owner_ids`, or, with `owners_by_device`, by the owners at its own index;
+        `fields` go into every creation's body (e.g. `reading_kind`).
         """
         admin = self.admin()
         run = uuid.uuid4().hex[:6]
@@ -307,7 +309,7 @@ class BenchRuntime:
 
         def create(device_id: str) -> None:
             body: dict[str, Any] = {"id": device_id, "name": f"Bench {device_id}", "max_hourly_kwh": limit_kwh,
-                    "timezone": timezone, "owner_ids": owners[device_id]}
+                    "timezone": timezone, "owner_ids": owners[device_id], **(fields or {})}
             with requests.Session() as session:
                 for _attempt in range(3):
                     response = session.post(f"{self.rest_url}/devices", json=body, headers=admin.headers, timeout=60)
