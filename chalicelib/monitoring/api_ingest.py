@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import errors
 from chalicelib.messages import ReadingBatch
-from chalicelib.monitoring.readings import InvalidReadingError, Limits, parse_reading
+from chalicelib.monitoring import replica
+from chalicelib.monitoring.readings import AboveMaximumError, InvalidReadingError, Limits, Reading, parse_reading
 from chalicelib.platform import queues
 from chalicelib.settings import get_settings
 
@@ -37,9 +38,18 @@ def accept(device_id: str, request: ReadingsRequest) -> ReadingsAccepted:
     limits = Limits.at(dt.datetime.now(dt.UTC), settings.max_reading_kwh, settings.max_clock_skew_s)
     rejected: list[Rejected] = []
     readings: list[dict[str, Any]] = []
+    kind: list[str] = []  # the device's reading kind, read once and only for a value above the maximum
     for index, raw in enumerate(request.readings):
         try:
-            reading = parse_reading(raw if isinstance(raw, dict) else json.dumps(raw), limits)
+            reading: Reading = parse_reading(raw if isinstance(raw, dict) else json.dumps(raw), limits)
+        except AboveMaximumError as exc:
+            if not kind:
+                meter = replica.get(device_id)
+                kind.append(meter.reading_kind if meter is not None else "interval")
+            if exc.reading is None or kind[0] != "register":  # a register is not bound by an interval's maximum
+                rejected.append(Rejected(index=index, error=str(exc)))
+                continue
+            reading = exc.reading
         except InvalidReadingError as exc:
             rejected.append(Rejected(index=index, error=str(exc)))
             continue

@@ -101,3 +101,28 @@ def test_a_rollover_counts_across_the_maximum_and_crossing_the_limit_raises_one_
     wait_for(lambda: stored_hours(ems, device_id) == {hour.strftime("%Y-%m-%dT%H:00:00Z"): Decimal("1.2")},
              timeout_s=60, what="the rollover counted")
     wait_for(lambda: len(alerts_of(ems, device_id)) == 1, what="one over-consumption alert")
+
+
+def test_registers_over_http_may_exceed_an_interval_readings_maximum(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    # Given a register device and an interval one, each with its API key
+    register_id = make_register_device(ems, admin, owner)
+    register_key = api(ems, "POST", f"/devices/{register_id}/api-keys", admin).json()["api_key"]
+    interval_id = f"i-{uuid.uuid4().hex[:10]}"
+    assert api(ems, "POST", "/devices", admin, json={"id": interval_id, "name": "Interval", "max_hourly_kwh": 5,
+                                                     "owner_ids": [owner.id]}).status_code == 201
+    interval_key = api(ems, "POST", f"/devices/{interval_id}/api-keys", admin).json()["api_key"]
+    # When registers far above the interval maximum are posted for both
+    registers_of = [{"timestamp": f"2026-06-13T09:{m}:00Z", "measurement_value": v}
+                    for m, v in (("10", 51000.25), ("20", 51001.0))]
+    accepted = api(ems, "POST", "/readings", headers={"X-Api-Key": register_key},
+                   json={"readings": [{**r, "device_id": register_id} for r in registers_of]})
+    refused = api(ems, "POST", "/readings", headers={"X-Api-Key": interval_key},
+                  json={"readings": [{**r, "device_id": interval_id} for r in registers_of]})
+    # Then the register device's count as their difference and the interval device's are refused
+    assert accepted.status_code == 202 and accepted.json() == {"accepted": 2, "rejected": []}
+    assert refused.status_code == 202 and refused.json()["accepted"] == 0
+    assert [r["index"] for r in refused.json()["rejected"]] == [0, 1]
+    wait_for(lambda: stored_hours(ems, register_id) == {"2026-06-13T09:00:00Z": Decimal("0.75")},
+             what="the HTTP registers counted")
