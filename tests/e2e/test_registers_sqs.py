@@ -126,3 +126,19 @@ def test_registers_over_http_may_exceed_an_interval_readings_maximum(
     assert [r["index"] for r in refused.json()["rejected"]] == [0, 1]
     wait_for(lambda: stored_hours(ems, register_id) == {"2026-06-13T09:00:00Z": Decimal("0.75")},
              what="the HTTP registers counted")
+
+
+def test_two_more_consumers_racing_on_one_register_device_give_exact_totals(
+    ems: RuntimeProcess, admin: Account, owner: Account
+) -> None:
+    """The runtime's own pollers and two more consumers in this process share the registers of one device."""
+    from tests.consumers import run_consumers
+
+    device_id = make_register_device(ems, admin, owner)
+    readings = registers(device_id, random.Random(13), 60, reset_at=30)
+    shuffled = readings + readings
+    random.Random(2).shuffle(shuffled)
+    send(ems, shuffled)
+    run_consumers(ems, count=2, seconds=8)
+    wait_for(lambda: stored_hours(ems, device_id) == expected(readings), timeout_s=90,
+             what="exact register totals with racing consumers")
