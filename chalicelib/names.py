@@ -38,6 +38,7 @@ TABLES = (
     "login-attempts",
     "devices",
     "device-owners",
+    "device-serials",
     "api-keys",
     "meters",
     "hourly-totals",

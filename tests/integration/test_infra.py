@@ -53,6 +53,7 @@ EXPECTED_TABLES: dict[str, tuple[list[tuple[str, str]], dict[str, list[tuple[str
         [("device_id", "HASH"), ("user_id", "RANGE")],
         {"by_user": [("user_id", "HASH"), ("device_id", "RANGE")]},
     ),
+    "device-serials": ([("serial", "HASH")], {}),
     "api-keys": (
         [("key_id", "HASH")],
         {"by_device": [("device_id", "HASH"), ("key_id", "RANGE")]},
