@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 from typing import Any
@@ -492,11 +493,52 @@ def load_items(request: dict[str, Any]) -> int:
     return len(items)
 
 
-def save_state() -> None:
-    """Write every service's state now (ministack writes each file atomically)."""
-    from ministack.core.persistence import save_all
+# A save is one commit of every service's file: written first into SAVING_DIR, then marked complete
+# (COMMITTED, written atomically) and only then moved into place. A kill between two files of a
+# save would otherwise leave a mix of two saves (a stack recorded complete beside queues from before
+# it); `finish_interrupted_save` completes a marked save at the next start and drops an unmarked one.
+SAVING_DIR = ".saving"
+COMMITTED = ".saving.committed"
 
-    save_all(ministack._build_persistence_save_dict())
+
+def save_all_at_once(services: dict[str, Any]) -> None:
+    """ministack's `save_all`, as one commit of every service's file (see SAVING_DIR)."""
+    from ministack.core import persistence
+
+    staging = os.path.join(STATE_DIR, SAVING_DIR)
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    persistence.STATE_DIR = staging
+    try:
+        persistence.save_all(services)
+    finally:
+        persistence.STATE_DIR = STATE_DIR
+    files = sorted(name for name in os.listdir(staging) if name.endswith(".json"))
+    marker = os.path.join(STATE_DIR, COMMITTED)
+    with open(marker + ".tmp", "w") as out:
+        json.dump(files, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(marker + ".tmp", marker)
+    finish_interrupted_save()
+
+
+def finish_interrupted_save() -> None:
+    """Move a committed save's files into place; drop the files of a save that was never committed."""
+    staging = os.path.join(STATE_DIR, SAVING_DIR)
+    marker = os.path.join(STATE_DIR, COMMITTED)
+    if os.path.exists(marker):
+        with open(marker) as committed:
+            for name in json.load(committed):
+                if os.path.exists(os.path.join(staging, name)):
+                    os.replace(os.path.join(staging, name), os.path.join(STATE_DIR, name))
+        os.remove(marker)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def save_state() -> None:
+    """Write every service's state now, as one commit."""
+    save_all_at_once(ministack._build_persistence_save_dict())
 
 
 async def save_periodically(guard: Guard, stop: asyncio.Event) -> None:
@@ -564,6 +606,9 @@ async def main() -> None:
         batch_actions_as_aws()
     narrow_queries()
     fast_receives()
+    if STATE_DIR:
+        finish_interrupted_save()  # before the emulator loads the state
+        ministack.save_all = save_all_at_once  # the save on a clean stop, too
     guard = Guard(ministack.app, ACCESS_KEY)
     # uvicorn with httptools and uvloop: about half the per-request cost of the emulator's own server.
     server = uvicorn.Server(uvicorn.Config(

@@ -343,6 +343,37 @@ def test_after_kill_9_of_the_endpoint_the_last_saved_state_comes_back(tmp_path: 
         assert second.stop() == 0, second.output
 
 
+def test_a_save_cut_short_is_completed_when_committed_and_dropped_when_not(tmp_path: Path) -> None:
+    # Given a stage whose state holds an item, saved on a clean stop
+    first = RuntimeProcess(tmp_path, app_dir=APP_DIR).start()
+    table = first.name("alerts")
+    first.client("dynamodb").put_item(TableName=table, Item={"id": {"S": "kept"}, "kind": {"S": "kept"}})
+    assert first.stop() == 0, first.output
+    state = tmp_path / "endpoint"
+    ports = (first.rest_port, first.ws_port, first.endpoint_port)
+
+    def restarted_sees_the_item() -> bool:
+        runtime = RuntimeProcess(tmp_path, app_dir=APP_DIR, stage=first.stage, ports=ports).start()
+        try:
+            got = runtime.client("dynamodb").get_item(TableName=table, Key={"id": {"S": "kept"}})
+            return got.get("Item", {}).get("kind") == {"S": "kept"}
+        finally:
+            assert runtime.stop() == 0, runtime.output
+
+    # When a save was killed after its commit mark but before its files were moved into place
+    (state / ".saving").mkdir()
+    (state / "dynamodb.json").rename(state / ".saving" / "dynamodb.json")
+    (state / ".saving.committed").write_text(json.dumps(["dynamodb.json"]))
+    # Then the next start completes it
+    assert restarted_sees_the_item()
+    assert not (state / ".saving").exists() and not (state / ".saving.committed").exists()
+    # And when a save was killed before its commit mark, its half-written files are dropped
+    (state / ".saving").mkdir()
+    (state / ".saving" / "dynamodb.json").write_text('{"half')
+    assert restarted_sees_the_item()
+    assert not (state / ".saving").exists()
+
+
 def test_tables_and_messages_saved_by_an_earlier_version_are_imported_once(tmp_path: Path) -> None:
     stage = "legacy1"
     item = {"id": {"S": "old"}, "kind": {"S": "old"}}
