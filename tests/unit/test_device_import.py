@@ -18,16 +18,6 @@ HEADER = "serial,name,address,max_hourly_kwh,timezone,owners\n"
 
 
 @pytest.fixture
-def store() -> InMemoryDevices:
-    return InMemoryDevices()
-
-
-@pytest.fixture
-def events() -> RecordingEvents:
-    return RecordingEvents()
-
-
-@pytest.fixture
 def devices(store: InMemoryDevices, events: RecordingEvents) -> DeviceService:
     def ids(names: list[str]) -> dict[str, str]:
         return {name: USERS[name.lower()] for name in names if name.lower() in USERS}

@@ -18,16 +18,6 @@ USERS = {"alice", "bob", "carol"}
 
 
 @pytest.fixture
-def store() -> InMemoryDevices:
-    return InMemoryDevices()
-
-
-@pytest.fixture
-def events() -> RecordingEvents:
-    return RecordingEvents()
-
-
-@pytest.fixture
 def devices(store: InMemoryDevices, events: RecordingEvents) -> DeviceService:
     return DeviceService(user_exists=USERS.__contains__, repository=store, events=events)
 
