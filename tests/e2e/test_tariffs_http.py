@@ -20,16 +20,10 @@ import pytest
 from tests.accounts import Account, api, assert_error, new_client
 from tests.harness import RuntimeProcess, wait_for
 from tests.sockets import stored_hours
+from tests.tariff_examples import TWO_PERIODS
 
 ZONE = "Europe/Bucharest"
-ISSUE_EXAMPLE: list[dict[str, Any]] = [
-    {"from": "2026-01-01", "currency": "EUR",
-     "rates": [{"start": "00:00", "price_per_kwh": 0.12}, {"start": "17:00", "price_per_kwh": 0.35},
-               {"start": "21:00", "price_per_kwh": 0.12}],
-     "weekend_rates": [{"start": "00:00", "price_per_kwh": 0.10}]},
-    {"from": "2026-03-01", "currency": "EUR", "rates": [{"start": "00:00", "price_per_kwh": 0.20}]},
-]
-SHOWN = [ISSUE_EXAMPLE[0], {**ISSUE_EXAMPLE[1], "weekend_rates": None}]  # as the API answers them
+SHOWN = [TWO_PERIODS[0], {**TWO_PERIODS[1], "weekend_rates": None}]  # as the API answers them
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +72,11 @@ def get(ems: RuntimeProcess, account: Account, path: str) -> Any:
 
 
 def test_tariffs_are_kept_as_sent_and_an_update_replaces_or_empties_them(ems: RuntimeProcess, admin: Account) -> None:
-    device = create(ems, admin, tariffs=ISSUE_EXAMPLE, tariff_per_kwh=0.3, currency="ron")
+    device = create(ems, admin, tariffs=TWO_PERIODS, tariff_per_kwh=0.3, currency="ron")
     assert (device["tariffs"], device["tariff_per_kwh"], device["currency"]) == (SHOWN, 0.3, "RON")
     assert get(ems, admin, f"/devices/{device['id']}")["tariffs"] == SHOWN
 
-    changed = api(ems, "PUT", f"/devices/{device['id']}", admin, json={"tariffs": ISSUE_EXAMPLE[1:]})
+    changed = api(ems, "PUT", f"/devices/{device['id']}", admin, json={"tariffs": TWO_PERIODS[1:]})
     assert changed.status_code == 200 and changed.json()["tariffs"] == SHOWN[1:]
     renamed = api(ems, "PUT", f"/devices/{device['id']}", admin, json={"name": "Renamed"}).json()
     assert renamed["tariffs"] == SHOWN[1:]  # an update that does not name them keeps them
@@ -137,7 +131,7 @@ def test_bad_tariffs_get_422_naming_the_field_and_change_nothing(ems: RuntimePro
     assert_error(created, 422, "validation_error", {field})
     assert_error(api(ems, "GET", f"/devices/{device_id}", admin), 404, "not_found")
 
-    device = create(ems, admin, tariffs=ISSUE_EXAMPLE)
+    device = create(ems, admin, tariffs=TWO_PERIODS)
     updated = api(ems, "PUT", f"/devices/{device['id']}", admin, json={"tariffs": sent})
     assert_error(updated, 422, "validation_error", {field})
     assert get(ems, admin, f"/devices/{device['id']}") == device
@@ -145,7 +139,7 @@ def test_bad_tariffs_get_422_naming_the_field_and_change_nothing(ems: RuntimePro
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_a_non_finite_price_gets_422(ems: RuntimeProcess, admin: Account, literal: str) -> None:
-    device = create(ems, admin, tariffs=ISSUE_EXAMPLE)
+    device = create(ems, admin, tariffs=TWO_PERIODS)
     raw = ('{"tariffs": [{"from": "2026-01-01", "currency": "EUR", "rates": [{"start": "00:00", "price_per_kwh": '
            f'{literal}}}]}}]}}')
     response = api(ems, "PUT", f"/devices/{device['id']}", admin, data=raw,
@@ -159,7 +153,7 @@ def test_a_non_finite_price_gets_422(ems: RuntimeProcess, admin: Account, litera
 
 def test_history_is_costed_hour_by_hour_at_the_rate_of_its_own_time(ems: RuntimeProcess, admin: Account,
                                                                       owner: Account) -> None:
-    device = create(ems, admin, owner, tariffs=ISSUE_EXAMPLE)
+    device = create(ems, admin, owner, tariffs=TWO_PERIODS)
     device_id = device["id"]
     wait_for_replica(ems, device_id, 1)
     send(ems, device_id, [
@@ -232,6 +226,6 @@ def test_the_fleet_page_costs_each_meters_today_at_its_tariff(ems: RuntimeProces
 
 
 def test_a_tariff_list_the_api_shows_can_be_sent_back_unchanged(ems: RuntimeProcess, admin: Account) -> None:
-    device = create(ems, admin, tariffs=ISSUE_EXAMPLE)
+    device = create(ems, admin, tariffs=TWO_PERIODS)
     again = api(ems, "PUT", f"/devices/{device['id']}", admin, json={"tariffs": copy.deepcopy(device["tariffs"])})
     assert again.status_code == 200 and again.json()["tariffs"] == SHOWN

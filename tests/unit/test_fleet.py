@@ -8,14 +8,12 @@ import datetime as dt
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 
-from chalicelib import errors, names
+from chalicelib import errors
 from chalicelib.monitoring import replica
 from chalicelib.monitoring.domain import WriteStats
 from chalicelib.monitoring.fleet import Fleet, FleetPage, FleetQuery
@@ -23,27 +21,9 @@ from chalicelib.monitoring.readings import Reading
 from chalicelib.monitoring.replica import DynamoMeterStatus, MeterItem
 from chalicelib.monitoring.totals import DynamoHourTotals, HourTotalItem
 from chalicelib.platform.pagination import by_name
-from tests.faked_stage import REGION, faked_stage
 
 NOW = dt.datetime(2026, 11, 23, 20, 30, tzinfo=dt.UTC)
 HOUR = "2026-11-23T20:00:00Z"
-
-
-@pytest.fixture(scope="module")
-def tables() -> Iterator[str]:
-    with faked_stage(MeterItem, HourTotalItem) as name:
-        boto3.client("sqs", region_name=REGION).create_queue(QueueName=names.resource_name("notifications", name))
-        yield name
-
-
-@pytest.fixture
-def stage(tables: str) -> str:
-    """The module's tables, emptied: each test's fleet is its own."""
-    for model in (MeterItem, HourTotalItem):
-        with model.batch_write() as batch:
-            for item in model.scan():
-                batch.delete(item)
-    return tables
 
 
 def event(kind: str, version: int, device_id: str, name: str, limit: float = 1.0) -> str:
@@ -81,7 +61,7 @@ def seed() -> None:
     DynamoMeterStatus().silenced("d-quiet")
 
 
-def test_the_fleet_lists_the_most_severe_first_then_by_name_with_exact_counts(stage: str) -> None:
+def test_the_fleet_lists_the_most_severe_first_then_by_name_with_exact_counts(meter_stage: str) -> None:
     seed()
     page = view()
 
@@ -97,7 +77,7 @@ def test_the_fleet_lists_the_most_severe_first_then_by_name_with_exact_counts(st
     assert fine.last_reading_at == "2026-11-23T20:30:00Z" and page.next_cursor is None
 
 
-def test_state_filter_name_prefix_and_the_hour_that_ends(stage: str) -> None:
+def test_state_filter_name_prefix_and_the_hour_that_ends(meter_stage: str) -> None:
     seed()
     assert [r.device_id for r in view(state="reporting").items] == ["a-fine", "e-fine"]
     assert [r.device_id for r in view(q="CH").items] == ["e-fine"]  # without case
@@ -105,7 +85,7 @@ def test_state_filter_name_prefix_and_the_hour_that_ends(stage: str) -> None:
     assert later.summary.over_limit == 0 and later.summary.reporting == 3  # over the limit is this hour's
 
 
-def test_a_reading_ends_a_silence_and_a_first_reading_ends_never_reported(stage: str) -> None:
+def test_a_reading_ends_a_silence_and_a_first_reading_ends_never_reported(meter_stage: str) -> None:
     seed()
     report("d-quiet", "0.1")
     report("c-new", "0.1")
@@ -113,7 +93,7 @@ def test_a_reading_ends_a_silence_and_a_first_reading_ends_never_reported(stage:
         "devices": 5, "reporting": 4, "over_limit": 1, "silent": 0, "never_reported": 0, "open_alerts": 0}
 
 
-def test_a_deleted_device_leaves_the_fleet_and_its_count(stage: str) -> None:
+def test_a_deleted_device_leaves_the_fleet_and_its_count(meter_stage: str) -> None:
     seed()
     assert replica.apply(replica.parse(event("device.deleted", 2, "b-over", "Zulu")))
     assert replica.apply(replica.parse(event("device.updated", 2, "a-fine", "Aardvark")))
@@ -122,7 +102,7 @@ def test_a_deleted_device_leaves_the_fleet_and_its_count(stage: str) -> None:
     assert page.items[2].name == "Aardvark" and page.summary.devices == 4 and page.summary.over_limit == 0
 
 
-def test_paging_shows_every_meter_once_in_order(stage: str) -> None:
+def test_paging_shows_every_meter_once_in_order(meter_stage: str) -> None:
     seed()
     for i in range(12):
         create(f"m{i:02d}", f"Meter {i:02d}")
@@ -138,7 +118,7 @@ def test_paging_shows_every_meter_once_in_order(stage: str) -> None:
 
 
 @pytest.mark.parametrize("cursor", ["nonsense", "reporting.bm90IGEga2V5", "sleeping.", "silent.e30="])
-def test_a_forged_cursor_is_refused(stage: str, cursor: str) -> None:
+def test_a_forged_cursor_is_refused(meter_stage: str, cursor: str) -> None:
     seed()
     with pytest.raises(errors.ValidationError):
         view(cursor=cursor)
@@ -162,7 +142,7 @@ def count_calls(run: Any) -> Counter[str]:
     return calls
 
 
-def test_a_page_costs_what_it_shows_whatever_the_fleet_holds(stage: str) -> None:
+def test_a_page_costs_what_it_shows_whatever_the_fleet_holds(meter_stage: str) -> None:
     seed()
     small = count_calls(lambda: view(limit=5))
     with MeterItem.batch_write() as batch:  # a hundred more reporting meters
@@ -174,7 +154,7 @@ def test_a_page_costs_what_it_shows_whatever_the_fleet_holds(stage: str) -> None
     assert large == small and large["Scan"] == 0
 
 
-def test_meters_kept_before_the_fleet_view_are_given_their_status_once(stage: str) -> None:
+def test_meters_kept_before_the_fleet_view_are_given_their_status_once(meter_stage: str) -> None:
     # Meters as an earlier version kept them: no listing, no name key, no count of the fleet.
     for device_id, name in [("old-1", "Old one"), ("old-2", "Old two")]:
         MeterItem(device_id, name=name, max_hourly_kwh=1, timezone="UTC", entity_version=3).save()

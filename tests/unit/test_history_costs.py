@@ -20,16 +20,10 @@ from chalicelib.monitoring.domain import WriteStats
 from chalicelib.monitoring.history import History
 from chalicelib.monitoring.readings import Reading, hour_key
 from chalicelib.tariffs import Tariff, Tariffs
+from tests.tariff_examples import TWO_PERIODS
 from tests.unit.fakes import InMemoryHourTotals
 
 ZONE = "Europe/Bucharest"
-ISSUE_EXAMPLE: list[dict[str, Any]] = [
-    {"from": "2026-01-01", "currency": "EUR",
-     "rates": [{"start": "00:00", "price_per_kwh": 0.12}, {"start": "17:00", "price_per_kwh": 0.35},
-               {"start": "21:00", "price_per_kwh": 0.12}],
-     "weekend_rates": [{"start": "00:00", "price_per_kwh": 0.10}]},
-    {"from": "2026-03-01", "currency": "EUR", "rates": [{"start": "00:00", "price_per_kwh": 0.20}]},
-]
 
 
 def tariffs(raw: list[dict[str, Any]]) -> tuple[Tariff, ...]:
@@ -43,7 +37,7 @@ class Device:
     max_hourly_kwh: float = 5.0
     tariff_per_kwh: float | None = None
     currency: str | None = None
-    tariffs: tuple[Tariff, ...] = field(default_factory=lambda: tariffs(ISSUE_EXAMPLE))
+    tariffs: tuple[Tariff, ...] = field(default_factory=lambda: tariffs(TWO_PERIODS))
 
 
 @pytest.fixture

@@ -7,43 +7,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 
-from chalicelib import names
 from chalicelib.messages import InvalidMessage
 from chalicelib.monitoring import replica
 from chalicelib.monitoring.domain import WriteStats
 from chalicelib.monitoring.fleet import Fleet, FleetQuery
 from chalicelib.monitoring.readings import Reading
 from chalicelib.monitoring.replica import DynamoMeterStatus, MeterItem
-from chalicelib.monitoring.totals import DynamoHourTotals, HourTotalItem
-from tests.faked_stage import REGION, faked_stage
+from chalicelib.monitoring.totals import DynamoHourTotals
 
 NOW = dt.datetime(2026, 11, 23, 20, 30, tzinfo=dt.UTC)  # a Monday
 PEAK = [{"from": "2026-01-01", "currency": "EUR",
          "rates": [{"start": "00:00", "price_per_kwh": 0.1}, {"start": "20:00", "price_per_kwh": 0.5}],
          "weekend_rates": None}]
-
-
-@pytest.fixture(scope="module")
-def tables() -> Iterator[str]:
-    with faked_stage(MeterItem, HourTotalItem) as name:
-        boto3.client("sqs", region_name=REGION).create_queue(QueueName=names.resource_name("notifications", name))
-        yield name
-
-
-@pytest.fixture
-def stage(tables: str) -> str:
-    for model in (MeterItem, HourTotalItem):
-        with model.batch_write() as batch:
-            for item in model.scan():
-                batch.delete(item)
-    return tables
 
 
 def event(device_id: str, version: int = 1, **device: Any) -> str:
@@ -59,7 +39,7 @@ def report(device_id: str, kwh: str, at: dt.datetime) -> None:
     DynamoMeterStatus().reported(device_id)
 
 
-def test_the_replica_keeps_the_tariffs_an_event_carries_and_the_next_event_replaces_them(stage: str) -> None:
+def test_the_replica_keeps_the_tariffs_an_event_carries_and_the_next_event_replaces_them(meter_stage: str) -> None:
     assert replica.apply(replica.parse(event("m-1", tariffs=PEAK)))
     meter = replica.get("m-1")
     assert meter is not None
@@ -69,7 +49,7 @@ def test_the_replica_keeps_the_tariffs_an_event_carries_and_the_next_event_repla
     assert MeterItem.get("m-1").tariffs is None
 
 
-def test_events_and_meters_from_before_tariffs_have_none(stage: str) -> None:
+def test_events_and_meters_from_before_tariffs_have_none(meter_stage: str) -> None:
     assert replica.apply(replica.parse(event("m-old", tariff_per_kwh=0.3, currency="EUR")))
     assert replica.get("m-old").tariffs == ()  # type: ignore[union-attr]
     MeterItem("m-kept", name="Kept", max_hourly_kwh=1, timezone="UTC", entity_version=1).save()
@@ -83,13 +63,13 @@ def test_events_and_meters_from_before_tariffs_have_none(stage: str) -> None:
     [{"from": "2026-01-01", "currency": "EUR", "rates": [{"start": "00:00", "price_per_kwh": -1}]}],
     "flat",
 ], ids=["unsorted", "first rate not at midnight", "negative price", "not a list"])
-def test_an_event_with_bad_tariffs_is_malformed_and_writes_nothing(stage: str, tariffs: Any) -> None:
+def test_an_event_with_bad_tariffs_is_malformed_and_writes_nothing(meter_stage: str, tariffs: Any) -> None:
     with pytest.raises(InvalidMessage):
         replica.apply(replica.parse(event("m-bad", tariffs=tariffs)))
     assert replica.get("m-bad") is None
 
 
-def test_the_fleet_costs_each_meters_today_at_its_own_prices(stage: str) -> None:
+def test_the_fleet_costs_each_meters_today_at_its_own_prices(meter_stage: str) -> None:
     replica.apply(replica.parse(event("a-peak", tariffs=PEAK)))
     replica.apply(replica.parse(event("b-flat", tariff_per_kwh=0.2, currency="RON")))
     replica.apply(replica.parse(event("c-none")))

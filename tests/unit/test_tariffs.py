@@ -12,20 +12,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from chalicelib.monitoring import calendar
 from chalicelib.tariffs import MAX_RATES, Bill, Price, Schedule, Tariff, Tariffs
+from tests.tariff_examples import TWO_PERIODS
 
-ISSUE_EXAMPLE: list[dict[str, Any]] = [
-    {"from": "2026-01-01", "currency": "EUR",
-     "rates": [{"start": "00:00", "price_per_kwh": 0.12}, {"start": "17:00", "price_per_kwh": 0.35},
-               {"start": "21:00", "price_per_kwh": 0.12}],
-     "weekend_rates": [{"start": "00:00", "price_per_kwh": 0.10}]},
-    {"from": "2026-03-01", "currency": "EUR", "rates": [{"start": "00:00", "price_per_kwh": 0.20}]},
-]
 TARIFFS = TypeAdapter(Tariffs)
 
 
 def schedule(timezone: str = "Europe/Bucharest", tariffs: list[dict[str, Any]] | None = None,
              flat: float | None = None, currency: str | None = None) -> Schedule:
-    return Schedule(TARIFFS.validate_python(ISSUE_EXAMPLE if tariffs is None else tariffs), flat, currency, timezone)
+    return Schedule(TARIFFS.validate_python(TWO_PERIODS if tariffs is None else tariffs), flat, currency, timezone)
 
 
 def local(text: str, timezone: str = "Europe/Bucharest") -> dt.datetime:
@@ -209,9 +203,9 @@ def test_a_period_in_two_currencies_has_no_single_total_but_one_per_currency() -
 
 
 def test_the_issue_example_is_a_valid_tariff_list() -> None:
-    tariffs = TARIFFS.validate_python(ISSUE_EXAMPLE)
+    tariffs = TARIFFS.validate_python(TWO_PERIODS)
     assert [t.from_ for t in tariffs] == [dt.date(2026, 1, 1), dt.date(2026, 3, 1)]
-    assert TARIFFS.dump_python(tariffs, mode="json", by_alias=True, exclude_none=True) == ISSUE_EXAMPLE
+    assert TARIFFS.dump_python(tariffs, mode="json", by_alias=True, exclude_none=True) == TWO_PERIODS
 
 
 def rates(*starts: str) -> list[dict[str, Any]]:
