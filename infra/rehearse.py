@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,19 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 from botocore.config import Config
 
 from infra import PROJECT_ROOT, InfraError, parse_template
+from infra.local.endpoint import Credentials, EmbeddedEndpoint, EndpointError
 from infra.package import dump_template, package
 
 STAGE = "dev"
 REGION = "us-east-1"
 STACK_NAME = f"ems-{STAGE}-rehearsal"
 ARTIFACT_BUCKET = f"ems-{STAGE}-rehearsal-artifacts"
-ENDPOINT_PYTHON = PROJECT_ROOT / ".venv" / "endpoint" / "bin" / "python"
 LAMBDA_PYTHON = PROJECT_ROOT / ".venv" / "lambda" / "bin" / "python"
-ENDPOINT_SERVER = PROJECT_ROOT / "infra" / "local" / "endpoint_server.py"
 WEBSOCKET_API = "WebsocketAPI"
 WEBSOCKET_DEPLOYMENT = "WebsocketAPIDeployment"
 WEBSOCKET_STAGE = "WebsocketAPIStage"
@@ -76,7 +73,7 @@ class Endpoint:
     access_key_id: str
     secret_access_key: str
     log_path: Path
-    process: subprocess.Popen[bytes] | None = None
+    server: EmbeddedEndpoint | None = None
 
     @property
     def url(self) -> str:
@@ -100,59 +97,32 @@ class Endpoint:
         ).client(service, endpoint_url=self.url, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
 
     def start(self, timeout_s: float = 60.0) -> None:
-        for interpreter in (ENDPOINT_PYTHON, LAMBDA_PYTHON):
-            if not interpreter.exists():
-                raise RehearsalError(f"{interpreter} is missing: run `make setup`")
-        env = {
+        if not LAMBDA_PYTHON.exists():
+            raise RehearsalError(f"{LAMBDA_PYTHON} is missing: run `make setup`")
+        environment = {
             # A clean environment: nothing of the caller's (EMS_* settings, AWS keys) reaches the functions.
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/tmp"),
             "LANG": "C.UTF-8",
             "TMPDIR": str(self.log_path.parent),
             "MINISTACK_REGION": REGION,
-            "EMS_ENDPOINT_HOST": "127.0.0.1",
-            "EMS_ENDPOINT_PORT": str(self.port),
-            "EMS_ENDPOINT_ACCESS_KEY": self.access_key_id,
             "EMS_ENDPOINT_IAM": "1",
-            "EMS_ENDPOINT_STATE_DIR": "",
             "EMS_ENDPOINT_LAMBDA_PYTHON": str(LAMBDA_PYTHON),
         }
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log_file:
-            self.process = subprocess.Popen(
-                [str(ENDPOINT_PYTHON), str(ENDPOINT_SERVER)], stdout=log_file, stderr=subprocess.STDOUT,
-                env=env, cwd=self.log_path.parent, start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RehearsalError(f"the endpoint exited at start:\n{self.log_tail()}")
-            try:
-                if requests.get(f"{self.url}/_localstack/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RehearsalError(f"the endpoint did not answer on {self.url} in {timeout_s:.0f} s")
+        self.server = EmbeddedEndpoint("127.0.0.1", self.port, self.log_path,
+                                       Credentials(self.access_key_id, self.secret_access_key), state_dir=None,
+                                       environment=environment)
+        try:
+            self.server.start(timeout_s)
+        except EndpointError as exc:
+            raise RehearsalError(f"{exc}\n{self.log_tail()}") from exc
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # Its Lambda workers are in its process group.
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
+        if self.server is not None:
+            self.server.stop(timeout_s=30)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no endpoint log)"
+        return self.server.log_tail(lines) if self.server is not None else "(no endpoint log)"
 
 
 def free_port() -> int:

@@ -75,11 +75,15 @@ def stage_credentials(data_dir: Path) -> Credentials:
 
 
 class EmbeddedEndpoint:
-    """A ministack process on host:port, its state in `state_dir` (None: kept in memory only)."""
+    """A ministack process on host:port, its state in `state_dir` (None: kept in memory only).
+
+    `environment` is the process's environment besides the endpoint's own settings (default: this
+    process's); the deploy rehearsal gives a clean one with IAM enforced.
+    """
 
     def __init__(self, host: str, port: int, log_path: Path, credentials: Credentials,
                  state_dir: Path | None, save_interval_s: float = 30.0,
-                 python: Path | None = None) -> None:
+                 python: Path | None = None, environment: dict[str, str] | None = None) -> None:
         self.host = host
         self.port = port
         self.url = f"http://{host}:{port}"
@@ -88,13 +92,14 @@ class EmbeddedEndpoint:
         self.state_dir = state_dir
         self.save_interval_s = save_interval_s
         self.python = python or Path(os.environ.get("EMS_ENDPOINT_PYTHON") or DEFAULT_PYTHON)
+        self.environment = environment
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> None:
         if not self.python.exists():
             raise EndpointError(f"the endpoint's interpreter {self.python} is missing: run `make setup`")
         env = {
-            **os.environ,
+            **(os.environ if self.environment is None else self.environment),
             "EMS_ENDPOINT_HOST": self.host,
             "EMS_ENDPOINT_PORT": str(self.port),
             "EMS_ENDPOINT_ACCESS_KEY": self.credentials.access_key_id,
@@ -131,15 +136,23 @@ class EmbeddedEndpoint:
         return self._process.pid if self._process else None
 
     def stop(self, timeout_s: float = 60.0) -> None:
-        """A clean stop: the emulator saves its state first."""
+        """A clean stop: the emulator saves its state first. Its Lambda workers are in its process group."""
         if self._process is None or self._process.poll() is not None:
             return
-        self._process.send_signal(signal.SIGTERM)
         try:
+            os.killpg(self._process.pid, signal.SIGTERM)
             self._process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no endpoint log)"
 
 
 def aws_client(service: str, endpoint_url: str | None, region: str) -> Any:
