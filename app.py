@@ -44,7 +44,8 @@ http.install(app)
 events.install(app)
 
 identity = IdentityService()
-devices = DeviceService(user_exists=identity.exists, user_ids=identity.ids_by_username)
+devices = DeviceService(user_exists=identity.exists, user_ids=identity.ids_by_username,
+                        has_reported=replica.has_reported)
 hours = DynamoHourTotals()
 raised_alerts = DynamoRaisedAlerts()
 ingestor = Ingestor(hours, raised_alerts)

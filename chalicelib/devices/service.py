@@ -43,15 +43,19 @@ TOPIC = "devices-events"
 
 class DeviceService:
     """The devices context; `user_exists` asks identity directly (strongly consistent). The
-    repository and the event outbox are ports (DynamoDB and SNS unless given)."""
+    repository and the event outbox are ports (DynamoDB and SNS unless given). `has_reported` is
+    monitoring's query of whether a device sent a reading yet (a device's reading kind is fixed from
+    its first reading on: the hours it has were counted by that kind's rules)."""
 
     def __init__(self, user_exists: Callable[[str], bool], publisher: Publisher | None = None,
                  repository: DeviceRepository | None = None, events: outbox.EventDelivery | None = None,
-                 user_ids: Callable[[Sequence[str]], dict[str, str]] | None = None) -> None:
+                 user_ids: Callable[[Sequence[str]], dict[str, str]] | None = None,
+                 has_reported: Callable[[str], bool] | None = None) -> None:
         from chalicelib.devices.repository import DynamoDevices
 
         self._user_exists = user_exists
         self._user_ids = user_ids
+        self._has_reported = has_reported
         self._devices: DeviceRepository = repository or DynamoDevices()
         self._outbox: outbox.EventDelivery = events or outbox.Outbox(publisher or SnsPublisher())
 
@@ -131,6 +135,11 @@ class DeviceService:
             if value is None and name in ("name", "max_hourly_kwh", "timezone", "reading_kind"):
                 raise errors.ValidationError("This field cannot be emptied.",
                                              [errors.FieldError(name, "may not be null")])
+        if changes.get("reading_kind", old.reading_kind) != old.reading_kind and self._has_reported is not None \
+                and self._has_reported(device_id):
+            raise errors.ConflictError(
+                "This device has readings, counted as its reading kind says; its kind can no longer change. "
+                "A meter that reports differently is a new device.")
         if "tariffs" in changes:  # the models, not their dumps; null empties the list
             changes["tariffs"] = tuple(request.tariffs or ())
         new = replace(old, **changes, version=old.version + 1)

@@ -213,6 +213,15 @@ def exists(device_id: str) -> bool:
     return get(device_id) is not None
 
 
+def has_reported(device_id: str) -> bool:
+    """Whether the device sent a reading yet, as far as monitoring knows (an unknown one has not)."""
+    try:
+        item = MeterItem.get(device_id, consistent_read=True, attributes_to_get=["device_id", "never", "deleted"])
+    except DoesNotExist:
+        return False
+    return not item.deleted and item.never is None
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.monitoring.registers import hourly
-from tests.accounts import Account, api, new_client
+from tests.accounts import Account, api, assert_error, new_client
 from tests.e2e.test_metering_sqs import alerts_of, send
 from tests.harness import RuntimeProcess, wait_for
 from tests.sockets import stored_hours
@@ -101,6 +101,11 @@ def test_a_rollover_counts_across_the_maximum_and_crossing_the_limit_raises_one_
     wait_for(lambda: stored_hours(ems, device_id) == {hour.strftime("%Y-%m-%dT%H:00:00Z"): Decimal("1.2")},
              timeout_s=60, what="the rollover counted")
     wait_for(lambda: len(alerts_of(ems, device_id)) == 1, what="one over-consumption alert")
+    # Counted as registers, its hours would be wrong as intervals: the kind is fixed now
+    error = assert_error(api(ems, "PUT", f"/devices/{device_id}", admin, json={"reading_kind": "interval"}),
+                         409, "conflict")
+    assert "can no longer change" in error["message"]
+    assert api(ems, "GET", f"/devices/{device_id}", admin).json()["reading_kind"] == "register"
 
 
 def test_registers_over_http_may_exceed_an_interval_readings_maximum(

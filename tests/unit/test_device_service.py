@@ -18,8 +18,15 @@ USERS = {"alice", "bob", "carol"}
 
 
 @pytest.fixture
-def devices(store: InMemoryDevices, events: RecordingEvents) -> DeviceService:
-    return DeviceService(user_exists=USERS.__contains__, repository=store, events=events)
+def reported() -> set[str]:
+    """The devices monitoring has a reading of."""
+    return set()
+
+
+@pytest.fixture
+def devices(store: InMemoryDevices, events: RecordingEvents, reported: set[str]) -> DeviceService:
+    return DeviceService(user_exists=USERS.__contains__, repository=store, events=events,
+                         has_reported=reported.__contains__)
 
 
 def kitchen(devices: DeviceService, *owners: str, device_id: str = "meter-1") -> str:
@@ -124,3 +131,17 @@ def test_an_api_key_names_its_device_until_revoked_or_the_device_is_deleted(devi
     devices.delete("meter-1")
     with pytest.raises(errors.UnauthorizedError):
         devices.device_for_api_key(second.api_key)
+
+
+def test_the_reading_kind_changes_until_the_first_reading_and_then_no_more(
+    devices: DeviceService, events: RecordingEvents, reported: set[str]
+) -> None:
+    kitchen(devices, "alice")
+    assert devices.update("meter-1", UpdateDeviceRequest(reading_kind="register")).reading_kind == "register"
+    reported.add("meter-1")
+    with pytest.raises(errors.ConflictError, match="can no longer change"):
+        devices.update("meter-1", UpdateDeviceRequest(reading_kind="interval"))
+    # The same kind again, or any other field, is still a change like any
+    same = devices.update("meter-1", UpdateDeviceRequest(reading_kind="register", register_max_kwh=99999, name="K2"))
+    assert (same.reading_kind, same.register_max_kwh, same.name) == ("register", 99999, "K2")
+    assert events.types() == ["device.created", "device.updated", "device.updated"]
