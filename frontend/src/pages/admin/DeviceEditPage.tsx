@@ -19,7 +19,11 @@ interface DeviceForm {
   tariff_per_kwh: string;
   currency: string;
   tariffs: TariffDraft[];
+  reading_kind: ReadingKind;
+  register_max_kwh: string;
 }
+
+type ReadingKind = NonNullable<NewDevice["reading_kind"]>;
 
 function browserZone(): string {
   try {
@@ -49,6 +53,8 @@ function toForm(device: Device | null): DeviceForm {
     tariff_per_kwh: device?.tariff_per_kwh == null ? "" : String(device.tariff_per_kwh),
     currency: device?.currency ?? "",
     tariffs: toDrafts(device?.tariffs),
+    reading_kind: device?.reading_kind ?? "interval",
+    register_max_kwh: device?.register_max_kwh == null ? "" : String(device.register_max_kwh),
   };
 }
 
@@ -58,8 +64,7 @@ function number(value: string): number {
   return Number.isFinite(n) ? n : NaN;
 }
 
-// The reading kind and register maximum are set through the API; this form leaves them as they are.
-type DeviceFields = Required<Omit<NewDevice, "id" | "owner_ids" | "reading_kind" | "register_max_kwh">>;
+type DeviceFields = Required<Omit<NewDevice, "id" | "owner_ids">>;
 
 function fields(form: DeviceForm): DeviceFields {
   return {
@@ -72,6 +77,9 @@ function fields(form: DeviceForm): DeviceFields {
     tariff_per_kwh: form.tariff_per_kwh.trim() === "" ? null : number(form.tariff_per_kwh),
     currency: form.currency.trim() ? form.currency.trim().toUpperCase() : null,
     tariffs: fromDrafts(form.tariffs, form.currency.trim() || null),
+    reading_kind: form.reading_kind,
+    // A maximum only means something for a register; an empty field is none.
+    register_max_kwh: form.reading_kind === "register" && form.register_max_kwh.trim() !== "" ? number(form.register_max_kwh) : null,
   };
 }
 
@@ -234,7 +242,7 @@ export default function DeviceEditPage() {
   const [saved, setSaved] = useState<string | null>(null);
   const zoneList = useMemo(() => zones(), []);
 
-  const set = (key: keyof DeviceForm) => (e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => setEdited({ ...form, [key]: e.target.value });
+  const set = (key: keyof DeviceForm) => (e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>) => setEdited({ ...form, [key]: e.target.value });
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -324,6 +332,20 @@ export default function DeviceEditPage() {
               <label htmlFor="dev-currency">Currency</label>
               <input id="dev-currency" value={form.currency} onChange={set("currency")} maxLength={3} placeholder="e.g. EUR" />
             </div>
+            <div className="field">
+              <label htmlFor="dev-kind">Readings are</label>
+              <select id="dev-kind" value={form.reading_kind} onChange={set("reading_kind")} aria-describedby="dev-kind-help">
+                <option value="interval">the energy of each interval</option>
+                <option value="register">the meter&apos;s running register</option>
+              </select>
+              <small id="dev-kind-help" className="muted">Fixed from the device&apos;s first reading on.</small>
+            </div>
+            {form.reading_kind === "register" && (
+              <div className="field">
+                <label htmlFor="dev-register-max">Register rolls over at (kWh)</label>
+                <input id="dev-register-max" inputMode="decimal" value={form.register_max_kwh} onChange={set("register_max_kwh")} placeholder="never" />
+              </div>
+            )}
             <div className="field wide">
               <label htmlFor="dev-address">Address</label>
               <input id="dev-address" value={form.address} onChange={set("address")} />

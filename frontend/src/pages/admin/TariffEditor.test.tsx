@@ -113,7 +113,7 @@ describe("DeviceEditPage with tariffs", () => {
   it("sends the tariffs only when they changed", () => {
     const form = {
       id: "m1", serial: "", name: "Kitchen", description: "", address: "", max_hourly_kwh: "2", timezone: "Europe/Bucharest",
-      tariff_per_kwh: "0.3", currency: "EUR", tariffs: toDrafts(SHOWN),
+      tariff_per_kwh: "0.3", currency: "EUR", tariffs: toDrafts(SHOWN), reading_kind: "interval" as const, register_max_kwh: "",
     };
     expect(deviceChanges(form, DEVICE)).toEqual({});
     form.tariffs[1].rates[0].price = "0.25";
@@ -163,5 +163,45 @@ describe("DeviceEditPage with tariffs", () => {
     answer = { status: 201, body: { ...DEVICE, id: "m2" } };
     await user.click(screen.getByRole("button", { name: "Create device" }));
     await waitFor(() => expect(api.calls.filter((c) => c.method === "POST" && c.path === "/devices")).toHaveLength(2));
+  });
+});
+
+describe("DeviceEditPage reading kind", () => {
+  const form = {
+    id: "m1", serial: "", name: "Kitchen", description: "", address: "", max_hourly_kwh: "2", timezone: "Europe/Bucharest",
+    tariff_per_kwh: "0.3", currency: "EUR", tariffs: toDrafts(SHOWN), reading_kind: "interval" as const, register_max_kwh: "",
+  };
+
+  it("sends the kind and the register's maximum only when they changed, and no maximum for intervals", () => {
+    expect(deviceChanges({ ...form, register_max_kwh: "99999" }, DEVICE)).toEqual({});
+    expect(deviceChanges({ ...form, reading_kind: "register", register_max_kwh: "99999,9" }, DEVICE))
+      .toEqual({ reading_kind: "register", register_max_kwh: 99999.9 });
+    const register: Device = { ...DEVICE, reading_kind: "register", register_max_kwh: 99999.9 };
+    expect(deviceChanges({ ...form, reading_kind: "interval", register_max_kwh: "99999.9" }, register))
+      .toEqual({ reading_kind: "interval", register_max_kwh: null });
+  });
+
+  it("creates a register device with its maximum", async () => {
+    signIn({ id: "a1", username: "admin", role: "admin", name: "Admin", email: null });
+    const api = fakeFetch({
+      "GET /auth/me": () => ({ body: { id: "a1", username: "admin", role: "admin", name: "Admin", email: null } }),
+      "GET /alerts": () => ({ body: { items: [], next_cursor: null } }),
+      "GET /users": () => ({ body: { items: [], next_cursor: null } }),
+      "POST /devices": () => ({ status: 201, body: { ...DEVICE, id: "m3", reading_kind: "register", register_max_kwh: 99999.9 } }),
+    });
+    vi.stubGlobal("fetch", api.fn);
+    const user = userEvent.setup();
+    renderInApp(<DeviceEditPage />);
+
+    await user.type(await screen.findByLabelText("Name"), "Main meter");
+    await user.type(screen.getByLabelText("Limit per hour (kWh)"), "5");
+    expect(screen.queryByLabelText("Register rolls over at (kWh)")).not.toBeInTheDocument();
+    await user.selectOptions(screen.getByLabelText("Readings are"), "register");
+    await user.type(screen.getByLabelText("Register rolls over at (kWh)"), "99999.9");
+    await user.click(screen.getByRole("button", { name: "Create device" }));
+
+    await waitFor(() => expect(api.calls.filter((c) => c.method === "POST" && c.path === "/devices")).toHaveLength(1));
+    const [posted] = api.calls.filter((c) => c.method === "POST" && c.path === "/devices");
+    expect(posted.body).toMatchObject({ name: "Main meter", reading_kind: "register", register_max_kwh: 99999.9 });
   });
 });
