@@ -125,7 +125,7 @@ package: setup
 	$(PY) -m infra package --stage $(STAGE)
 
 # The benchmarks against the local runtime: a table, and JSON in bench/results/ (BENCH_ARGS="--quick": a short run).
-bench: setup
+bench: setup frontend-build chromium
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:

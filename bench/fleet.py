@@ -10,7 +10,13 @@ sockets are written beside them (connection rows and presence items, as the conn
 them). At each size: the first page of `GET /api/fleet`, a
 device-list page and a name search at 8 concurrent clients (p50, p99), the AWS calls of each
 (through the app's handler, `bench.probe`), one whole silent check (calls, seconds, alerts raised)
-and one alert's delivery by the notifications consumer (calls).
+and one alert's delivery by the notifications consumer (calls). Last, the fleet page in the browser
+(`bench.browser`, the built frontend in headless Chromium): an admin signed in through the login
+page opens it PAGE_LOADS times; the median time from the navigation's start until its first screen
+and cards are complete (the table's first row on the screen, the devices card showing the whole
+fleet, the four state cards counted), beside the same at 1,000 (target: within 1.5x), and the most
+`/api/` requests any load made until then (target: at most 2 to `/api/fleet` whatever the size;
+all of them reported beside).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 import requests
 
-from bench import probe
+from bench import browser, probe
 from bench.load import ProducerStats, send_batch
 from bench.report import Figure
 from bench.rest import hammer
@@ -32,6 +38,8 @@ from bench.runtime import BenchError, BenchRuntime, wait_until
 GROUP = "fleet"
 SILENT = 10
 SHARDS = 8
+PAGE_LOADS = 5
+FLEET_REQUESTS = 2  # the fleet page's first screen, whatever the fleet's size
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class Options:
     sizes: tuple[int, ...] = (1_000, 10_000)
     clients: int = 8
     seconds: float = 5.0
+    page_loads: int = PAGE_LOADS
 
 
 HEADER = "serial,name,address,max_hourly_kwh,timezone,owners"
@@ -149,6 +158,8 @@ def measure(runtime: BenchRuntime, options: Options, admin: Any, alerted: str) -
                                      for name, (_url, query, path) in routes.items()], repeat=5)
     for name in routes:
         found[name]["calls"] = calls[name]["calls_per_request"]
+    devices = requests.get(f"{base}/fleet?limit=1", headers=admin.headers, timeout=30).json()["summary"]["devices"]
+    found["browser"] = browser.fleet_page_loads(runtime, admin, int(devices), options.page_loads)
     return found
 
 
@@ -211,6 +222,16 @@ def run(runtime: BenchRuntime, options: Options, log: Any = print) -> tuple[list
     figures.append(Figure(GROUP, f"bulk import, rows/s ({imports[-1]['rows']:,} rows)", imports[-1]["rows_per_s"],
                           "rows/s", baseline=imports[0]["rows_per_s"],
                           baseline_name=f"the first {imports[0]['rows']:,}", decimals=0))
+    pages = [results[s]["browser"] for s in (small, large)]
+    figures.append(Figure(GROUP, f"fleet page in the browser until its first screen and cards are complete, median "
+                          f"of {options.page_loads}, {large:,} meters", pages[1]["ms"], "ms", baseline=pages[0]["ms"],
+                          baseline_name=f"the same at {small:,}", target_op="<=", target=1.5, on_ratio=True))
+    figures.append(Figure(GROUP, f"fleet page in the browser, /api/fleet requests until complete, {large:,} meters",
+                          pages[1]["fleet_requests"], baseline=pages[0]["fleet_requests"],
+                          baseline_name=f"the same at {small:,}", target_op="<=", target=FLEET_REQUESTS))
+    figures.append(Figure(GROUP, f"fleet page in the browser, /api requests until complete, {large:,} meters",
+                          pages[1]["api_requests"], baseline=pages[0]["api_requests"],
+                          baseline_name=f"the same at {small:,}"))
     stored = [results[s]["silent alerts stored"] for s in (small, large)]
     figures.append(Figure(GROUP, f"silent-meter alerts stored, of {SILENT} silent meters a load", min(stored),
                           target_op=">=", target=SILENT))

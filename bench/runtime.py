@@ -2,7 +2,9 @@
 
 Each benchmark gets a fresh stage in a fresh data folder, no demo data, no simulator, no
 snapshots (they would add endpoint load at random moments), and JSON log lines, which the
-benchmarks read: the readings consumer reports what each batch counted and wrote.
+benchmarks read: the readings consumer reports what each batch counted and wrote. The frontend
+is not served unless a benchmark asks for it (`frontend=True`, or `serve_frontend()` on a
+running one).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ FAST_HASHING = {"EMS_ARGON2_MEMORY_KIB": "1024", "EMS_ARGON2_TIME_COST": "1", "E
                 "EMS_REGISTER_MAX_PER_SOURCE_HOUR": "100000"}  # the benchmarks sign up fleets from one address
 PASSWORD = "bench horse battery 1"
 REGION = "us-east-1"
+FRONTEND_DIST = PROJECT_DIR / "frontend" / "dist"
 
 
 class BenchError(Exception):
@@ -67,6 +70,13 @@ def wait_until(check: Any, timeout_s: float, what: str, interval_s: float = 0.1)
     raise BenchError(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})")
 
 
+def built_frontend() -> Path:
+    """`frontend/dist`; BenchError when it is not built."""
+    if not (FRONTEND_DIST / "index.html").is_file():
+        raise BenchError(f"{FRONTEND_DIST} is not built: run `make frontend-build` (make bench does it)")
+    return FRONTEND_DIST
+
+
 def powertools_time(stamp: str) -> float | None:
     """Epoch seconds of a Powertools `timestamp` (`2026-11-23 21:10:25,123+0000`)."""
     try:
@@ -79,10 +89,16 @@ class BenchRuntime:
     """`python -m infra.local` for one benchmark; a context manager that always stops it."""
 
     def __init__(self, *, sqs_concurrency: int = 2, rest_concurrency: int = 4, label: str = "bench",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, frontend: bool = False) -> None:
+        served = built_frontend() if frontend else None
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"ems-{label}-"))
-        empty_frontend = self.data_dir / "no-frontend"
-        empty_frontend.mkdir()
+        # The gateway reads this folder on every request: empty, it serves no frontend; made a link to
+        # the built one (`serve_frontend`), it serves that from then on, without a restart.
+        self._frontend_dir = self.data_dir / "frontend"
+        if served:
+            self._frontend_dir.symlink_to(served, target_is_directory=True)
+        else:
+            self._frontend_dir.mkdir()
         self.sqs_concurrency = sqs_concurrency
         self.process = RuntimeProcess(
             self.data_dir / "state",
@@ -91,7 +107,7 @@ class BenchRuntime:
                 # The stage throttle is off: the benchmarks measure the app, not the 429s.
                 "--no-demo", "--no-simulator", "--no-persist", "--log-format", "json", "--rest-rate-limit", "0",
                 "--sqs-concurrency", str(sqs_concurrency), "--concurrency", str(rest_concurrency),
-                "--frontend-dir", str(empty_frontend),
+                "--frontend-dir", str(self._frontend_dir),
             ],
             env={**FAST_HASHING, **(env or {})},
         )
@@ -120,7 +136,19 @@ class BenchRuntime:
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
+    def serve_frontend(self) -> None:
+        """Serve the built frontend (`frontend/dist`) on `base_url` from now on."""
+        served = built_frontend()
+        if not self._frontend_dir.is_symlink():
+            self._frontend_dir.rmdir()  # removing the link later (close) leaves the build alone
+            self._frontend_dir.symlink_to(served, target_is_directory=True)
+
     # --- addresses ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Where a browser opens the app (the host the runtime gives the frontend for the API and sockets)."""
+        return f"http://localhost:{self.process.rest_port}"
 
     @property
     def stage(self) -> str:
