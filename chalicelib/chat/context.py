@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from chalicelib.monitoring.history import Metered
+from chalicelib.monitoring.history import Metered, schedule_of
 
 
 class Meter(Metered, Protocol):
@@ -33,6 +33,10 @@ class DayView(Protocol):
     def total_kwh(self) -> float: ...
     @property
     def peak_hour(self) -> str | None: ...
+    @property
+    def cost(self) -> float | None: ...
+    @property
+    def currency(self) -> str | None: ...
 
 
 MeterT = TypeVar("MeterT", bound=Meter)
@@ -47,12 +51,15 @@ def describe(devices: Sequence[MeterT], day_view: Callable[[MeterT, dt.date], Da
         today = now.astimezone(ZoneInfo(device.timezone)).date()
         parts = [(f"Meter '{device.name}' (id {device.id}), time zone {device.timezone}, "
                  f"hourly limit {device.max_hourly_kwh} kWh")]
-        if device.tariff_per_kwh is not None:
-            parts.append(f"tariff {device.tariff_per_kwh} {device.currency or ''} per kWh")
+        price = schedule_of(device).price_at(now)
+        if price is not None:
+            time_of_use = " (prices change with the time of day or the date)" if device.tariffs else ""
+            parts.append(f"price now {price.per_kwh} {price.currency or ''} per kWh{time_of_use}".replace("  ", " "))
         for label, day in (("today", today), ("yesterday", today - dt.timedelta(days=1))):
             view = day_view(device, day)
             over = [h.start for h in view.hours if h.kwh is not None and h.kwh > device.max_hourly_kwh]
-            parts.append(f"{label}: {view.total_kwh} kWh, peak hour {view.peak_hour or 'none'}, "
+            cost = f", cost {view.cost} {view.currency or ''}".rstrip() if view.cost is not None else ""
+            parts.append(f"{label}: {view.total_kwh} kWh{cost}, peak hour {view.peak_hour or 'none'}, "
                          f"{len(over)} hour(s) over the limit")
         lines.append("; ".join(parts))
     return "\n".join(lines)
