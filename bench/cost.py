@@ -3,7 +3,8 @@
 Nothing per reading is estimated: the probe (see `bench.probe`) runs the app's consumers over
 a sample sent at the modelled rate (10,000 meters / 600 s), with one owner's socket open,
 and counts every call: SQS requests of the event sources and the functions, DynamoDB write
-requests (billed by the largest item written, in 1 KB steps) and read units (from the items
+requests (each item of a batch, two for an item of a transaction; billed by the largest item
+written, in 1 KB steps) and read units (from the items
 read, in 4 KB steps), Lambda invocations and billed milliseconds, frames posted to sockets.
 Those are multiplied by the month's readings and the on-demand prices below.
 
@@ -101,8 +102,8 @@ def model(result: dict[str, Any], options: Options) -> dict[str, Any]:
 
     sqs_per_reading = sum(n for op, n in ops.items() if op.startswith("sqs."))
     meters_send = result["messages"] / readings  # the producers' SendMessage, one per message
-    writes = sum(n for op, n in ops.items()
-                 if op in ("dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.DeleteItem"))
+    # Every item written, a transaction's at twice the price (ConditionCheck items included).
+    writes = per_reading["billed_writes_per_reading"]
     largest = max(result["largest_item_bytes"].values(), default=0)
     wru_per_write = max(1, math.ceil(largest / 1024))
     rru = sum(result["read_units"].values()) / readings

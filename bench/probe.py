@@ -81,6 +81,20 @@ def read_units(operation: str, parsed: dict[str, Any], consistent: bool) -> floa
     return 0.0
 
 
+def billed_writes(operation: str, params: dict[str, Any]) -> tuple[float, set[str]]:
+    """The write requests DynamoDB bills a call for, before item size (one an item written; two an
+    item in a transaction), and the tables it writes."""
+    if operation in ("PutItem", "UpdateItem", "DeleteItem") and "TableName" in params:
+        return 1.0, {params["TableName"]}
+    if operation == "BatchWriteItem":
+        requests = params.get("RequestItems") or {}
+        return float(sum(len(items) for items in requests.values())), set(requests)
+    if operation == "TransactWriteItems":
+        writes = [next(iter(entry.values()), {}) for entry in params.get("TransactItems") or []]
+        return 2.0 * len(writes), {w["TableName"] for w in writes if "TableName" in w}
+    return 0.0, set()
+
+
 class Counting:
     """Counts calls per phase; captures what the ingest function sends to the notifications queue."""
 
@@ -88,6 +102,7 @@ class Counting:
         self.lock = threading.Lock()
         self.calls: dict[str, Counter[str]] = defaultdict(Counter)
         self.read_units: dict[str, float] = defaultdict(float)
+        self.billed_writes: dict[str, float] = defaultdict(float)
         self.tables_written: set[str] = set()
         self.notifications: list[tuple[float, str]] = []
         self.default_phase = "other"
@@ -103,9 +118,11 @@ class Counting:
     def _before_parameter_build(self, params: dict[str, Any], model: Any, context: dict[str, Any],
                                 **_: Any) -> None:
         context["bench_consistent"] = bool(params.get("ConsistentRead"))
-        if model.name in ("PutItem", "UpdateItem", "DeleteItem") and "TableName" in params:
+        billed, tables = billed_writes(model.name, params)
+        if billed:
             with self.lock:
-                self.tables_written.add(params["TableName"])
+                self.billed_writes[self.phase()] += billed
+                self.tables_written.update(tables)
         if (model.name == "SendMessage" and str(params.get("QueueUrl", "")).endswith("-notifications")
                 and self.phase() == "ingest"):
             with self.lock:
@@ -329,6 +346,7 @@ def main() -> None:
         "reports": dict(reports.totals),
         "calls": {phase: dict(counter) for phase, counter in counting.calls.items()},
         "read_units": dict(counting.read_units),
+        "billed_writes": dict(counting.billed_writes),
         "functions": {f.name: {"invocations": len(f.durations_ms), "records": sum(f.records),
                                "durations_ms": [round(d, 3) for d in f.durations_ms]} for f in (ingest, notify)},
         "largest_item_bytes": item_sizes,
@@ -517,6 +535,7 @@ def per_reading(result: dict[str, Any]) -> dict[str, Any]:
         "consumer_calls_per_reading": calls.get("ingest", 0.0),
         "operations_per_reading": {op: n / readings for op, n in sorted(by_operation.items())},
         "read_units_per_reading": {phase: units / readings for phase, units in result["read_units"].items()},
+        "billed_writes_per_reading": sum(result.get("billed_writes", {}).values()) / readings,
         "functions": functions,
     }
 
