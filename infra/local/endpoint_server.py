@@ -30,6 +30,7 @@ local tables and queues through the browser, although the emulator itself answer
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import os
@@ -143,15 +144,55 @@ def _key_range(data: dict[str, Any], pk_name: str, sk_name: str) -> tuple[str, A
     return None
 
 
-def _range_test(op: str, operands: list[str]) -> Any:
+class _RangeTest:
+    """A sort-key condition: a test of one sort-key string, and the span of sorted keys it holds."""
+
+    def __init__(self, op: str, operands: list[str]) -> None:
+        self.op, self.operands = op, operands
+
+    def __call__(self, key: str) -> bool:
+        op, first = self.op, (self.operands or [""])[0]
+        if op == "between":
+            return first <= key <= self.operands[1]
+        if op == "prefix":
+            return key.startswith(first)
+        if op == "<":
+            return key < first
+        if op == "<=":
+            return key <= first
+        if op == ">":
+            return key > first
+        if op == ">=":
+            return key >= first
+        return key == first if op == "=" else True
+
+    def span(self, rows: list[Any], value: Any) -> tuple[int, int]:
+        """[start, end) of the rows, sorted by `value(row)`, whose keys pass: binary searches."""
+        op, first = self.op, (self.operands or [""])[0]
+        if op == "any":
+            return 0, len(rows)
+        if op == "prefix":  # the keys cut to the prefix's length are in order too
+            cut = len(first)
+            return (bisect.bisect_left(rows, first, key=lambda row: value(row)[:cut]),
+                    bisect.bisect_right(rows, first, key=lambda row: value(row)[:cut]))
+        if op in ("<", "<="):
+            low = 0
+        elif op == ">":
+            low = bisect.bisect_right(rows, first, key=value)
+        else:  # >=, =, between
+            low = bisect.bisect_left(rows, first, key=value)
+        if op in (">", ">="):
+            high = len(rows)
+        elif op == "<":
+            high = bisect.bisect_left(rows, first, key=value)
+        else:  # <=, =, between
+            high = bisect.bisect_right(rows, self.operands[-1], key=value)
+        return low, max(low, high)
+
+
+def _range_test(op: str, operands: list[str]) -> _RangeTest:
     """A test of a sort-key string against a key condition's operator and operands."""
-    first = operands[0]
-    if op == "between":
-        return lambda key: first <= key <= operands[1]
-    if op == "prefix":
-        return lambda key: key.startswith(first)
-    return {"<": lambda key: key < first, "<=": lambda key: key <= first, ">": lambda key: key > first,
-            ">=": lambda key: key >= first, "=": lambda key: key == first}[op]
+    return _RangeTest(op, operands)
 
 
 # --- ReceiveMessage: cost by what is received, not by queue depth ------------------------------
@@ -368,7 +409,7 @@ def _narrowed_index_query(dynamodb: Any, query: Any, data: dict[str, Any]) -> An
         partition_value = _hash_only(data, hash_name)
         if partition_value is None:
             return query(data)
-        found = (partition_value, lambda key: True)
+        found = (partition_value, _RangeTest("any", []))
     partition_value, inside = found
     members = dynamodb._index_members(table).get(data["IndexName"])
     entries = members.get(partition_value) if members is not None else None
@@ -377,10 +418,9 @@ def _narrowed_index_query(dynamodb: Any, query: Any, data: dict[str, Any]) -> An
     ordered = _ordered_members(table, data["IndexName"], partition_value, entries, range_name)
     if ordered is None:
         return query(data)  # a shape this path does not order the emulator's way
-    rows = [row for row in ordered if inside(row[0][0])]
+    # Binary searches in the ordered members: a page costs what it holds, not the partition's size.
+    low, high = inside.span(ordered, lambda row: row[0][0])
     forward = data.get("ScanIndexForward", True)
-    if not forward:
-        rows.reverse()
     start = data.get("ExclusiveStartKey")
     if start:
         try:
@@ -388,10 +428,14 @@ def _narrowed_index_query(dynamodb: Any, query: Any, data: dict[str, Any]) -> An
                   start[table["sk_name"]]["S"] if table.get("sk_name") else "")
         except (KeyError, TypeError):
             return query(data)  # the emulator answers a malformed key its own way
-        rows = [row for row in rows if (row[0] >= at if forward else row[0] <= at)]
+        if forward:
+            low = max(low, bisect.bisect_left(ordered, at, lo=low, hi=high, key=lambda row: row[0]))
+        else:
+            high = min(high, bisect.bisect_right(ordered, at, lo=low, hi=high, key=lambda row: row[0]))
     limit = data.get("Limit")
-    if limit and data.get("Select") != "COUNT" and not data.get("QueryFilter"):
-        rows = rows[: int(limit) + 2]  # the start key itself, the page, and one to show there is more
+    paged = bool(limit) and data.get("Select") != "COUNT" and not data.get("QueryFilter")
+    reach = int(limit or 0) + 2 if paged else high - low  # the start key itself, the page, and one to show there is more
+    rows = ordered[low:min(high, low + reach)] if forward else ordered[max(low, high - reach):high][::-1]
     # Synchronous on the event loop: no other request sees the narrowed partition.
     members[partition_value] = dict.fromkeys(key for _, key in rows)
     try:

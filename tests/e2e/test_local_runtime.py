@@ -477,6 +477,12 @@ def test_a_querys_sort_key_range_gives_exactly_the_items_in_range_in_order_and_b
     ("listing = :l AND begins_with(name_key, :a)", {":a": "n0"}, [f"n0{i}" for i in range(10) if i != 5]),
     ("listing = :l AND name_key BETWEEN :a AND :b", {":a": "n03", ":b": "n07"}, ["n03", "n04", "n06", "n07"]),
     ("listing = :l AND name_key > :a", {":a": "n09"}, ["n10", "n11"]),
+    ("listing = :l AND name_key >= :a", {":a": "n09"}, ["n09", "n10", "n11"]),
+    ("listing = :l AND name_key < :a", {":a": "n03"}, ["n00", "n01", "n02"]),
+    ("listing = :l AND name_key <= :a", {":a": "n06"}, ["n00", "n01", "n02", "n03", "n04", "n06"]),
+    ("listing = :l AND name_key = :a", {":a": "n07"}, ["n07"]),
+    ("listing = :l AND name_key = :a", {":a": "n05"}, []),
+    ("listing = :l AND begins_with(name_key, :a)", {":a": "n1"}, ["n10", "n11"]),
 ])
 @pytest.mark.parametrize("filtered", [False, True])
 def test_an_index_query_gives_exactly_the_indexed_items_in_range_in_order_and_by_page(
@@ -515,9 +521,17 @@ def test_an_index_query_gives_exactly_the_indexed_items_in_range_in_order_and_by
         if "LastEvaluatedKey" not in page:
             break
         page = dynamodb.query(**request, Limit=3, ExclusiveStartKey=page["LastEvaluatedKey"])
+    paged_back: list[str] = []
+    page = dynamodb.query(**request, Limit=2, ScanIndexForward=False)
+    for _ in range(20):
+        paged_back += [i["name_key"]["S"] for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        page = dynamodb.query(**request, Limit=2, ScanIndexForward=False, ExclusiveStartKey=page["LastEvaluatedKey"])
     counted = dynamodb.query(**request, Select="COUNT")["Count"]
     # Then each gives exactly the index partition's items in range, in DynamoDB's order
     assert forward == expected and backward == expected[::-1] and paged == expected and counted == len(expected)
+    assert paged_back == expected[::-1]
 
 
 def test_receives_behind_delayed_messages_keep_sqs_redrive_exactly(runtime: RuntimeProcess) -> None:
