@@ -6,6 +6,7 @@ No I/O here; everything takes values (and an explicit `now` where time matters).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections import OrderedDict
@@ -60,22 +61,22 @@ class Reading:
     timestamp: dt.datetime  # aware, UTC
     kwh: Decimal
 
-    @property
+    # Computed once a reading: the ingestion path asks for them several times each.
+    @functools.cached_property
     def key(self) -> str:
         """What makes a reading unique for its device: its exact timestamp."""
         return timestamp_key(self.timestamp)
 
-    @property
+    @functools.cached_property
     def hour(self) -> str:
         return hour_key(self.timestamp)
 
 
 def timestamp_key(moment: dt.datetime) -> str:
+    """`2026-11-23T20:10:00Z`, with the fraction of a second when there is one (no trailing zeros)."""
     moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    text = moment.replace(tzinfo=None).isoformat()  # the fraction has six digits when there is one
+    return (text.rstrip("0") if moment.microsecond else text) + "Z"
 
 
 def hour_start(moment: dt.datetime) -> dt.datetime:
@@ -84,7 +85,8 @@ def hour_start(moment: dt.datetime) -> dt.datetime:
 
 def hour_key(moment: dt.datetime) -> str:
     """The clock hour (UTC) that contains `moment`, e.g. `2026-11-23T20:00:00Z`."""
-    return hour_start(moment).strftime("%Y-%m-%dT%H:00:00Z")
+    moment = moment.astimezone(UTC)
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:00:00Z"
 
 
 def parse_hour_key(key: str) -> dt.datetime:
