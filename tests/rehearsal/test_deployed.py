@@ -12,7 +12,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +20,7 @@ import requests
 from websockets.sync.client import connect
 
 from infra.rehearse import STAGE, Deployment
+from tests.accounts import Account
 from tests.harness import wait_for
 from tests.sockets import Socket
 
@@ -28,39 +28,28 @@ DEADLINE_S = 60.0
 PASSWORD = "correct horse 1"
 
 
-@dataclass(frozen=True)
-class User:
-    id: str
-    username: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def call(deployment: Deployment, method: str, path: str, user: User | None = None, **kwargs: Any
+def call(deployment: Deployment, method: str, path: str, user: Account | None = None, **kwargs: Any
          ) -> requests.Response:
     headers = user.headers if user else {}
     return requests.request(method, f"{deployment.rest_url}{path}", headers=headers, timeout=60, **kwargs)
 
 
-def sign_in(deployment: Deployment, username: str, password: str) -> User:
+def sign_in(deployment: Deployment, username: str, password: str) -> Account:
     response = call(deployment, "POST", "/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "Bearer" and body["user"]["username"] == username, body
-    return User(body["user"]["id"], username, body["access_token"])
+    return Account(body["user"]["id"], username, password, body["access_token"])
 
 
 @pytest.fixture(scope="module")
-def admin(deployment: Deployment) -> User:
+def admin(deployment: Deployment) -> Account:
     """The admin the rehearsal made with `python -m chalicelib.identity create-admin`."""
     return sign_in(deployment, deployment.admin_username, deployment.admin_password)
 
 
 @pytest.fixture(scope="module")
-def client(deployment: Deployment) -> User:
+def client(deployment: Deployment) -> Account:
     """A client that registered itself through the deployed API."""
     username = f"client_{uuid.uuid4().hex[:10]}"
     response = call(deployment, "POST", "/auth/register", json={"username": username, "password": PASSWORD})
@@ -69,7 +58,7 @@ def client(deployment: Deployment) -> User:
     return sign_in(deployment, username, PASSWORD)
 
 
-def make_device(deployment: Deployment, admin: User, owner: User, limit: float) -> str:
+def make_device(deployment: Deployment, admin: Account, owner: Account, limit: float) -> str:
     """A device created by the admin and assigned to `owner`, once the consumers' replica knows it."""
     device_id = f"m-{uuid.uuid4().hex[:10]}"
     created = call(deployment, "POST", "/devices", admin, json={
@@ -106,7 +95,7 @@ def socket_of(deployment: Deployment) -> Iterator[Any]:
     """Opens a socket on the deployed WebSocket API for a user (`?token=`); all closed after the test."""
     with ExitStack() as stack:
 
-        def open_for(user: User) -> Socket:
+        def open_for(user: Account) -> Socket:
             ws = stack.enter_context(connect(f"{deployment.websocket_url}?token={user.token}",
                                              open_timeout=DEADLINE_S, proxy=None, compression=None))
             return Socket(ws, user.username)
@@ -114,7 +103,7 @@ def socket_of(deployment: Deployment) -> Iterator[Any]:
         yield open_for
 
 
-def test_health_register_and_login(deployment: Deployment, client: User, admin: User) -> None:
+def test_health_register_and_login(deployment: Deployment, client: Account, admin: Account) -> None:
     health = call(deployment, "GET", "/health")
     assert health.status_code == 200 and health.json() == {"status": "ok", "stage": STAGE}, health.text
     me = call(deployment, "GET", "/auth/me", client)
@@ -126,7 +115,7 @@ def test_health_register_and_login(deployment: Deployment, client: User, admin: 
     assert call(deployment, "GET", "/health/details", client).status_code == 403
 
 
-def test_device_creation_and_assignment(deployment: Deployment, admin: User, client: User) -> None:
+def test_device_creation_and_assignment(deployment: Deployment, admin: Account, client: Account) -> None:
     device_id = make_device(deployment, admin, client, limit=5.0)
     mine = call(deployment, "GET", "/devices", client)
     assert mine.status_code == 200, mine.text
@@ -138,7 +127,7 @@ def test_device_creation_and_assignment(deployment: Deployment, admin: User, cli
     assert call(deployment, "GET", f"/devices/{device_id}", other).status_code == 404
 
 
-def test_readings_on_the_queue_are_counted_exactly(deployment: Deployment, admin: User, client: User) -> None:
+def test_readings_on_the_queue_are_counted_exactly(deployment: Deployment, admin: Account, client: Account) -> None:
     device_id = make_device(deployment, admin, client, limit=100.0)
     hour = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     readings = [{"timestamp": (hour + dt.timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -161,7 +150,7 @@ def test_readings_on_the_queue_are_counted_exactly(deployment: Deployment, admin
     assert drained(deployment, "ReadingsDeadLetterQueueUrl")
 
 
-def test_over_consumption_alert_reaches_the_owners_socket(deployment: Deployment, admin: User, client: User,
+def test_over_consumption_alert_reaches_the_owners_socket(deployment: Deployment, admin: Account, client: Account,
                                                           socket_of: Any) -> None:
     device_id = make_device(deployment, admin, client, limit=1.0)
     socket = socket_of(client)
@@ -179,7 +168,7 @@ def test_over_consumption_alert_reaches_the_owners_socket(deployment: Deployment
     assert inbox.status_code == 200 and alert_id in [a["id"] for a in inbox.json()["items"]], inbox.text
 
 
-def test_chat_rule_answer(deployment: Deployment, client: User, socket_of: Any) -> None:
+def test_chat_rule_answer(deployment: Deployment, client: Account, socket_of: Any) -> None:
     socket = socket_of(client)
     socket.send({"action": "chat.send", "text": "hello"})
     [answer] = socket.expect(lambda f: f.get("type") == "chat.message" and f["message"]["sender_kind"] == "rule",

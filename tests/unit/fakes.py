@@ -20,10 +20,19 @@ from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusCh
 from chalicelib.chat.repository import decode_status_cursor
 from chalicelib.devices.domain import ApiKey, Change, Device
 from chalicelib.identity.domain import Account, username_key
-from chalicelib.messages import Alert
-from chalicelib.monitoring.domain import Applied, HourTotal, RegisterHour, RegisterWindow, WriteStats, deadline_shard
-from chalicelib.monitoring.readings import Reading
+from chalicelib.messages import Alert, ReadingsUpdated
+from chalicelib.monitoring.domain import (
+    Applied,
+    HourTotal,
+    Meter,
+    RegisterHour,
+    RegisterWindow,
+    WriteStats,
+    deadline_shard,
+)
+from chalicelib.monitoring.readings import Entry, Reading
 from chalicelib.platform import outbox
+from chalicelib.platform.consumer import Delivery, Outcome
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
 
 
@@ -622,3 +631,30 @@ def _activity(conversation: Conversation) -> tuple[str, str]:
 def _started(key: dict[str, dict[str, str]]) -> tuple[str, str]:
     """The place of the conversation a cursor stopped at."""
     return key["updated_at"]["S"], key["id"]["S"]
+
+
+class IngestorFixture:
+    """The readings consumer on in-memory hours and alerts, its meters by id, fed message bodies as
+    SQS hands them over; the live updates and status changes it made are kept."""
+
+    def __init__(self, meters: Iterable[Meter], now: dt.datetime) -> None:
+        from chalicelib.monitoring.ingest import Ingestor
+
+        self.hours = InMemoryHourTotals()
+        self.alerts = RecordingRaisedAlerts()
+        self.meters: dict[str, Meter] = {m.device_id: m for m in meters}
+        self.updates: list[ReadingsUpdated] = []
+        self.status = RecordingMeterStatus()
+        self.ingestor = Ingestor(self.hours, self.alerts, lookup=lambda ids: {i: self.meters.get(i) for i in ids},
+                                 clock=lambda: now, notify=self.updates.append, status=self.status)
+        self.sequence = 0
+
+    def deliver(self, *bodies: Any, last_attempt: bool = False) -> tuple[Outcome, list[str]]:
+        """Hand these message bodies to the consumer as one batch; the outcome and the message ids."""
+        source = self.ingestor.source
+        deliveries: list[Delivery[list[Entry]]] = []
+        for body in bodies:
+            self.sequence += 1
+            text = body if isinstance(body, str) else json.dumps(body)
+            deliveries.append(Delivery(f"m{self.sequence}", text, 1, last_attempt, source.parse(text)))
+        return self.ingestor.handle_batch(deliveries), [d.message_id for d in deliveries]

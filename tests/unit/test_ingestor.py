@@ -14,35 +14,17 @@ import pytest
 from chalicelib.messages import ReadingsUpdated
 from chalicelib.monitoring.domain import Meter
 from chalicelib.monitoring.ingest import Ingestor
-from chalicelib.monitoring.readings import Entry
-from chalicelib.platform.consumer import Delivery, Outcome
-from tests.unit.fakes import InMemoryHourTotals, RecordingMeterStatus, RecordingRaisedAlerts
+from chalicelib.platform.consumer import Delivery
+from tests.unit.fakes import IngestorFixture
 
 NOW = dt.datetime(2026, 11, 23, 21, 30, tzinfo=dt.UTC)
 KITCHEN = Meter("kitchen", "Kitchen", 1.0, "Europe/Bucharest", None, None, frozenset({"alice", "bob"}))
 GARAGE = Meter("garage", "Garage", 5.0, "UTC", None, None, frozenset({"carol"}))
 
 
-class Fixture:
+class Fixture(IngestorFixture):
     def __init__(self) -> None:
-        self.hours = InMemoryHourTotals()
-        self.alerts = RecordingRaisedAlerts()
-        self.meters: dict[str, Meter] = {m.device_id: m for m in (KITCHEN, GARAGE)}
-        self.updates: list[ReadingsUpdated] = []
-        self.status = RecordingMeterStatus()
-        self.ingestor = Ingestor(self.hours, self.alerts, lookup=lambda ids: {i: self.meters.get(i) for i in ids},
-                                 clock=lambda: NOW, notify=self.updates.append, status=self.status)
-        self.sequence = 0
-
-    def deliver(self, *bodies: Any, last_attempt: bool = False) -> tuple[Outcome, list[str]]:
-        """Hand these message bodies to the consumer as one batch; the outcome and the message ids."""
-        source = self.ingestor.source
-        deliveries: list[Delivery[list[Entry]]] = []
-        for body in bodies:
-            self.sequence += 1
-            text = body if isinstance(body, str) else json.dumps(body)
-            deliveries.append(Delivery(f"m{self.sequence}", text, 1, last_attempt, source.parse(text)))
-        return self.ingestor.handle_batch(deliveries), [d.message_id for d in deliveries]
+        super().__init__((KITCHEN, GARAGE), NOW)
 
     def total(self, device_id: str, hour: str) -> Decimal | None:
         stored = self.hours.get(device_id, hour)

@@ -14,10 +14,8 @@ import pytest
 
 from chalicelib.monitoring.domain import Meter
 from chalicelib.monitoring.ingest import Ingestor
-from chalicelib.monitoring.readings import Entry
 from chalicelib.monitoring.registers import hourly
-from chalicelib.platform.consumer import Delivery, Outcome
-from tests.unit.fakes import InMemoryHourTotals, RecordingMeterStatus, RecordingRaisedAlerts
+from tests.unit.fakes import IngestorFixture, RecordingMeterStatus
 
 NOW = dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC)
 BOILER = Meter("boiler", "Boiler", 5.0, "UTC", None, None, frozenset({"alice"}), reading_kind="register",
@@ -26,23 +24,9 @@ KITCHEN = Meter("kitchen", "Kitchen", 1.0, "UTC", None, None, frozenset({"alice"
 H20, H21, H22 = "2026-11-23T20:00:00Z", "2026-11-23T21:00:00Z", "2026-11-23T22:00:00Z"
 
 
-class Fixture:
+class Fixture(IngestorFixture):
     def __init__(self) -> None:
-        self.hours = InMemoryHourTotals()
-        self.alerts = RecordingRaisedAlerts()
-        self.meters = {m.device_id: m for m in (BOILER, KITCHEN)}
-        self.ingestor = Ingestor(self.hours, self.alerts, lookup=lambda ids: {i: self.meters.get(i) for i in ids},
-                                 clock=lambda: NOW, notify=lambda _: None, status=RecordingMeterStatus())
-        self.sequence = 0
-
-    def deliver(self, *bodies: Any, last_attempt: bool = False) -> Outcome:
-        source = self.ingestor.source
-        deliveries: list[Delivery[list[Entry]]] = []
-        for body in bodies:
-            self.sequence += 1
-            text = body if isinstance(body, str) else json.dumps(body)
-            deliveries.append(Delivery(f"m{self.sequence}", text, 1, last_attempt, source.parse(text)))
-        return self.ingestor.handle_batch(deliveries)
+        super().__init__((BOILER, KITCHEN), NOW)
 
     def totals(self, device_id: str = "boiler") -> dict[str, Decimal]:
         return {hour: h.total_kwh for (d, hour), h in sorted(self.hours.hours.items()) if d == device_id}
@@ -67,7 +51,7 @@ def fx() -> Fixture:
 
 def test_registers_count_their_differences_and_the_first_is_a_baseline(fx: Fixture) -> None:
     # Given registers far above an interval reading's maximum
-    outcome = fx.deliver(body(register(20, 10, 41000.5), register(20, 40, 41001), register(21, 10, 41003.5)))
+    outcome, _ = fx.deliver(body(register(20, 10, 41000.5), register(20, 40, 41001), register(21, 10, 41003.5)))
     # Then the first counts nothing and each other its difference, in the hour that contains it
     assert fx.totals() == {H20: Decimal("0.5"), H21: Decimal("2.5")}
     assert outcome.failed == set() and outcome.dead == [] and outcome.log["counted"] == 3
@@ -103,7 +87,7 @@ def test_a_drop_near_the_maximum_is_a_rollover(fx: Fixture) -> None:
 def test_duplicates_and_replays_count_nothing(fx: Fixture) -> None:
     batch = body(register(20, 10, 100), register(20, 20, 101))
     fx.deliver(batch)
-    outcome = fx.deliver(batch, body(register(20, 20, 500)))
+    outcome, _ = fx.deliver(batch, body(register(20, 20, 500)))
     assert fx.totals() == {H20: Decimal(1)}
     # The copy inside the batch is merged before the write; the two met in the table are duplicates.
     assert outcome.log["counted"] == 0 and outcome.log["duplicates"] == 2
@@ -116,7 +100,7 @@ def test_crossing_the_hourly_limit_raises_one_alert(fx: Fixture) -> None:
 
 
 def test_an_interval_reading_above_the_maximum_is_still_dead_lettered_beside_registers(fx: Fixture) -> None:
-    outcome = fx.deliver(body(register(20, 10, 100), register(20, 20, 150, device="kitchen")))
+    outcome, _ = fx.deliver(body(register(20, 10, 100), register(20, 20, 150, device="kitchen")))
     assert [d.reason for d in outcome.dead] == ["measurement_value is above the maximum of 100.0 kWh"]
     assert fx.totals("kitchen") == {} and fx.totals() == {H20: Decimal(0)}
 
@@ -130,7 +114,7 @@ def test_a_writer_that_moved_the_registers_meanwhile_makes_the_hour_computed_aga
                               clock=lambda: NOW, notify=lambda _: None, status=RecordingMeterStatus())
     fx.hours.before_register_write = lambda: other.deliver(body(register(20, 20, 103)))
     # When this one counts 20:30
-    outcome = fx.deliver(body(register(20, 30, 104)))
+    outcome, _ = fx.deliver(body(register(20, 30, 104)))
     # Then both count, against each other
     assert fx.totals() == {H20: Decimal(4)}
     assert outcome.failed == set()
