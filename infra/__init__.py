@@ -5,12 +5,17 @@ that apply it: `bootstrap` (to an endpoint, at local start-up), `package` (merge
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.session
 import yaml
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = Path(__file__).resolve().parent / "template.yaml"
@@ -83,3 +88,24 @@ def aws_session(region: str, endpoint_url: str | None, stage: str = "local") -> 
             region_name=region, aws_access_key_id="test", aws_secret_access_key="test"
         )
     return boto3.session.Session(region_name=region, botocore_session=core)
+
+
+@contextmanager
+def failing_as(error: Callable[[str], InfraError], description: str,
+               reasons: dict[str, str] | None = None) -> Iterator[None]:
+    """Turn the endpoint's errors into `error("Failed <description>: <reason>")`; `reasons` words
+    some error codes in plain terms."""
+    try:
+        yield
+    except ClientError as exc:
+        found = exc.response.get("Error", {})
+        code = found.get("Code", "error")
+        reason = (reasons or {}).get(code) or f"{code}: {found.get('Message', exc)}"
+        raise error(f"Failed {description}: {reason}") from exc
+    except ResponseParserError as exc:
+        # moto answers some failures (a table that already exists) with a body botocore
+        # cannot parse; the body still carries the endpoint's reason.
+        message = re.search(r'"message":\s*"([^"]*)"', str(exc))
+        raise error(f"Failed {description}: {message.group(1) if message else exc}") from exc
+    except BotoCoreError as exc:
+        raise error(f"Failed {description}: {exc}") from exc

@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,9 @@ from typing import Any
 import boto3
 import yaml
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
+from botocore.exceptions import ClientError
 
-from infra import TEMPLATE_PATH, InfraError, aws_session, parse_template
+from infra import TEMPLATE_PATH, InfraError, aws_session, failing_as, parse_template
 
 __all__ = [
     "TEMPLATE_PATH",
@@ -148,25 +147,9 @@ def _stack_parameters(
     return values
 
 
-@contextmanager
-def _step(description: str) -> Iterator[None]:
-    """Turn the endpoint's errors into a `BootstrapError` saying what was being done."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise BootstrapError(
-            f"Failed {description}: {error.get('Code', 'error')}: {error.get('Message', exc)}"
-        ) from exc
-    except ResponseParserError as exc:
-        # moto answers some failures (a table that already exists) with a body botocore
-        # cannot parse; the body still carries the endpoint's reason.
-        reason = re.search(r'"message":\s*"([^"]*)"', str(exc))
-        raise BootstrapError(
-            f"Failed {description}: {reason.group(1) if reason else exc}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise BootstrapError(f"Failed {description}: {exc}") from exc
+def _step(description: str) -> AbstractContextManager[None]:
+    """The endpoint's errors as a `BootstrapError` saying what was being done."""
+    return failing_as(BootstrapError, description)
 
 
 class _Clients:

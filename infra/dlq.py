@@ -14,15 +14,14 @@ import argparse
 import datetime as dt
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
-from infra import InfraError, aws_session
+from infra import InfraError, aws_session, failing_as
 
 DLQ_SUFFIX = "-dlq"
 PEEK_VISIBILITY_S = 30  # how long `show` hides a message if it dies before making it visible again
@@ -81,20 +80,10 @@ def queue_pair(queue: str, stage: str) -> tuple[str, str]:
     return prefix + logical, prefix + logical + DLQ_SUFFIX
 
 
-@contextmanager
-def _step(description: str) -> Iterator[None]:
-    """Turn the endpoint's errors into a `DeadLetterError` saying what was being done."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") in _MISSING_QUEUE_CODES:
-            raise DeadLetterError(f"Failed {description}: the queue does not exist") from exc
-        raise DeadLetterError(
-            f"Failed {description}: {error.get('Code', 'error')}: {error.get('Message', exc)}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise DeadLetterError(f"Failed {description}: {exc}") from exc
+def _step(description: str) -> AbstractContextManager[None]:
+    """The endpoint's errors as a `DeadLetterError` saying what was being done."""
+    return failing_as(DeadLetterError, description,
+                      dict.fromkeys(_MISSING_QUEUE_CODES, "the queue does not exist"))
 
 
 class DeadLetters:

@@ -151,7 +151,8 @@ def test_an_unknown_queue_fails_with_a_message(
     queues: Queues, endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert dlq(endpoint, "show", "nothing") == 1
-    assert "ems-dlqtest-nothing-dlq" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ems-dlqtest-nothing-dlq" in err and "the queue does not exist" in err, err
 
 
 @pytest.mark.parametrize(
