@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import requests
 
 from tests.harness import FAST_HASHING, PROJECT_DIR, RuntimeProcess
@@ -99,3 +101,12 @@ def assert_error(response: requests.Response, status: int, code: str, fields: se
         named = {detail["field"] for detail in error.get("details", [])}
         assert fields <= named, f"expected details for {fields}, got {body}"
     return error
+
+
+ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}  # the contract's code of each refusal
+
+
+def caller_matrix(routes: Mapping[str, tuple[Any, Sequence[int]]], callers: Sequence[str]) -> list[Any]:
+    """One test case a route and kind of caller, with the status the contract gives that caller."""
+    return [pytest.param(route, caller, statuses[i], id=f"{route} as {caller} -> {statuses[i]}")
+            for route, (_, statuses) in routes.items() for i, caller in enumerate(callers)]

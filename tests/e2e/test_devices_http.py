@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.accounts import Account, assert_error, new_client
+from tests.accounts import ERROR_CODES, Account, assert_error, caller_matrix, new_client
 from tests.harness import RuntimeProcess
 
 TIMEOUT_S = 30
@@ -136,12 +136,7 @@ ROUTES: dict[str, tuple[Callable[[Scene], Request], tuple[int, int, int, int]]] 
 # An admin's call to these changes what the other cases rely on, so it gets a scene of its own.
 CHANGES_THE_SCENE = {"DELETE /devices/{id}", "PUT /devices/{id}/owners/{user_id}",
                      "DELETE /devices/{id}/owners/{user_id}", "DELETE /devices/{id}/api-keys/{key_id}"}
-ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
-MATRIX = [
-    pytest.param(route, caller, statuses[i], id=f"{route} as {caller} -> {statuses[i]}")
-    for route, (_, statuses) in ROUTES.items()
-    for i, caller in enumerate(CALLERS)
-]
+MATRIX = caller_matrix(ROUTES, CALLERS)
 
 
 @pytest.mark.parametrize(("route", "caller", "status"), MATRIX)

@@ -23,7 +23,16 @@ import jwt
 import pytest
 import requests
 
-from tests.accounts import PASSWORD, Account, assert_error, new_client, sign_in, unique_name
+from tests.accounts import (
+    ERROR_CODES,
+    PASSWORD,
+    Account,
+    assert_error,
+    caller_matrix,
+    new_client,
+    sign_in,
+    unique_name,
+)
 from tests.harness import RuntimeProcess, wait_for
 
 NEW_PASSWORD = "battery staple 2"
@@ -136,12 +145,7 @@ ROUTES: dict[str, tuple[RouteCase, tuple[int, int, int, int]]] = {
     "PUT /users/{id}": (lambda w, c: ("PUT", f"/users/{w.client.id}", {"name": "Renamed"}), (401, 403, 403, 200)),
     "DELETE /users/{id}": (lambda w, c: ("DELETE", f"/users/{w.client.id}", None), (401, 403, 403, 204)),
 }
-ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
-MATRIX = [
-    pytest.param(route, caller, statuses[i], id=f"{route} as {caller} -> {statuses[i]}")
-    for route, (_, statuses) in ROUTES.items()
-    for i, caller in enumerate(CALLERS)
-]
+MATRIX = caller_matrix(ROUTES, CALLERS)
 
 
 @pytest.mark.parametrize(("route", "caller", "status"), MATRIX)
