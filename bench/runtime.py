@@ -3,8 +3,7 @@
 Each benchmark gets a fresh stage in a fresh data folder, no demo data, no simulator, no
 snapshots (they would add endpoint load at random moments), and JSON log lines, which the
 benchmarks read: the readings consumer reports what each batch counted and wrote. The frontend
-is not served unless a benchmark asks for it (`frontend=True`, or `serve_frontend()` on a
-running one).
+is not served unless a benchmark asks for it (`serve_frontend()`).
 """
 
 from __future__ import annotations
@@ -89,16 +88,12 @@ class BenchRuntime:
     """`python -m infra.local` for one benchmark; a context manager that always stops it."""
 
     def __init__(self, *, sqs_concurrency: int = 2, rest_concurrency: int = 4, label: str = "bench",
-                 env: dict[str, str] | None = None, frontend: bool = False) -> None:
-        served = built_frontend() if frontend else None
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"ems-{label}-"))
         # The gateway reads this folder on every request: empty, it serves no frontend; made a link to
         # the built one (`serve_frontend`), it serves that from then on, without a restart.
         self._frontend_dir = self.data_dir / "frontend"
-        if served:
-            self._frontend_dir.symlink_to(served, target_is_directory=True)
-        else:
-            self._frontend_dir.mkdir()
+        self._frontend_dir.mkdir()
         self.sqs_concurrency = sqs_concurrency
         self.process = RuntimeProcess(
             self.data_dir / "state",

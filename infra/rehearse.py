@@ -115,7 +115,7 @@ class Endpoint:
         try:
             self.server.start(timeout_s)
         except EndpointError as exc:
-            raise RehearsalError(f"{exc}\n{self.log_tail()}") from exc
+            raise RehearsalError(str(exc)) from exc  # its message ends with the endpoint's log
 
     def stop(self) -> None:
         if self.server is not None:

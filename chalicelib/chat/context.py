@@ -54,12 +54,17 @@ def describe(devices: Sequence[MeterT], day_view: Callable[[MeterT, dt.date], Da
         price = schedule_of(device).price_at(now)
         if price is not None:
             time_of_use = " (prices change with the time of day or the date)" if device.tariffs else ""
-            parts.append(f"price now {price.per_kwh} {price.currency or ''} per kWh{time_of_use}".replace("  ", " "))
+            parts.append(f"price now {_money(price.per_kwh, price.currency)} per kWh{time_of_use}")
         for label, day in (("today", today), ("yesterday", today - dt.timedelta(days=1))):
             view = day_view(device, day)
             over = [h.start for h in view.hours if h.kwh is not None and h.kwh > device.max_hourly_kwh]
-            cost = f", cost {view.cost} {view.currency or ''}".rstrip() if view.cost is not None else ""
+            cost = f", cost {_money(view.cost, view.currency)}" if view.cost is not None else ""
             parts.append(f"{label}: {view.total_kwh} kWh{cost}, peak hour {view.peak_hour or 'none'}, "
                          f"{len(over)} hour(s) over the limit")
         lines.append("; ".join(parts))
     return "\n".join(lines)
+
+
+def _money(amount: object, currency: str | None) -> str:
+    """An amount and its currency, when it has one."""
+    return f"{amount} {currency}" if currency else str(amount)

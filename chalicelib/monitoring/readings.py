@@ -79,10 +79,6 @@ def timestamp_key(moment: dt.datetime) -> str:
     return (text.rstrip("0") if moment.microsecond else text) + "Z"
 
 
-def hour_start(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def hour_key(moment: dt.datetime) -> str:
     """The clock hour (UTC) that contains `moment`, e.g. `2026-11-23T20:00:00Z`."""
     moment = moment.astimezone(UTC)

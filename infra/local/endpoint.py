@@ -120,8 +120,7 @@ class EmbeddedEndpoint:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                err = self.log_path.read_text(errors="replace")
-                raise EndpointError(f"the AWS endpoint exited at start: {err.strip()[-800:]}")
+                raise EndpointError(f"the AWS endpoint exited at start:\n{self.log_tail()}")
             try:
                 if requests.get(f"{self.url}/_localstack/health", timeout=1).ok:
                     return
@@ -129,7 +128,7 @@ class EmbeddedEndpoint:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise EndpointError(f"the AWS endpoint did not answer on {self.url} in {timeout_s:.0f} s")
+        raise EndpointError(f"the AWS endpoint did not answer on {self.url} in {timeout_s:.0f} s:\n{self.log_tail()}")
 
     @property
     def pid(self) -> int | None:

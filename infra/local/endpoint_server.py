@@ -140,7 +140,7 @@ def _key_range(data: dict[str, Any], pk_name: str, sk_name: str) -> tuple[str, A
             operands, op = [string(match.group(3))], match.group(2)
         if any(operand is None for operand in operands):
             return None
-        return pk_value, _range_test(op, [str(operand) for operand in operands])
+        return pk_value, _RangeTest(op, [str(operand) for operand in operands])
     return None
 
 
@@ -188,11 +188,6 @@ class _RangeTest:
         else:  # <=, =, between
             high = bisect.bisect_right(rows, self.operands[-1], key=value)
         return low, max(low, high)
-
-
-def _range_test(op: str, operands: list[str]) -> _RangeTest:
-    """A test of a sort-key string against a key condition's operator and operands."""
-    return _RangeTest(op, operands)
 
 
 # --- ReceiveMessage: cost by what is received, not by queue depth ------------------------------
