@@ -75,19 +75,10 @@ def _poll(threads: int, seconds: float) -> None:
 
 
 def _count(readings: list[dict[str, Any]]) -> dict[str, int]:
-    from chalicelib import aws
     from chalicelib.monitoring import ingest
+    from tests.aws_calls import counted_calls
 
-    writes = 0
-
-    def on_call(event_name: str, **_: Any) -> None:
-        nonlocal writes
-        if event_name.rsplit(".", 1)[-1] in WRITE_OPERATIONS:
-            writes += 1
-
-    aws.client("dynamodb").meta.events.register("before-call.dynamodb", on_call)
     ingestor = ingest.Ingestor()
-    counted = 0
     original = ingest.BatchReport
     reports: list[Any] = []
 
@@ -97,12 +88,13 @@ def _count(readings: list[dict[str, Any]]) -> dict[str, int]:
             reports.append(self)
 
     ingest.BatchReport = Recording  # type: ignore[misc]
-    for start in range(0, len(readings), 10):
-        batch = [{"messageId": str(uuid.uuid4()), "receiptHandle": "-", "body": json.dumps(r),
-                  "attributes": {"ApproximateReceiveCount": "1"}} for r in readings[start:start + 10]]
-        assert not ingestor.handle(batch)["batchItemFailures"]
+    with counted_calls() as calls:
+        for start in range(0, len(readings), 10):
+            batch = [{"messageId": str(uuid.uuid4()), "receiptHandle": "-", "body": json.dumps(r),
+                      "attributes": {"ApproximateReceiveCount": "1"}} for r in readings[start:start + 10]]
+            assert not ingestor.handle(batch)["batchItemFailures"]
     counted = sum(r.counted for r in reports)
-    return {"writes": writes, "counted": counted}
+    return {"writes": sum(calls[operation] for operation in WRITE_OPERATIONS), "counted": counted}
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.alerts.domain import ADMIN_FEED
@@ -24,7 +23,7 @@ from chalicelib.alerts.models import AlertOut
 from chalicelib.messages import Alert
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
-from chalicelib.platform.persistence import delete_all, one_page
+from chalicelib.platform.persistence import Item, delete_all, one_page
 
 
 class _ByTime(GlobalSecondaryIndex["InboxItem"]):
@@ -60,7 +59,7 @@ class _ByDevice(GlobalSecondaryIndex["InboxItem"]):
     at = UnicodeAttribute(range_key=True)
 
 
-class InboxItem(Model):
+class InboxItem(Item):
     class Meta:
         table_name = names.resource_name("alert-inbox")
 

@@ -13,12 +13,12 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.chat.domain import STATUS_ORDER, Conversation, Message, StatusChangedError
 from chalicelib.platform.conditions import applied, counted_in_window
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
+from chalicelib.platform.persistence import Item
 
 _MAX_CREATE_ATTEMPTS = 100
 
@@ -41,7 +41,7 @@ class ByStatus(GlobalSecondaryIndex["ConversationItem"]):
     updated_at = UnicodeAttribute(range_key=True)
 
 
-class ConversationItem(Model):
+class ConversationItem(Item):
     class Meta:
         table_name = names.resource_name("conversations")
 
@@ -58,7 +58,7 @@ class ConversationItem(Model):
     by_status = ByStatus()
 
 
-class MessageItem(Model):
+class MessageItem(Item):
     class Meta:
         table_name = names.resource_name("chat-messages")
 

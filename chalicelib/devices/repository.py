@@ -16,7 +16,6 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from chalicelib import errors, names
 from chalicelib.devices.domain import ApiKey, Change, Device
@@ -40,7 +39,7 @@ class ByName(GlobalSecondaryIndex["DeviceItem"]):
 LISTED = "all"
 
 
-class DeviceItem(Model):
+class DeviceItem(persistence.Item):
     class Meta:
         table_name = names.resource_name("devices")
 
@@ -69,7 +68,7 @@ class DeviceItem(Model):
     by_name = ByName()
 
 
-class SerialClaim(Model):
+class SerialClaim(persistence.Item):
     """A serial number taken by one device: what makes serials unique (written with the device)."""
 
     class Meta:
@@ -88,7 +87,7 @@ class ByUser(GlobalSecondaryIndex["OwnerItem"]):
     device_id = UnicodeAttribute(range_key=True)
 
 
-class OwnerItem(Model):
+class OwnerItem(persistence.Item):
     class Meta:
         table_name = names.resource_name("device-owners")
 
@@ -106,7 +105,7 @@ class ByDevice(GlobalSecondaryIndex["ApiKeyItem"]):
     key_id = UnicodeAttribute(range_key=True)
 
 
-class ApiKeyItem(Model):
+class ApiKeyItem(persistence.Item):
     class Meta:
         table_name = names.resource_name("api-keys")
 
@@ -299,7 +298,7 @@ class DynamoDevices:
         """One transaction holds it all when it fits (DynamoDB takes 100 writes); the owners and keys
         beyond that are removed right after. A device is read as gone from the tombstone on, so such
         a leftover item grants nothing."""
-        removals: list[Model] = [OwnerItem(device.id, o.user_id) for o in OwnerItem.query(device.id, consistent_read=True)]
+        removals: list[persistence.Item] = [OwnerItem(device.id, o.user_id) for o in OwnerItem.query(device.id, consistent_read=True)]
         removals += ApiKeyItem.by_device.query(device.id)
         if device.serial:
             removals.insert(0, SerialClaim(device.serial))

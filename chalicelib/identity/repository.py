@@ -14,7 +14,6 @@ from functools import partial
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from chalicelib import errors, names
 from chalicelib.identity.domain import Account, username_key
@@ -40,7 +39,7 @@ class ByUsername(GlobalSecondaryIndex["UserItem"]):
 LISTED = "all"
 
 
-class UserItem(Model):
+class UserItem(persistence.Item):
     class Meta:
         table_name = names.resource_name("users")
 
@@ -58,7 +57,7 @@ class UserItem(Model):
     by_username = ByUsername()
 
 
-class AdminCounter(Model):
+class AdminCounter(persistence.Item):
     class Meta:
         table_name = names.resource_name("users")
 
@@ -66,7 +65,7 @@ class AdminCounter(Model):
     admins = NumberAttribute(default=0, attr_name="count")
 
 
-class UsernameClaim(Model):
+class UsernameClaim(persistence.Item):
     class Meta:
         table_name = names.resource_name("usernames")
 
@@ -74,7 +73,7 @@ class UsernameClaim(Model):
     user_id = UnicodeAttribute()
 
 
-class LoginAttempts(Model):
+class LoginAttempts(persistence.Item):
     """A throttle's window: `failures` slots taken until `expires_at` (the key names the throttle:
     a source and username, a username, a source)."""
 

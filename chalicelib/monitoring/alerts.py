@@ -13,13 +13,12 @@ import datetime as dt
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.messages import Alert, AlertRaised, DeviceDeleted
 from chalicelib.platform import queues
 from chalicelib.platform.conditions import applied
-from chalicelib.platform.persistence import delete_all
+from chalicelib.platform.persistence import Item, delete_all
 
 
 class _ByDevice(GlobalSecondaryIndex["AlertItem"]):
@@ -31,7 +30,7 @@ class _ByDevice(GlobalSecondaryIndex["AlertItem"]):
     hour_start = UnicodeAttribute(range_key=True)
 
 
-class AlertItem(Model):
+class AlertItem(Item):
     class Meta:
         table_name = names.resource_name("alerts")
 

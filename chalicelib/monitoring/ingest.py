@@ -198,26 +198,26 @@ class Ingestor:
                 failed.add(delivery.message_id)  # the replica may lag behind the device's creation
         updates: list[ReadingUpdate] = []
         groups = group_by_hour(known)
-        # Each device's newest hour of the batch carries its silence deadline; the hour before it
-        # gives its deadline up when the newest is new (looked up with the batch's hours).
+        # Each device's newest hour of the batch carries its silence deadline.
         newest: dict[str, str] = {}
         for device_id, hour in groups:
             newest[device_id] = max(hour, newest.get(device_id, hour))
-        before = {d: previous_hour(h) for d, h in newest.items() if (d, previous_hour(h)) not in groups}
         # What the batch's hours hold already, in one request per hundred: a redelivered or
         # replayed reading then costs no write at all.
-        stored = self._hours.get_many([*groups, *before.items()]) if groups else {}
+        stored = self._hours.get_many(groups) if groups else {}
 
         def write(key: tuple[str, str], group: list[tuple[str, Reading]]) -> tuple[GroupReport, list[ReadingUpdate], Exception | None]:
             share, added = GroupReport(), list[ReadingUpdate]()
             meter = meters[key[0]]
             assert meter is not None
             try:
+                # The hour before may hold the deadline, unless the meter never reported, or that hour
+                # is in this batch too and held none (its own write sets none).
+                before = (key[0], previous_hour(key[1]))
+                hand_over = not meter.never_reported and (
+                    before not in groups or before in stored and stored[before].silent_at is not None)
                 wrote = self._add_group(meter, key[1], group, stored.get(key), share, added,
-                                        with_deadline=newest[key[0]] == key[1])
-                handed_over = stored.get((key[0], before.get(key[0], "")))
-                if wrote and key not in stored and handed_over is not None and handed_over.silent_at is not None:
-                    self._hours.set_deadline(key[0], handed_over.hour_start, None)
+                                        with_deadline=newest[key[0]] == key[1], hand_over=hand_over)
                 if wrote and newest[key[0]] == key[1] and (meter.never_reported or meter.silenced):
                     self._status.reported(meter.device_id)  # once a device, and only when it was flagged
                 return share, added, None
@@ -329,9 +329,10 @@ class Ingestor:
                                          kwh=round(float(write.total_kwh), 6), owner_ids=sorted(meter.owner_ids)))
 
     def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: HourTotal | None,
-                   report: GroupReport, updates: list[ReadingUpdate], with_deadline: bool) -> bool:
+                   report: GroupReport, updates: list[ReadingUpdate], with_deadline: bool, hand_over: bool) -> bool:
         """Count a group's new readings; True when it wrote any. `with_deadline`: the write also
-        sets the hour's silence deadline (from its latest reading)."""
+        sets the hour's silence deadline (from its latest reading); `hand_over`: when it makes the
+        hour, the hour before may hold the device's deadline, which it then drops."""
         pending = self._not_counted(meter, hour, [reading for _, reading in group], known, report)
         if not pending:
             return False
@@ -342,6 +343,10 @@ class Ingestor:
             deadline = deadline_of(max(latest, counted) if counted else latest) if with_deadline else None
             applied = self._hours.add(meter.device_id, hour, pending, report.writes, deadline)
             if applied is not None:
+                if with_deadline and hand_over and applied.reading_count == len(pending):
+                    # This write made the hour: it takes the deadline over from the hour before (an
+                    # older one, after a gap, is put right by the silent check when it comes due).
+                    self._hours.set_deadline(meter.device_id, previous_hour(hour), None, report.writes)
                 steps.append(applied)
                 report.counted += len(pending)
                 pending = []

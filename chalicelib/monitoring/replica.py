@@ -19,7 +19,6 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
-from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.messages import InvalidMessage, SyncEvent, parse_event
@@ -28,7 +27,7 @@ from chalicelib.observability import logger
 from chalicelib.platform.conditions import applied
 from chalicelib.platform.consumer import Source
 from chalicelib.platform.pagination import bad_cursor, by_name, decode_cursor, encode_cursor
-from chalicelib.platform.persistence import bring_up, transaction
+from chalicelib.platform.persistence import Item, bring_up, transaction
 from chalicelib.tariffs import Schedule, Tariff, Tariffs
 
 _STATUS = ["name", "max_hourly_kwh", "timezone", "never", "silenced", "over_hour"]
@@ -77,7 +76,7 @@ class _OverLimit(_FleetIndex):
     over_hour = UnicodeAttribute(hash_key=True)
 
 
-class MeterItem(Model):
+class MeterItem(Item):
     class Meta:
         table_name = names.resource_name("meters")
 

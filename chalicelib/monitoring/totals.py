@@ -16,21 +16,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import reduce
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.constants import ALL_NEW, TOTAL
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.monitoring.domain import Applied, HourTotal, RegisterHour, RegisterWindow, WriteStats, deadline_shard
 from chalicelib.monitoring.readings import Reading
 from chalicelib.monitoring.replica import MeterItem
-from chalicelib.platform.conditions import applied
 from chalicelib.platform.pagination import bad_cursor, decode_cursor, encode_cursor
-from chalicelib.platform.persistence import DecimalAttribute, delete_all, one_page, transaction
+from chalicelib.platform.persistence import DecimalAttribute, Item, delete_all, one_page, transaction
 
 
 class _SilentDue(GlobalSecondaryIndex["HourTotalItem"]):
@@ -44,7 +44,7 @@ class _SilentDue(GlobalSecondaryIndex["HourTotalItem"]):
     silent_at = UnicodeAttribute(range_key=True)
 
 
-class HourTotalItem(Model):
+class HourTotalItem(Item):
     class Meta:
         table_name = names.resource_name("hourly-totals")
 
@@ -74,30 +74,21 @@ class DynamoHourTotals:
         amount = sum((r.kwh for r in readings), Decimal(0))
         item = HourTotalItem
         not_seen = reduce(lambda a, b: a & b, (~item.seen.contains(r.key) for r in readings))
-        try:
-            response = item._get_connection().update_item(
-                device_id, hour,
-                actions=[item.total_kwh.add(amount), item.reading_count.add(len(readings)),
-                         item.seen.add({r.key for r in readings}),
-                         item.vals.add({f"{r.key}={r.kwh}" for r in readings}),
-                         *_deadline(device_id, silent_at)],
-                condition=item.seen.does_not_exist() | not_seen,
-                return_values=ALL_NEW, return_consumed_capacity=TOTAL,
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                stats.add(getattr(exc.cause, "response", {}))
-                return None
-            raise
-        stats.add(response)
+        response = _update(device_id, hour, [
+            item.total_kwh.add(amount), item.reading_count.add(len(readings)), item.seen.add({r.key for r in readings}),
+            item.vals.add({f"{r.key}={r.kwh}" for r in readings}), *_deadline(device_id, silent_at),
+        ], item.seen.does_not_exist() | not_seen, stats, return_values=ALL_NEW)
+        if response is None:
+            return None
         # Only the two numbers are read back: the hour's sets are not decoded on this hot path.
         after = response["Attributes"]
         total = Decimal(after["total_kwh"]["N"])
         return Applied(total - amount, total, int(after["reading_count"]["N"]))
 
-    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
-        applied(lambda: HourTotalItem(device_id, hour).update(actions=_deadline(device_id, silent_at, clear=True),
-                                                              condition=HourTotalItem.hour_start.exists()))
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None, stats: WriteStats | None = None) -> None:
+        # Setting needs the hour, clearing needs a deadline to clear: an absent hour stays absent.
+        condition = HourTotalItem.hour_start.exists() if silent_at else HourTotalItem.silent_at.exists()
+        _update(device_id, hour, _deadline(device_id, silent_at, clear=True), condition, stats or WriteStats())
 
     def due(self, shard: int, until: str, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
         start = decode_cursor(cursor, {"device_id", "hour_start", "silent_shard", "silent_at"})
@@ -180,6 +171,22 @@ class DynamoHourTotals:
         stats.requests += 1
         stats.units += 2.0 * (1 + len(hours) + (handed_over is not None))  # a transactional write: two units an item
         return True
+
+
+def _update(device_id: str, hour: str, actions: list[Action], condition: Condition, stats: WriteStats,
+            **options: Any) -> dict[str, Any] | None:
+    """One conditional UpdateItem of an hour, its capacity counted in `stats`; its response, or
+    None when the condition did not hold."""
+    try:
+        response: dict[str, Any] = HourTotalItem._get_connection().update_item(
+            device_id, hour, actions=actions, condition=condition, return_consumed_capacity=TOTAL, **options)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            stats.add(getattr(exc.cause, "response", {}))
+            return None
+        raise
+    stats.add(response)
+    return response
 
 
 def _deadline(device_id: str, silent_at: str | None, clear: bool = False) -> list[Action]:

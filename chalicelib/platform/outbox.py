@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import names
@@ -35,7 +34,7 @@ TOPICS = ("identity-events", "devices-events")
 RELAY_PAGE = 100
 
 
-class OutboxItem(Model):
+class OutboxItem(persistence.Item):
     """One event waiting to be published: partition = topic, sort key = `<occurred_at>#<event_id>`."""
 
     class Meta:

@@ -21,17 +21,17 @@ from typing import Any
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.models import Model
 
 from chalicelib import names
 from chalicelib.observability import logger
 from chalicelib.platform.conditions import applied
+from chalicelib.platform.persistence import Item
 
 MAX_CONNECTION_S = 2 * 60 * 60
 ADMINS_KEY = "role:admin"  # the presence item that lists every admin's connections
 
 
-class ConnectionItem(Model):
+class ConnectionItem(Item):
     class Meta:
         table_name = names.resource_name("connections")
 
@@ -50,7 +50,7 @@ class Connection:
     connected_at: float = 0.0
 
 
-class PresenceItem(Model):
+class PresenceItem(Item):
     class Meta:
         table_name = names.resource_name("presence")
 

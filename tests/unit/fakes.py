@@ -333,7 +333,9 @@ class InMemoryHourTotals:
             stored.silent_at = silent_at
         return Applied(before, stored.total_kwh, stored.reading_count)
 
-    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None, stats: WriteStats | None = None) -> None:
+        if stats is not None:
+            stats.add({})
         if (device_id, hour) in self.hours:
             self.hours[(device_id, hour)].silent_at = silent_at
 

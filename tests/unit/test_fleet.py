@@ -19,8 +19,9 @@ from chalicelib.monitoring.domain import WriteStats
 from chalicelib.monitoring.fleet import Fleet, FleetPage, FleetQuery
 from chalicelib.monitoring.readings import Reading
 from chalicelib.monitoring.replica import DynamoMeterStatus, MeterItem
-from chalicelib.monitoring.totals import DynamoHourTotals, HourTotalItem
+from chalicelib.monitoring.totals import DynamoHourTotals
 from chalicelib.platform.pagination import by_name
+from tests.aws_calls import counted_calls
 
 NOW = dt.datetime(2026, 11, 23, 20, 30, tzinfo=dt.UTC)
 HOUR = "2026-11-23T20:00:00Z"
@@ -125,20 +126,8 @@ def test_a_forged_cursor_is_refused(meter_stage: str, cursor: str) -> None:
 
 
 def count_calls(run: Any) -> Counter[str]:
-    calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: Any) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    clients = {id(c): c for c in (MeterItem._get_connection().connection.client,
-                                  HourTotalItem._get_connection().connection.client)}
-    for client in clients.values():
-        client.meta.events.register("before-call.*.*", count)
-    try:
+    with counted_calls() as calls:
         run()
-    finally:
-        for client in clients.values():
-            client.meta.events.unregister("before-call.*.*", count)
     return calls
 
 

@@ -33,6 +33,7 @@ from chalicelib.messages import SyncEvent
 from chalicelib.platform import outbox
 from chalicelib.settings import get_settings
 from infra import TEMPLATE_PATH, parse_template
+from tests.aws_calls import counted_calls
 from tests.conftest import FAST_HASHING
 
 PASSWORD = "correct horse 1"
@@ -321,16 +322,14 @@ def test_the_user_list_is_by_username_from_an_index_and_users_kept_before_are_li
         request(http, "POST", "/auth/register", {"username": name, "password": PASSWORD})
     repository.UserItem("old-1", username="Aaron", username_key="aaron", role="client", password_hash="x",
                         created_at="2026-01-01").save()  # as an earlier version kept it: not listed
-    operations: list[str] = []
-    client = repository.UserItem._get_connection().connection.client
-    client.meta.events.register("before-call.*.*", lambda event_name, **_: operations.append(event_name))
 
     def usernames(query: str) -> list[str]:
         return [u["username"] for u in request(http, "GET", f"/users?limit=50{query}", token=token).json_body["items"]]
 
-    assert usernames("") == ["abe", "amy", "Bob", "root", "Zed"]
-    assert usernames("&q=A") == ["abe", "amy"]
-    assert not [o for o in operations if o.endswith(".Scan")]
+    with counted_calls() as operations:
+        assert usernames("") == ["abe", "amy", "Bob", "root", "Zed"]
+        assert usernames("&q=A") == ["abe", "amy"]
+    assert operations["Query"] and "Scan" not in operations
     assert repository.backfill_listing() == 1 and repository.backfill_listing() == 0
     assert usernames("&q=a") == ["Aaron", "abe", "amy"]
 

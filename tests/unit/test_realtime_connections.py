@@ -9,29 +9,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 
-from chalicelib import aws, names
+from chalicelib import names
 from chalicelib.realtime import connections
 from chalicelib.realtime.connections import ConnectionItem, PresenceItem
+from tests.aws_calls import counted_calls
 from tests.faked_stage import REGION, faked_stage
 
 
 @pytest.fixture
 def calls() -> Iterator[Counter[str]]:
     """A faked stage; yields the DynamoDB operations the registry made, by name."""
-    with faked_stage(ConnectionItem, PresenceItem):
-        counted: Counter[str] = Counter()
-
-        def count(event_name: str, **_: Any) -> None:
-            counted[event_name.rsplit(".", 1)[-1]] += 1
-
-        for client in (aws.client("dynamodb"), ConnectionItem._get_connection().connection.client,
-                       PresenceItem._get_connection().connection.client):
-            client.meta.events.register("before-call.dynamodb", count)
+    with faked_stage(ConnectionItem, PresenceItem), counted_calls() as counted:
         yield counted
 
 

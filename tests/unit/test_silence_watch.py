@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from chalicelib.messages import SilentCheck
 from chalicelib.monitoring.domain import DEADLINE_SHARDS, Meter, deadline_key, deadline_shard
 from chalicelib.monitoring.ingest import Ingestor
 from chalicelib.monitoring.silent import PAGE, SilenceWatch
-from chalicelib.platform.consumer import Delivery
+from chalicelib.platform.consumer import Delivery, Outcome
 from tests.unit.fakes import InMemoryHourTotals, RecordingMeterStatus, RecordingRaisedAlerts
 
 START = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
@@ -32,7 +33,7 @@ class Fleet:
 
         def lookup(ids: Any) -> dict[str, Meter | None]:
             self.looked_up.append(set(ids))
-            return {i: self.meters.get(i) for i in ids}
+            return {i: self.as_kept(i) for i in ids}
 
         self.status = RecordingMeterStatus()
         self.ingestor = Ingestor(self.hours, self.alerts, lookup=lookup, clock=lambda: self.now,
@@ -41,15 +42,28 @@ class Fleet:
                                   send=self.sent.extend, status=self.status)
 
     def add_meter(self, device_id: str) -> None:
-        self.meters[device_id] = Meter(device_id, device_id.title(), 1.0, "UTC", None, None, frozenset())
+        self.meters[device_id] = Meter(device_id, device_id.title(), 1.0, "UTC", None, None, frozenset(),
+                                       never_reported=True)
 
-    def report(self, *device_ids: str) -> None:
+    def as_kept(self, device_id: str) -> Meter | None:
+        """The meter with the flags the fleet status was given since (as the replica keeps them)."""
+        meter = self.meters.get(device_id)
+        for change, changed, _ in self.status.changes:
+            if meter is not None and changed == device_id and change in ("reported", "silenced"):
+                meter = replace(meter, never_reported=False, silenced=change == "silenced")
+        return meter
+
+    def report(self, *device_ids: str) -> Outcome:
         """Each meter sends a reading now, all in one batch."""
-        moment = self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = json.dumps({"readings": [{"device_id": d, "timestamp": moment, "measurement_value": 0.01}
-                                        for d in device_ids]})
+        return self.deliver(*((d, self.now) for d in device_ids))
+
+    def deliver(self, *readings: tuple[str, dt.datetime]) -> Outcome:
+        """One batch of these (device, moment) readings."""
+        body = json.dumps({"readings": [{"device_id": d, "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                         "measurement_value": 0.01} for d, moment in readings]})
         outcome = self.ingestor.handle_batch([Delivery("m", body, 1, False, self.ingestor.source.parse(body))])
         assert outcome.failed == set() and outcome.dead == []
+        return outcome
 
     def run_check(self) -> int:
         """The schedule, then every shard message (and each continuation) as the queue would deliver them."""
@@ -90,7 +104,8 @@ def test_a_meter_that_goes_quiet_raises_one_alert_and_the_others_are_not_read(fl
     assert fleet.run_check() == 1
     assert [a.id for a in fleet.alerts.sent] == ["quiet:silent:2026-11-23T20:00:00Z"]
     assert fleet.looked_up == [{"quiet"}]  # only what was due was read
-    assert fleet.status.changes == [("silenced", "quiet", None)]  # the fleet shows it silent
+    assert fleet.status.changes[-1] == ("silenced", "quiet", None)  # the fleet shows it silent
+    assert sorted(d for change, d, _ in fleet.status.changes if change == "reported") == ["a", "b", "c", "quiet"]
 
     fleet.now = START + dt.timedelta(minutes=36)
     assert fleet.run_check() == 0  # a silence is raised once
@@ -117,6 +132,24 @@ def test_a_new_hour_takes_the_deadline_over_from_the_hour_before(fleet: Fleet) -
     fleet.report("m")
 
     assert fleet.indexed() == {("m", "2026-11-23T21:00:00Z"): "2026-11-23T21:30:00.000000Z"}
+
+
+def test_only_the_write_that_makes_a_new_hour_hands_the_deadline_over(fleet: Fleet) -> None:
+    fleet.add_meter("m")
+    fleet.now = START + dt.timedelta(minutes=40)
+    assert fleet.report("m").log["write_requests"] == 1  # the device's first hour: nothing to take over
+    fleet.now = START + dt.timedelta(minutes=50)
+    assert fleet.report("m").log["write_requests"] == 1  # the same hour: its own write moves the deadline
+
+    # A late reading of 20:00 and the first of 21:00 in one batch: 21:00 takes the deadline over
+    fleet.now = START + dt.timedelta(minutes=65)
+    late = fleet.deliver(("m", START + dt.timedelta(minutes=55)), ("m", START + dt.timedelta(minutes=65)))
+    assert late.log["write_requests"] == 3 and late.log["counted"] == 2
+    assert fleet.indexed() == {("m", "2026-11-23T21:00:00Z"): "2026-11-23T21:35:00.000000Z"}
+
+    fleet.now = START + dt.timedelta(minutes=75)
+    assert fleet.report("m").log["write_requests"] == 1
+    assert fleet.indexed() == {("m", "2026-11-23T21:00:00Z"): "2026-11-23T21:45:00.000000Z"}
 
 
 def test_a_stale_deadline_is_dropped_or_moved_and_raises_nothing(fleet: Fleet) -> None:

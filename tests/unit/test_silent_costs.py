@@ -7,11 +7,10 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import boto3
 
-from chalicelib import names
+from chalicelib import aws, names
 from chalicelib.messages import parse_silent_check
 from chalicelib.monitoring.alerts import AlertItem, DynamoRaisedAlerts
 from chalicelib.monitoring.domain import deadline_key, deadline_shard
@@ -19,6 +18,7 @@ from chalicelib.monitoring.replica import MeterItem
 from chalicelib.monitoring.silent import QUEUE, SilenceWatch
 from chalicelib.monitoring.totals import DynamoHourTotals, HourTotalItem
 from chalicelib.platform import queues
+from tests.aws_calls import counted_calls
 from tests.faked_stage import REGION, faked_stage
 
 NOW = dt.datetime(2026, 11, 23, 20, 45, tzinfo=dt.UTC)
@@ -53,28 +53,14 @@ def seed(healthy: int) -> None:
 def counted_check() -> tuple[Counter[str], int]:
     """Run a whole check (the schedule, then every shard message from the queue); the operations
     it made, by name, and the alerts it raised."""
-    calls: Counter[str] = Counter()
-
-    def count(event_name: str, **_: Any) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
-
-    session_events = [HourTotalItem._get_connection().connection.client.meta.events,
-                      MeterItem._get_connection().connection.client.meta.events,
-                      AlertItem._get_connection().connection.client.meta.events]
-    from chalicelib import aws
-
-    session_events += [aws.client("sqs").meta.events]
-    for events in {id(e): e for e in session_events}.values():
-        events.register("before-call.*.*", count)
-    watch = SilenceWatch(DynamoHourTotals(), DynamoRaisedAlerts(), clock=lambda: NOW)
-    watch.start()
-    sqs, url, raised = aws.client("sqs"), queues.queue_url(QUEUE), 0
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            raised += watch.check(parse_silent_check(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    for events in {id(e): e for e in session_events}.values():
-        events.unregister("before-call.*.*", count)
+    with counted_calls("dynamodb", "sqs") as calls:
+        watch = SilenceWatch(DynamoHourTotals(), DynamoRaisedAlerts(), clock=lambda: NOW)
+        watch.start()
+        sqs, url, raised = aws.client("sqs"), queues.queue_url(QUEUE), 0
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                raised += watch.check(parse_silent_check(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return calls, raised
 
 
