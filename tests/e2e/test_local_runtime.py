@@ -405,7 +405,13 @@ def test_the_endpoint_serves_only_the_stages_own_signed_requests(runtime: Runtim
     assert preflight.status_code == 403
     keys = (runtime.data_dir / "aws-credentials")
     assert keys.stat().st_mode & 0o777 == 0o600
-    assert runtime.client("sqs").list_queues(QueueNamePrefix=runtime.name("readings"))["QueueUrls"]
+    served = runtime.client("sqs").list_queues(QueueNamePrefix=runtime.name("readings"))
+    assert served["QueueUrls"]
+    # What it answers the stage's clients carries no CORS headers (no browser is served) and one date
+    for answer in (served, runtime.client("dynamodb").list_tables()):
+        headers = answer["ResponseMetadata"]["HTTPHeaders"]
+        assert not [name for name in headers if name.startswith("access-control-")], headers
+        assert headers["date"].count("GMT") == 1, headers["date"]
 
 
 @pytest.mark.parametrize("length", [b"-5", b"-1", b"nine"])
