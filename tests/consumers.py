@@ -5,6 +5,9 @@ queue and hand batches to the app's Ingestor, like more Lambda instances would.
 `python -m tests.consumers count` (readings as JSON on stdin): hands them to the Ingestor as
 Lambda records and prints how many DynamoDB write requests that made (counted through
 botocore's events) and how many readings were counted.
+`python -m tests.consumers drop-deadlines`: gives hours of fresh devices deadlines that are never
+due (so no silent check touches them), drops them in one call of the hours' repository, and prints
+what is left.
 """
 
 from __future__ import annotations
@@ -97,11 +100,43 @@ def _count(readings: list[dict[str, Any]]) -> dict[str, int]:
     return {"writes": sum(calls[operation] for operation in WRITE_OPERATIONS), "counted": counted}
 
 
+def drop_deadlines(runtime: RuntimeProcess) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "tests.consumers", "drop-deadlines"], cwd=PROJECT_DIR,
+                          env=runtime_env(runtime), capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _drop_deadlines() -> dict[str, Any]:
+    import datetime as dt
+    from decimal import Decimal
+
+    from chalicelib.monitoring.domain import WriteStats
+    from chalicelib.monitoring.readings import Reading
+    from chalicelib.monitoring.totals import DynamoHourTotals
+
+    hours, hour, never_due = DynamoHourTotals(), "2026-06-16T09:00:00Z", "2100-01-01T00:00:00.000000Z"
+    devices = [f"dd-{uuid.uuid4().hex[:10]}" for _ in range(27)]  # more than one request takes (25)
+    without, absent = f"dd-{uuid.uuid4().hex[:10]}", f"dd-{uuid.uuid4().hex[:10]}"
+    reading = dt.datetime(2026, 6, 16, 9, 50, tzinfo=dt.UTC)
+    for device_id in [*devices, without]:
+        hours.add(device_id, hour, [Reading(device_id, reading, Decimal("0.1"))], WriteStats(),
+                  None if device_id == without else never_due)
+    stats = WriteStats()
+    hours.drop_deadlines([(device_id, hour) for device_id in [*devices, without, absent]], stats)
+    kept = {d: hours.get(d, hour) for d in [*devices, without, absent]}
+    return {"requests": stats.requests, "units": stats.units,
+            "with_deadline": [d for d, h in kept.items() if h is not None and h.silent_at is not None],
+            "hours": sum(h is not None for h in kept.values()), "devices": len(devices) + 1}
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "poll":
         _poll(int(sys.argv[2]), float(sys.argv[3]))
     elif command == "count":
         print(json.dumps(_count(json.load(sys.stdin))))
+    elif command == "drop-deadlines":
+        print(json.dumps(_drop_deadlines()))
     else:
         sys.exit(f"unknown command {command}")

@@ -133,9 +133,13 @@ class HourTotals(Protocol):
         (a `deadline_key`), set in the same write."""
         ...
 
-    def set_deadline(self, device_id: str, hour: str, silent_at: str | None, stats: WriteStats | None = None) -> None:
-        """Set (or, with None, remove) a stored hour's silence deadline; an absent hour stays absent.
-        The write is counted in `stats` when given."""
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
+        """Set (or, with None, remove) a stored hour's silence deadline; an absent hour stays absent."""
+        ...
+
+    def drop_deadlines(self, hours: list[tuple[str, str]], stats: WriteStats) -> None:
+        """Remove the silence deadline of each of these (device, hour) that holds one, many to a
+        request (an absent hour, or one without a deadline, is left as it is); counted in `stats`."""
         ...
 
     def due(self, shard: int, until: str, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:

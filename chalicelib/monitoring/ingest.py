@@ -89,6 +89,7 @@ class GroupReport:
     duplicates: int = 0
     alerts: int = 0
     writes: WriteStats = field(default_factory=WriteStats)
+    hand_over: tuple[str, str] | None = None  # the (device, hour) whose deadline the group's new hour takes over
 
 
 def _any(entry: Entry) -> Reading:
@@ -229,15 +230,19 @@ class Ingestor:
         # go first, so an alert does not wait behind the rest of a busy batch.
         ordered = sorted(groups.items(), key=lambda item: not will_cross(meters[item[0][0]], item[1],
                                                                          stored.get(item[0])))
+        handovers: list[tuple[str, str]] = []
         with ThreadPoolExecutor(max_workers=max(1, min(_PARALLEL_WRITES, len(groups)))) as pool:
             done = pool.map(lambda item: write(*item), ordered)
             for ((device_id, hour), group), (share, added, error) in zip(ordered, done, strict=True):
                 report.add(share)
                 updates.extend(added)
+                if share.hand_over is not None:
+                    handovers.append(share.hand_over)
                 if error is not None:
                     logger.warning("a group of readings failed; its records will be retried", extra={
                         "device_id": device_id, "hour": hour, "error": f"{type(error).__name__}: {error}"})
                     failed.update(message_id for message_id, _ in group)
+        self._hand_over(handovers, report)
         if registered:
             self._count_registers(meters, registered, report, failed, updates)
         self._send_updates(updates)
@@ -332,7 +337,7 @@ class Ingestor:
                    report: GroupReport, updates: list[ReadingUpdate], with_deadline: bool, hand_over: bool) -> bool:
         """Count a group's new readings; True when it wrote any. `with_deadline`: the write also
         sets the hour's silence deadline (from its latest reading); `hand_over`: when it makes the
-        hour, the hour before may hold the device's deadline, which it then drops."""
+        hour, the hour before may hold the device's deadline, which the report then names."""
         pending = self._not_counted(meter, hour, [reading for _, reading in group], known, report)
         if not pending:
             return False
@@ -344,9 +349,7 @@ class Ingestor:
             applied = self._hours.add(meter.device_id, hour, pending, report.writes, deadline)
             if applied is not None:
                 if with_deadline and hand_over and applied.reading_count == len(pending):
-                    # This write made the hour: it takes the deadline over from the hour before (an
-                    # older one, after a gap, is put right by the silent check when it comes due).
-                    self._hours.set_deadline(meter.device_id, previous_hour(hour), None, report.writes)
+                    report.hand_over = (meter.device_id, previous_hour(hour))  # this write made the hour
                 steps.append(applied)
                 report.counted += len(pending)
                 pending = []
@@ -371,6 +374,17 @@ class Ingestor:
             updates.append(ReadingUpdate(device_id=meter.device_id, hour_start=hour,
                                          kwh=round(float(steps[-1].total_after), 6), owner_ids=sorted(meter.owner_ids)))
         return bool(steps)
+
+    def _hand_over(self, hours: list[tuple[str, str]], report: BatchReport) -> None:
+        """Drop the deadlines the batch's new hours took over, many to a request. Best effort: a
+        deadline left behind (as one after a gap) is put right by the silent check when it comes due."""
+        if not hours:
+            return
+        try:
+            self._hours.drop_deadlines(hours, report.writes)
+        except Exception as exc:  # noqa: BLE001 - the readings are counted; the check repairs the deadlines
+            logger.warning("deadlines not handed over; the silent check will drop them", extra={
+                "hours": len(hours), "error": f"{type(exc).__name__}: {exc}"})
 
     def _not_counted(self, meter: Meter, hour: str, pending: list[Reading], stored: HourTotal | None,
                      report: GroupReport) -> list[Reading]:

@@ -25,7 +25,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib import names
+from chalicelib import aws, names
 from chalicelib.monitoring.domain import Applied, HourTotal, RegisterHour, RegisterWindow, WriteStats, deadline_shard
 from chalicelib.monitoring.readings import Reading
 from chalicelib.monitoring.replica import MeterItem
@@ -62,6 +62,7 @@ class HourTotalItem(Item):
 
 _SUMMARY = ["device_id", "hour_start", "total_kwh", "reading_count", "resets"]
 _WITH_VALUES = [*_SUMMARY, "vals", "silent_at"]
+_PARTIQL_BATCH = 25  # statements a BatchExecuteStatement takes
 _FIRST_HOUR = "2000-01-01T00:00:00Z"  # readings are from 2000 on
 _LAST_HOUR = "2100-01-01T00:00:00Z"
 
@@ -85,10 +86,26 @@ class DynamoHourTotals:
         total = Decimal(after["total_kwh"]["N"])
         return Applied(total - amount, total, int(after["reading_count"]["N"]))
 
-    def set_deadline(self, device_id: str, hour: str, silent_at: str | None, stats: WriteStats | None = None) -> None:
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
         # Setting needs the hour, clearing needs a deadline to clear: an absent hour stays absent.
         condition = HourTotalItem.hour_start.exists() if silent_at else HourTotalItem.silent_at.exists()
-        _update(device_id, hour, _deadline(device_id, silent_at, clear=True), condition, stats or WriteStats())
+        _update(device_id, hour, _deadline(device_id, silent_at, clear=True), condition, WriteStats())
+
+    def drop_deadlines(self, hours: list[tuple[str, str]], stats: WriteStats) -> None:
+        # PartiQL's batch: 25 conditional updates to a request, where UpdateItem takes one each (no
+        # other batch operation updates an item). A statement whose hour holds no deadline fails alone.
+        statement = (f'UPDATE "{HourTotalItem.Meta.table_name}" REMOVE silent_at REMOVE silent_shard '
+                     "WHERE device_id = ? AND hour_start = ? AND silent_at IS NOT MISSING")
+        client = aws.client("dynamodb")
+        for start in range(0, len(hours), _PARTIQL_BATCH):
+            response = client.batch_execute_statement(ReturnConsumedCapacity="TOTAL", Statements=[
+                {"Statement": statement, "Parameters": [{"S": device_id}, {"S": hour}]}
+                for device_id, hour in hours[start:start + _PARTIQL_BATCH]])
+            stats.requests += 1
+            stats.units += sum(float(used.get("CapacityUnits", 0)) for used in response.get("ConsumedCapacity", []))
+            failed = {answer["Error"]["Code"] for answer in response["Responses"] if "Error" in answer}
+            if failed - {"ConditionalCheckFailed"}:
+                raise RuntimeError(f"deadlines not dropped: {', '.join(sorted(failed))}")
 
     def due(self, shard: int, until: str, limit: int, cursor: str | None) -> tuple[list[tuple[str, str]], str | None]:
         start = decode_cursor(cursor, {"device_id", "hour_start", "silent_shard", "silent_at"})

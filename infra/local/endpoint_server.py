@@ -626,17 +626,54 @@ AUTHORIZED_AS = {
 }
 
 
+# PartiQL operations are not IAM actions: AWS authorizes each statement as `dynamodb:PartiQL<Verb>` on
+# the table it names (the DynamoDB PartiQL IAM reference), as ministack does a transaction's items.
+PARTIQL_OPERATIONS = {"dynamodb:ExecuteStatement", "dynamodb:BatchExecuteStatement", "dynamodb:ExecuteTransaction"}
+_PARTIQL_TARGET = re.compile(r'^\s*(SELECT\b.*?\bFROM|INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([\w.-]+)"?',
+                             re.IGNORECASE | re.DOTALL)
+
+
+def partiql_checks(body: bytes, region: str, account_id: str) -> list[tuple[str, str]]:
+    """(action, table ARN) for each PartiQL statement of a request; one that names no table is
+    checked as `dynamodb:PartiQL` on `*`, which no policy of the stage grants."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        data = {}
+    statements = data.get("Statements") or data.get("TransactStatements") or [data]
+    checks = []
+    for statement in statements:
+        text = statement.get("Statement") if isinstance(statement, dict) else None
+        found = _PARTIQL_TARGET.match(text) if isinstance(text, str) else None
+        if found is None:
+            checks.append(("dynamodb:PartiQL", "*"))
+        else:
+            verb = found.group(1).split()[0].title()
+            checks.append((f"dynamodb:PartiQL{verb}", f"arn:aws:dynamodb:{region}:{account_id}:table/{found.group(2)}"))
+    return checks
+
+
 def batch_actions_as_aws() -> None:
-    """IAM checks a batch operation as AWS does: with its one-message action (`AUTHORIZED_AS`)."""
+    """IAM checks a batch operation as AWS does: with its one-message action (`AUTHORIZED_AS`), and
+    each PartiQL statement with its own action on its table (`partiql_checks`)."""
     from ministack.core import iam_actions
 
     extract = iam_actions.extract_iam_action
+    item_checks = iam_actions.dynamodb_transaction_checks
 
     def extracted(*args: Any, **kwargs: Any) -> str | None:
         action = extract(*args, **kwargs)
         return AUTHORIZED_AS.get(action, action) if action else action
 
+    def checked(iam_action: str, body: bytes, region: str, account_id: str) -> list[tuple[str, str]]:
+        if iam_action in PARTIQL_OPERATIONS:
+            return partiql_checks(body, region, account_id)
+        return list(item_checks(iam_action, body, region, account_id))
+
     iam_actions.extract_iam_action = extracted
+    iam_actions.dynamodb_transaction_checks = checked
 
 
 def lambda_interpreter(python: str) -> None:

@@ -227,6 +227,17 @@ def test_two_consumers_in_parallel_give_exact_totals(ems: RuntimeProcess, admin:
              what="exact totals with parallel consumers")
 
 
+def test_the_deadlines_new_hours_took_over_are_dropped_25_to_a_request(ems: RuntimeProcess) -> None:
+    from tests.consumers import drop_deadlines
+
+    # 27 hours with a deadline, one without and one absent: dropped in two requests (a statement
+    # that finds no deadline fails alone), and no hour made by it
+    dropped = drop_deadlines(ems)
+    assert dropped["requests"] == 2 and dropped["with_deadline"] == [], dropped
+    assert dropped["hours"] == dropped["devices"]
+    assert dropped["units"] >= 27
+
+
 def test_the_consumer_spends_at_most_one_dynamodb_write_per_reading(
     ems: RuntimeProcess, admin: Account, owner: Account
 ) -> None:

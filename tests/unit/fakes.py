@@ -333,9 +333,14 @@ class InMemoryHourTotals:
             stored.silent_at = silent_at
         return Applied(before, stored.total_kwh, stored.reading_count)
 
-    def set_deadline(self, device_id: str, hour: str, silent_at: str | None, stats: WriteStats | None = None) -> None:
-        if stats is not None:
-            stats.add({})
+    def drop_deadlines(self, hours: list[tuple[str, str]], stats: WriteStats) -> None:
+        stats.requests += 1
+        for key in hours:
+            if key in self.hours and self.hours[key].silent_at is not None:
+                self.hours[key].silent_at = None
+                stats.units += 1
+
+    def set_deadline(self, device_id: str, hour: str, silent_at: str | None) -> None:
         if (device_id, hour) in self.hours:
             self.hours[(device_id, hour)].silent_at = silent_at
 

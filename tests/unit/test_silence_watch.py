@@ -152,6 +152,31 @@ def test_only_the_write_that_makes_a_new_hour_hands_the_deadline_over(fleet: Fle
     assert fleet.indexed() == {("m", "2026-11-23T21:00:00Z"): "2026-11-23T21:45:00.000000Z"}
 
 
+def test_the_new_hours_of_a_batch_hand_over_in_one_request_and_a_failed_one_costs_no_reading(
+        fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [f"m{i}" for i in range(30)]
+    for name in names:
+        fleet.add_meter(name)
+    fleet.now = START + dt.timedelta(minutes=50)
+    fleet.report(*names)
+    fleet.now = START + dt.timedelta(minutes=60)
+    outcome = fleet.report(*names)
+    assert outcome.log["write_requests"] == 30 + 1  # a write a meter, and one for the thirty hand-overs
+    assert set(fleet.indexed()) == {(name, "2026-11-23T21:00:00Z") for name in names}
+
+    def failing(hours: list[tuple[str, str]], stats: Any) -> None:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(fleet.hours, "drop_deadlines", failing)
+    fleet.now = START + dt.timedelta(minutes=120)
+    outcome = fleet.report(*names)  # counted all the same; the deadlines left behind come due later
+    assert outcome.log["counted"] == 30
+    assert len(fleet.indexed()) == 60
+    fleet.now = START + dt.timedelta(minutes=125)
+    assert fleet.run_check() == 0  # the check drops the old hours' deadlines and raises nothing
+    assert set(fleet.indexed()) == {(name, "2026-11-23T22:00:00Z") for name in names}
+
+
 def test_a_stale_deadline_is_dropped_or_moved_and_raises_nothing(fleet: Fleet) -> None:
     fleet.add_meter("m")
     fleet.report("m")
