@@ -89,8 +89,9 @@ def parse_hour_key(key: str) -> dt.datetime:
     return dt.datetime.strptime(key, "%Y-%m-%dT%H:00:00Z").replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def previous_hour(key: str) -> str:
-    """The hour key before this one."""
+    """The hour key before this one (asked once a group on the ingestion path, of few distinct hours)."""
     return hour_key(parse_hour_key(key) - dt.timedelta(hours=1))
 
 
