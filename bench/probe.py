@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import subprocess
 import sys
 import threading
@@ -92,7 +93,13 @@ def billed_writes(operation: str, params: dict[str, Any]) -> tuple[float, set[st
     if operation == "TransactWriteItems":
         writes = [next(iter(entry.values()), {}) for entry in params.get("TransactItems") or []]
         return 2.0 * len(writes), {w["TableName"] for w in writes if "TableName" in w}
+    if operation == "BatchExecuteStatement":  # PartiQL: each write statement is billed as its own write
+        targets = [_PARTIQL_WRITE.match(s.get("Statement", "")) for s in params.get("Statements") or []]
+        return float(sum(t is not None for t in targets)), {t.group(1) for t in targets if t is not None}
     return 0.0, set()
+
+
+_PARTIQL_WRITE = re.compile(r'^\s*(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+"?([\w.-]+)"?', re.IGNORECASE)
 
 
 class Counting:
