@@ -11,7 +11,6 @@ import pytest
 from moto import mock_aws
 
 from chalicelib import aws, names
-from chalicelib.platform import persistence
 from chalicelib.settings import get_settings
 from infra import load_template
 
@@ -35,9 +34,9 @@ def create_stage_tables(client: Any, stage: str) -> None:
         client.create_table(**table)
 
 
-def _forget_clients(models: tuple[Any, ...]) -> None:
-    # pynamodb caches its connection on the model class, chalicelib.aws its clients and settings.
-    persistence.forget_connections(*models)
+def forget_clients() -> None:
+    """Drop chalicelib's cached clients and settings (a test that swaps the endpoint or the stage);
+    the models send through `aws.client`, so they follow."""
     aws._clients.clear()
     aws._ssm.cache_clear()
     aws._session = None
@@ -45,8 +44,8 @@ def _forget_clients(models: tuple[Any, ...]) -> None:
 
 
 @contextmanager
-def faked_stage(*models: Any) -> Iterator[str]:
-    """The current stage's tables in a fresh fake; yields the stage. `models`: pynamodb models in use."""
+def faked_stage() -> Iterator[str]:
+    """The current stage's tables in a fresh fake; yields the stage."""
     with pytest.MonkeyPatch.context() as env:
         for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
             env.delenv(variable, raising=False)
@@ -56,8 +55,8 @@ def faked_stage(*models: Any) -> Iterator[str]:
         stage = names.current_stage()
         with mock_aws():
             create_stage_tables(boto3.client("dynamodb", region_name=REGION), stage)
-            _forget_clients(models)
+            forget_clients()
             try:
                 yield stage
             finally:
-                _forget_clients(models)
+                forget_clients()

@@ -44,8 +44,8 @@ class DecimalAttribute(Attribute[Decimal]):
 def _on_shared_client(connection: Connection) -> Connection:
     """`connection` sending through the process's DynamoDB client (`aws.client`). pynamodb would make a
     client for each model, each with a session of its own that loads the service's model again (~0.1 s
-    of CPU a client, in every new process); the shared one also has the fixed User-Agent, which saves
-    a sixth of every call's client-side CPU. A swapped client (tests) is picked up on the next call."""
+    of CPU a client, in every new process); the shared one also has the fixed User-Agent
+    (`aws.USER_AGENT`). A client made anew (tests) is picked up on the next call."""
     shared = aws.client("dynamodb")
     if connection._client is not shared:
         connection._client = shared
@@ -88,13 +88,6 @@ def one_page(model: type[ModelT], results: ResultIterator[ModelT]) -> tuple[list
     page = next(results.page_iter, None)
     items = [model.from_raw_data(raw) for raw in (page or {}).get("Items", [])]
     return items, results.page_iter.last_evaluated_key
-
-
-def forget_connections(*models: Any) -> None:
-    """Drop cached connections (tests that swap the endpoint under the models)."""
-    for model in models:
-        model._connection = None
-    _transactions.cache_clear()
 
 
 def bring_up(model: type[ModelT], kept_before: Condition, actions_of: Callable[[ModelT], list[Action]],

@@ -29,7 +29,7 @@ def events() -> RecordingEvents:
 @pytest.fixture(scope="module")
 def meter_tables() -> Iterator[str]:
     """Monitoring's meters and hourly totals in moto (with the notifications queue), for one module."""
-    with faked_stage(MeterItem, HourTotalItem) as name:
+    with faked_stage() as name:
         boto3.client("sqs", region_name=REGION).create_queue(QueueName=names.resource_name("notifications", name))
         yield name
 

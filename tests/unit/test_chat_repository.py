@@ -15,13 +15,13 @@ import pytest
 from chalicelib import errors
 from chalicelib.chat import repository
 from chalicelib.chat.domain import STATUS_ORDER, Conversation, StatusChangedError
-from chalicelib.chat.repository import ConversationItem, DynamoChat, MessageItem
+from chalicelib.chat.repository import DynamoChat
 from tests.faked_stage import faked_stage
 
 
 @pytest.fixture
 def chat() -> Iterator[DynamoChat]:
-    with faked_stage(ConversationItem, MessageItem):
+    with faked_stage():
         yield DynamoChat()
 
 

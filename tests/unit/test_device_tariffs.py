@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from chalicelib.devices.models import CreateDeviceRequest, UpdateDeviceRequest
-from chalicelib.devices.repository import ApiKeyItem, DeviceItem, OwnerItem
+from chalicelib.devices.repository import DeviceItem
 from chalicelib.devices.service import DeviceService
 from chalicelib.errors import Principal
 from chalicelib.messages import SyncEvent
-from chalicelib.platform import outbox
 from tests.faked_stage import faked_stage
 
 ADMIN = Principal("admin-1", "admin", "admin")
@@ -40,7 +39,7 @@ class Bus:
 
 @pytest.fixture
 def stage() -> Iterator[str]:
-    with faked_stage(DeviceItem, OwnerItem, ApiKeyItem, outbox.OutboxItem) as name:
+    with faked_stage() as name:
         yield name
 
 

@@ -15,7 +15,7 @@ import pytest
 from chalicelib import errors
 from chalicelib.devices import repository
 from chalicelib.devices.models import CreateDeviceRequest, UpdateDeviceRequest
-from chalicelib.devices.repository import ApiKeyItem, DeviceItem, OwnerItem
+from chalicelib.devices.repository import DeviceItem, OwnerItem
 from chalicelib.devices.service import DeviceService
 from chalicelib.errors import Principal
 from chalicelib.messages import SyncEvent
@@ -44,7 +44,7 @@ class FailingBus:
 
 @pytest.fixture
 def stage() -> Iterator[str]:
-    with faked_stage(DeviceItem, OwnerItem, ApiKeyItem, outbox.OutboxItem) as name:
+    with faked_stage() as name:
         yield name
 
 

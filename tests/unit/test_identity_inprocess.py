@@ -35,6 +35,7 @@ from chalicelib.settings import get_settings
 from infra import TEMPLATE_PATH, parse_template
 from tests.aws_calls import counted_calls
 from tests.conftest import FAST_HASHING
+from tests.faked_stage import forget_clients
 
 PASSWORD = "correct horse 1"
 IDENTITY_MODELS: tuple[type[Model], ...] = (
@@ -59,13 +60,10 @@ class FakeBus:
 
 
 def _reset_cached_clients() -> None:
-    # Identity reaches AWS only through pynamodb here (the bus is fake), so its connections are reset.
-    get_settings.cache_clear()
+    forget_clients()
     passwords.hasher.cache_clear()
     passwords._dummy_hash.cache_clear()
     tokens._secret_cache.clear()
-    for model in IDENTITY_MODELS:
-        model._connection = None
 
 
 def create_identity_tables(stage: str) -> None:

@@ -35,7 +35,7 @@ def meters() -> Iterator[str]:
 
     Tests share it and keep apart by using their own device ids.
     """
-    with faked_stage(MeterItem) as stage:
+    with faked_stage() as stage:
         # pynamodb bound the name at import (stage `local` unless EMS_STAGE says otherwise).
         assert MeterItem.Meta.table_name == names.resource_name("meters", stage)
         # A deletion tells the inboxes on the notifications queue.

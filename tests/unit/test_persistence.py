@@ -37,7 +37,7 @@ def every_model() -> list[type[Item]]:
 def models() -> Iterator[list[type[Item]]]:
     """Every model, in a faked stage whose clients and connections start afresh."""
     models = every_model()
-    with faked_stage(*models):
+    with faked_stage():
         yield models
 
 

@@ -15,7 +15,6 @@ import pytest
 
 from chalicelib import names
 from chalicelib.realtime import connections
-from chalicelib.realtime.connections import ConnectionItem, PresenceItem
 from tests.aws_calls import counted_calls
 from tests.faked_stage import REGION, faked_stage
 
@@ -23,7 +22,7 @@ from tests.faked_stage import REGION, faked_stage
 @pytest.fixture
 def calls() -> Iterator[Counter[str]]:
     """A faked stage; yields the DynamoDB operations the registry made, by name."""
-    with faked_stage(ConnectionItem, PresenceItem), counted_calls() as counted:
+    with faked_stage(), counted_calls() as counted:
         yield counted
 
 

@@ -12,7 +12,7 @@ import boto3
 
 from chalicelib import aws, names
 from chalicelib.messages import parse_silent_check
-from chalicelib.monitoring.alerts import AlertItem, DynamoRaisedAlerts
+from chalicelib.monitoring.alerts import DynamoRaisedAlerts
 from chalicelib.monitoring.domain import deadline_key, deadline_shard
 from chalicelib.monitoring.replica import MeterItem
 from chalicelib.monitoring.silent import QUEUE, SilenceWatch
@@ -27,7 +27,7 @@ SILENT = 10
 
 @contextmanager
 def stage() -> Iterator[str]:
-    with faked_stage(HourTotalItem, MeterItem, AlertItem) as name:
+    with faked_stage() as name:
         sqs = boto3.client("sqs", region_name=REGION)
         for queue in (QUEUE, "notifications"):
             sqs.create_queue(QueueName=names.resource_name(queue, name))
