@@ -212,14 +212,14 @@ class Ingestor:
             meter = meters[key[0]]
             assert meter is not None
             try:
+                with_deadline = newest[key[0]] == key[1]
                 # The hour before may hold the deadline, unless the meter never reported, or that hour
                 # is in this batch too and held none (its own write sets none).
                 before = (key[0], previous_hour(key[1]))
-                hand_over = not meter.never_reported and (
+                hand_over = with_deadline and not meter.never_reported and (
                     before not in groups or before in stored and stored[before].silent_at is not None)
-                wrote = self._add_group(meter, key[1], group, stored.get(key), share, added,
-                                        with_deadline=newest[key[0]] == key[1], hand_over=hand_over)
-                if wrote and newest[key[0]] == key[1] and (meter.never_reported or meter.silenced):
+                wrote = self._add_group(meter, key[1], group, stored.get(key), share, added, with_deadline, hand_over)
+                if wrote and with_deadline and (meter.never_reported or meter.silenced):
                     self._status.reported(meter.device_id)  # once a device, and only when it was flagged
                 return share, added, None
             except Exception as exc:  # noqa: BLE001 - any failure: the records of this group are retried
@@ -336,8 +336,8 @@ class Ingestor:
     def _add_group(self, meter: Meter, hour: str, group: list[tuple[str, Reading]], known: HourTotal | None,
                    report: GroupReport, updates: list[ReadingUpdate], with_deadline: bool, hand_over: bool) -> bool:
         """Count a group's new readings; True when it wrote any. `with_deadline`: the write also
-        sets the hour's silence deadline (from its latest reading); `hand_over`: when it makes the
-        hour, the hour before may hold the device's deadline, which the report then names."""
+        sets the hour's silence deadline (from its latest reading); `hand_over` (with it): when it
+        makes the hour, the hour before may hold the device's deadline, which the report then names."""
         pending = self._not_counted(meter, hour, [reading for _, reading in group], known, report)
         if not pending:
             return False
@@ -348,7 +348,7 @@ class Ingestor:
             deadline = deadline_of(max(latest, counted) if counted else latest) if with_deadline else None
             applied = self._hours.add(meter.device_id, hour, pending, report.writes, deadline)
             if applied is not None:
-                if with_deadline and hand_over and applied.reading_count == len(pending):
+                if hand_over and applied.reading_count == len(pending):
                     report.hand_over = (meter.device_id, previous_hour(hour))  # this write made the hour
                 steps.append(applied)
                 report.counted += len(pending)
