@@ -26,19 +26,25 @@ from tests.harness import PROJECT_DIR, RuntimeProcess
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 
 
-def run_consumers(runtime: RuntimeProcess, count: int, seconds: float) -> None:
-    done = subprocess.run([sys.executable, "-m", "tests.consumers", "poll", str(count), str(seconds)],
-                          cwd=PROJECT_DIR, env=runtime_env(runtime), capture_output=True, text=True,
-                          timeout=seconds + 60, check=False)
+def _command(runtime: RuntimeProcess, *args: str, stdin: str | None = None, timeout_s: float = 120) -> str:
+    """Run `python -m tests.consumers ARGS` with the runtime's environment; what it printed."""
+    done = subprocess.run([sys.executable, "-m", "tests.consumers", *args], input=stdin, cwd=PROJECT_DIR,
+                          env=runtime_env(runtime), capture_output=True, text=True, timeout=timeout_s, check=False)
     assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _result(printed: str) -> dict[str, Any]:
+    """A command's result: the JSON of its last line (log lines come before it)."""
+    return dict(json.loads(printed.strip().splitlines()[-1]))
+
+
+def run_consumers(runtime: RuntimeProcess, count: int, seconds: float) -> None:
+    _command(runtime, "poll", str(count), str(seconds), timeout_s=seconds + 60)
 
 
 def count_writes_consuming(runtime: RuntimeProcess, readings: list[dict[str, Any]]) -> tuple[int, int]:
-    done = subprocess.run([sys.executable, "-m", "tests.consumers", "count"], input=json.dumps(readings),
-                          cwd=PROJECT_DIR, env=runtime_env(runtime), capture_output=True, text=True, timeout=120,
-                          check=False)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _result(_command(runtime, "count", stdin=json.dumps(readings)))
     return int(result["writes"]), int(result["counted"])
 
 
@@ -101,10 +107,7 @@ def _count(readings: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def drop_deadlines(runtime: RuntimeProcess) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "tests.consumers", "drop-deadlines"], cwd=PROJECT_DIR,
-                          env=runtime_env(runtime), capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return _result(_command(runtime, "drop-deadlines"))
 
 
 def _drop_deadlines() -> dict[str, Any]:

@@ -84,9 +84,14 @@ def send_readings(deployment: Deployment, bodies: list[dict[str, Any]]) -> None:
 
 
 def drained(deployment: Deployment, output: str) -> bool:
+    return queue_empty(deployment, deployment.outputs[output])
+
+
+def queue_empty(deployment: Deployment, url: str) -> bool:
+    """No message waiting and none being handled."""
     attributes = deployment.endpoint.client("sqs").get_queue_attributes(
-        QueueUrl=deployment.outputs[output],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
     return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
@@ -138,14 +143,9 @@ def silent_check_paused(deployment: Deployment) -> Iterator[None]:
     assert len(rules) == 1, rules
     events.disable_rule(Name=rules[0])
     checks = sqs.get_queue_url(QueueName=f"ems-{STAGE}-silent-checks")["QueueUrl"]
-
-    def idle() -> bool:
-        attributes = sqs.get_queue_attributes(QueueUrl=checks, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
-
     try:
-        wait_for(idle, timeout_s=DEADLINE_S, interval_s=0.5, what="the silent checks under way to finish")
+        wait_for(lambda: queue_empty(deployment, checks), timeout_s=DEADLINE_S, interval_s=0.5,
+                 what="the silent checks under way to finish")
         yield
     finally:
         events.enable_rule(Name=rules[0])
